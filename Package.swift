@@ -43,6 +43,10 @@ let package = Package(
             dependencies: ["DockerEngine"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(
+            name: "DockerEngineIntegrationTests",
+            dependencies: ["DockerEngine"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,176 @@
+import Foundation
+import NIOCore
+
+/// Reads the engine's answer to an attach or exec-start request on a raw connection.
+///
+/// The engine answers `101 UPGRADED` (or, on old engines, `200 OK`) and then the connection
+/// carries the container's stream; any other status comes with a JSON error body. Until the head
+/// has arrived this handler swallows inbound bytes; after a successful upgrade it passes every byte,
+/// including those that came in the same read as the head, to the next handler unchanged.
+final class HijackHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    static let maximumHeadBytes = 64 * 1024
+    static let maximumErrorBodyBytes = 64 * 1024
+
+    private enum State {
+        case awaitingHead(ByteBuffer)
+        case readingErrorBody(status: Int, body: ByteBuffer, expected: Int?)
+        case upgraded
+        case failed
+    }
+
+    private var state: State = .awaitingHead(ByteBuffer())
+    private let promise: EventLoopPromise<Void>
+    private let method: String
+    private let path: String
+    private let timeout: TimeAmount
+    private var timeoutTask: Scheduled<Void>?
+
+    init(promise: EventLoopPromise<Void>, method: String, path: String, timeout: TimeAmount) {
+        self.promise = promise
+        self.method = method
+        self.path = path
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        timeoutTask = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = bound.value
+            switch handler.state {
+            case .awaitingHead, .readingErrorBody:
+                handler.fail(
+                    context: context, code: .timeout,
+                    detail: "the engine did not answer the upgrade within \(handler.timeout.nanoseconds / 1_000_000) ms")
+            case .upgraded, .failed:
+                break
+            }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timeoutTask?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        switch state {
+        case .upgraded:
+            context.fireChannelRead(data)
+        case .failed:
+            break
+        case .awaitingHead(var head):
+            head.writeBuffer(&bytes)
+            guard let end = head.readableBytesView.firstRange(of: [13, 10, 13, 10]) else {
+                if head.readableBytes > Self.maximumHeadBytes {
+                    fail(context: context, code: .protocolViolation, detail: "the engine's response head exceeds \(Self.maximumHeadBytes) bytes")
+                } else {
+                    state = .awaitingHead(head)
+                }
+                return
+            }
+            let headLength = end.upperBound - head.readerIndex
+            guard let headText = head.readString(length: headLength) else { return }
+            let parsed = Self.parseHead(headText)
+            guard let status = parsed.status else {
+                fail(
+                    context: context, code: .protocolViolation,
+                    detail: "the engine's answer is not HTTP", body: String(headText.prefix(256)))
+                return
+            }
+            if status == 101 || status == 200 {
+                state = .upgraded
+                timeoutTask?.cancel()
+                promise.succeed()
+                if head.readableBytes > 0 {
+                    context.fireChannelRead(wrapInboundOut(head))
+                }
+            } else {
+                state = .readingErrorBody(status: status, body: head, expected: parsed.contentLength)
+                finishErrorBodyIfComplete(context: context)
+            }
+        case .readingErrorBody(let status, var body, let expected):
+            if body.readableBytes < Self.maximumErrorBodyBytes { body.writeBuffer(&bytes) }
+            state = .readingErrorBody(status: status, body: body, expected: expected)
+            finishErrorBodyIfComplete(context: context)
+        }
+    }
+
+    private func finishErrorBodyIfComplete(context: ChannelHandlerContext) {
+        guard case .readingErrorBody(let status, let body, let expected) = state else { return }
+        let complete = expected.map { body.readableBytes >= $0 } ?? false
+        if complete || body.readableBytes >= Self.maximumErrorBodyBytes {
+            failWithResponse(context: context, status: status, body: body)
+        }
+    }
+
+    private func failWithResponse(context: ChannelHandlerContext, status: Int, body: ByteBuffer) {
+        state = .failed
+        timeoutTask?.cancel()
+        let error = DockerError.fromResponse(
+            method: method, path: path, status: status, body: Array(body.readableBytesView), plainText: true)
+        promise.fail(error)
+        context.close(promise: nil)
+    }
+
+    private func fail(context: ChannelHandlerContext, code: DockerError.Code, detail: String, body: String? = nil) {
+        state = .failed
+        timeoutTask?.cancel()
+        promise.fail(DockerError(code: code, method: method, path: path, detail: detail, body: body))
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch state {
+        case .awaitingHead:
+            fail(context: context, code: .protocolViolation, detail: "the engine closed the connection before answering")
+        case .readingErrorBody(let status, let body, _):
+            failWithResponse(context: context, status: status, body: body)
+        case .upgraded, .failed:
+            break
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch state {
+        case .awaitingHead, .readingErrorBody:
+            fail(context: context, code: .transport, detail: "connection error during the upgrade: \(error)")
+        case .upgraded, .failed:
+            context.fireErrorCaught(error)
+        }
+    }
+
+    /// The status code and `Content-Length` of an HTTP/1.x response head.
+    static func parseHead(_ text: String) -> (status: Int?, contentLength: Int?) {
+        let lines = text.split(separator: "\r\n", omittingEmptySubsequences: true)
+        guard let statusLine = lines.first, statusLine.hasPrefix("HTTP/1.") else { return (nil, nil) }
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, let status = Int(parts[1]), (100...599).contains(status) else { return (nil, nil) }
+        var contentLength: Int?
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            if line[..<colon].lowercased() == "content-length" {
+                contentLength = Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return (status, contentLength)
+    }
+}
+
+extension ByteBufferView {
+    func firstRange(of pattern: [UInt8]) -> Range<Int>? {
+        guard count >= pattern.count else { return nil }
+        var index = startIndex
+        let last = endIndex - pattern.count
+        while index <= last {
+            if self[index] == pattern[0] && self[index..<(index + pattern.count)].elementsEqual(pattern) {
+                return index..<(index + pattern.count)
+            }
+            index += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,53 @@
+import NIOCore
+
+/// A bidirectional connection to a container's or exec's stdio, taken over from HTTP after the
+/// engine's `101 UPGRADED` answer (`Upgrade: tcp`).
+///
+/// With a TTY the output is the terminal's raw bytes; without one it is multiplexed (see
+/// ``StreamDemultiplexer`` and `demultiplexed()`). Use it once, through ``executeThenClose(_:)``.
+public struct HijackedStream: Sendable {
+    let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    /// Whether the other end is a TTY (raw output) or not (multiplexed output).
+    public let tty: Bool
+
+    /// Runs `body` with the stream's output and input; closes the connection when it returns.
+    ///
+    /// Keep reading `output`: the engine stops the container's output when nobody reads it.
+    public func executeThenClose<Result: Sendable>(
+        _ body: (_ output: NIOAsyncChannelInboundStream<ByteBuffer>, _ input: HijackedInput) async throws -> Result
+    ) async throws -> Result {
+        try await channel.executeThenClose { inbound, outbound in
+            try await body(inbound, HijackedInput(writer: outbound, channel: channel.channel))
+        }
+    }
+
+    /// Closes the connection without using it.
+    public func close() async {
+        try? await channel.channel.close()
+    }
+}
+
+/// The writing half of a ``HijackedStream``.
+public struct HijackedInput: Sendable {
+    let writer: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let channel: any Channel
+
+    /// Sends bytes to the process's stdin (the terminal's input with a TTY).
+    public func write(_ bytes: ByteBuffer) async throws {
+        try await writer.write(bytes)
+    }
+
+    public func write(_ bytes: some Sequence<UInt8>) async throws {
+        try await writer.write(ByteBuffer(bytes: bytes))
+    }
+
+    public func write(_ text: String) async throws {
+        try await writer.write(ByteBuffer(string: text))
+    }
+
+    /// Half-closes the connection: the process sees end-of-file on stdin while its output keeps
+    /// flowing.
+    public func closeWrite() {
+        writer.finish()
+    }
+}
