@@ -120,35 +120,38 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
 
 /// Diagnoses why a unix socket could not be connected, for the `engineUnreachable` error.
 enum SocketDiagnosis {
-    static func explain(socketPath path: String) -> (detail: String, hint: String) {
+    /// - Parameters:
+    ///   - path: the socket path.
+    ///   - connectErrno: the errno of the failed `connect(2)` (libcurl's `CURLINFO_OS_ERRNO`), or 0
+    ///     when unknown; the file itself is examined to tell the cases apart.
+    static func explain(socketPath path: String, connectErrno: Int32) -> (detail: String, hint: String) {
         var info = stat()
-        if stat(path, &info) != 0 {
-            let err = errno
-            if err == ENOENT {
-                return (
-                    "the Docker socket \(path) does not exist",
-                    "Start the engine (`dockerd &` or `systemctl start docker`) or point DOCKER_HOST at its socket"
-                )
+        let statResult = stat(path, &info)
+        let statErrno = statResult == 0 ? 0 : errno
+        if connectErrno == EACCES || connectErrno == EPERM || statErrno == EACCES {
+            var owner = ""
+            if statResult == 0 {
+                owner = String(format: " (owner uid %d, group gid %d, mode %o)", info.st_uid, info.st_gid, info.st_mode & 0o777)
             }
-            if err == EACCES {
-                return (
-                    "a directory on the way to the Docker socket \(path) is not accessible (permission denied)",
-                    "Run as root or as a member of the docker group"
-                )
-            }
-            return ("cannot stat the Docker socket \(path): \(String(cString: strerror(err)))", "Check the path")
-        }
-        if (info.st_mode & S_IFMT) != S_IFSOCK {
-            return ("\(path) exists but is not a socket", "Point DOCKER_HOST at the engine's socket")
-        }
-        if access(path, R_OK | W_OK) != 0 {
             return (
-                "permission denied on the Docker socket \(path)",
-                "Run as root or as a member of the socket's group (usually `docker`)"
+                "permission denied on the Docker socket \(path)\(owner)",
+                "Run as root or as a member of the socket's group (usually `docker`), or give this user access to it"
             )
         }
+        if connectErrno == ENOENT || statErrno == ENOENT {
+            return (
+                "the Docker socket \(path) does not exist",
+                "Start the engine (`dockerd &` or `systemctl start docker`) or point DOCKER_HOST at its socket"
+            )
+        }
+        if statResult == 0 && (info.st_mode & S_IFMT) != S_IFSOCK {
+            return ("\(path) exists but is not a socket", "Point DOCKER_HOST at the engine's socket")
+        }
+        if statResult != 0 {
+            return ("cannot examine the Docker socket \(path): \(String(cString: strerror(statErrno)))", "Check the path")
+        }
         return (
-            "nothing accepts connections on the Docker socket \(path) (a stale socket file?)",
+            "nothing accepts connections on the Docker socket \(path) (the engine is not running, or the socket is stale)",
             "Start the engine (`dockerd &` or `systemctl start docker`)"
         )
     }

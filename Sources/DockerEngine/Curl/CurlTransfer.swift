@@ -254,7 +254,9 @@ final class CurlTransfer: @unchecked Sendable {
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST:
             switch endpoint {
             case .unix(let socketPath):
-                let diagnosis = SocketDiagnosis.explain(socketPath: socketPath)
+                var osErrno = 0
+                _ = sc_curl_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno)
+                let diagnosis = SocketDiagnosis.explain(socketPath: socketPath, connectErrno: Int32(osErrno))
                 return DockerError(
                     code: .engineUnreachable, method: method, path: path,
                     detail: diagnosis.detail, hint: diagnosis.hint)
