@@ -183,6 +183,33 @@ struct BadEngineTests {
         #expect(error?.engineMessage == "events are broken")
     }
 
+    @Test func slowStreamReaderLosesNothing() async throws {
+        // 20,000 events (several MiB): far more than the stream buffers, so the transfer must
+        // pause while the reader dawdles and resume without losing or repeating a byte.
+        let count = 20_000
+        let stub = try Self.stub { _, fd in
+            StubEngine.write(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+            var batch = ""
+            for index in 0..<count {
+                batch += #"{"Type":"container","Action":"start","Actor":{"ID":"\#(index)","Attributes":{"pad":"\#(String(repeating: "x", count: 200))"}},"time":1}"# + "\n"
+                if batch.utf8.count > 60_000 {
+                    StubEngine.write(fd, batch)
+                    batch = ""
+                }
+            }
+            StubEngine.write(fd, batch)
+        }
+        defer { stub.stop() }
+        let client = try await DockerClient.connect(Self.configuration(stub.socketPath))
+        var expected = 0
+        for try await event in try await client.events() {
+            #expect(event.actor.id == "\(expected)")
+            expected += 1
+            if expected % 2_000 == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(expected == count)
+    }
+
     @Test func upgradeKeepsBytesThatArriveWithTheHead() async throws {
         // The engine may write the container's first output in the same packet as its answer.
         let stub = try Self.stub { request, fd in
