@@ -123,6 +123,21 @@ final class HijackHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        endOfInput(context: context)
+        context.fireChannelInactive()
+    }
+
+    /// With half-closure allowed (the stream needs it), the engine closing its side arrives as
+    /// `inputClosed` rather than as the channel going inactive: an error answer without a length
+    /// ends there.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(ChannelEvent.inputClosed) = event as? ChannelEvent {
+            endOfInput(context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func endOfInput(context: ChannelHandlerContext) {
         switch state {
         case .awaitingHead:
             fail(context: context, code: .protocolViolation, detail: "the engine closed the connection before answering")
@@ -131,7 +146,6 @@ final class HijackHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         case .upgraded, .failed:
             break
         }
-        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
