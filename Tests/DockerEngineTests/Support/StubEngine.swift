@@ -103,7 +103,8 @@ final class StubEngine: Sendable {
     static func write(_ fd: Int32, _ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            // send with MSG_NOSIGNAL: a client that hangs up must not kill the test process with SIGPIPE.
+            let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written <= 0 { return }
             offset += written
         }
