@@ -57,7 +57,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SandboxPolicyTests",
-            dependencies: ["SandboxPolicy", "DockerEngine"]
+            dependencies: ["SandboxPolicy", "DockerEngine"],
+            resources: [.copy("Fixtures")]
         ),
     ],
     swiftLanguageModes: [.v6]
