@@ -6,10 +6,12 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "DockerEngine", targets: ["DockerEngine"]),
+        .library(name: "SandboxPolicy", targets: ["SandboxPolicy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // C libraries: each imported by exactly one wrapper target.
@@ -46,6 +48,21 @@ let package = Package(
         .testTarget(
             name: "DockerEngineIntegrationTests",
             dependencies: ["DockerEngine"]
+        ),
+
+        .target(
+            name: "SandboxPolicy",
+            dependencies: [
+                "DockerEngine",
+                "CSeccomp",
+                "CCap",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .testTarget(
+            name: "SandboxPolicyTests",
+            dependencies: ["SandboxPolicy", "DockerEngine"],
+            resources: [.copy("Fixtures")]
         ),
     ],
     swiftLanguageModes: [.v6]

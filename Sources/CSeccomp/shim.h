@@ -11,6 +11,8 @@ static inline uint32_t sc_scmp_act_errno(uint16_t err) { return SCMP_ACT_ERRNO(e
 static inline uint32_t sc_scmp_act_allow(void) { return SCMP_ACT_ALLOW; }
 static inline uint32_t sc_scmp_act_kill_process(void) { return SCMP_ACT_KILL_PROCESS; }
 static inline uint32_t sc_scmp_act_log(void) { return SCMP_ACT_LOG; }
+static inline uint32_t sc_scmp_act_kill_thread(void) { return SCMP_ACT_KILL_THREAD; }
+static inline uint32_t sc_scmp_act_trap(void) { return SCMP_ACT_TRAP; }
 static inline uint32_t sc_scmp_arch_x86_64(void) { return SCMP_ARCH_X86_64; }
 static inline uint32_t sc_scmp_arch_aarch64(void) { return SCMP_ARCH_AARCH64; }
 static inline uint32_t sc_scmp_arch_x86(void) { return SCMP_ARCH_X86; }

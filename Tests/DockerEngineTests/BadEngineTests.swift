@@ -56,7 +56,7 @@ struct BadEngineTests {
 
     @Test func pathThatIsNotASocket() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("plain-\(UUID().uuidString.prefix(8))").path
-        FileManager.default.createFile(atPath: path, contents: Data("x".utf8))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("x".utf8)))
         defer { unlink(path) }
         let error = await Self.connectError(Self.configuration(path))
         #expect(error?.code == .engineUnreachable)

@@ -115,6 +115,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var extraHosts: [String]?
     public var portBindings: [String: [PortBinding]?]?
     public var publishAllPorts: Bool?
+    public var groupAdd: [String]?
+    public var oomKillDisable: Bool?
 
     public init(
         privileged: Bool? = nil, capAdd: [String]? = nil, capDrop: [String]? = nil,
@@ -129,7 +131,7 @@ public struct HostConfig: Codable, Sendable, Equatable {
         readonlyPaths: [String]? = nil, restartPolicy: RestartPolicy? = nil, autoRemove: Bool? = nil,
         shmSize: Int64? = nil, sysctls: [String: String]? = nil, runtime: String? = nil,
         extraHosts: [String]? = nil, portBindings: [String: [PortBinding]?]? = nil,
-        publishAllPorts: Bool? = nil
+        publishAllPorts: Bool? = nil, groupAdd: [String]? = nil, oomKillDisable: Bool? = nil
     ) {
         self.privileged = privileged
         self.capAdd = capAdd
@@ -167,6 +169,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
         self.extraHosts = extraHosts
         self.portBindings = portBindings
         self.publishAllPorts = publishAllPorts
+        self.groupAdd = groupAdd
+        self.oomKillDisable = oomKillDisable
     }
 
     enum CodingKeys: String, CodingKey {
@@ -206,6 +210,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
         case extraHosts = "ExtraHosts"
         case portBindings = "PortBindings"
         case publishAllPorts = "PublishAllPorts"
+        case groupAdd = "GroupAdd"
+        case oomKillDisable = "OomKillDisable"
     }
 }
 

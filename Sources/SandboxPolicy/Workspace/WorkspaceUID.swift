@@ -1,0 +1,128 @@
+/// The uids (and, equal to them, gids) sandboxes run as: `first...last`, never 0.
+///
+/// Each workspace gets one uid of its own, the same in every session, so its files stay writable and
+/// sandboxes do not share per-user kernel limits.
+public struct UIDRange: Sendable, Hashable, CustomStringConvertible {
+    public let first: UInt32
+    public let last: UInt32
+
+    /// nil unless `0 < first <= last`.
+    public init?(first: UInt32, last: UInt32) {
+        guard first > 0, first <= last else { return nil }
+        self.first = first
+        self.last = last
+    }
+
+    public var count: UInt64 { UInt64(last) - UInt64(first) + 1 }
+
+    public func contains(_ uid: UInt32) -> Bool { (first...last).contains(uid) }
+
+    public var description: String { "\(first)...\(last)" }
+
+    /// The uid a workspace gets if nobody holds it yet: FNV-1a (64-bit) of the workspace name's UTF-8
+    /// bytes, reduced into the range. Stable across restarts, hosts and Swift versions (unlike
+    /// `Hasher`, which is seeded per process).
+    public func preferredUID(forWorkspace name: String) -> UInt32 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return UInt32(UInt64(first) + hash % count)
+    }
+
+    /// The order in which an allocator tries uids for a workspace: its preferred uid, then the next
+    /// ones, wrapping at `last`, each uid once.
+    public func candidates(forWorkspace name: String) -> some Sequence<UInt32> {
+        let start = UInt64(preferredUID(forWorkspace: name) - first)
+        let (first, count) = (UInt64(self.first), self.count)
+        return (0..<count).lazy.map { UInt32(first + (start + $0) % count) }
+    }
+}
+
+/// The non-root identity a sandbox runs as: the workspace's uid, and a gid equal to it.
+public struct WorkspaceUser: Sendable, Hashable, CustomStringConvertible {
+    public let uid: UInt32
+    public let gid: UInt32
+
+    public init(uid: UInt32, gid: UInt32) {
+        self.uid = uid
+        self.gid = gid
+    }
+
+    /// The workspace's own uid, with the group of the same number.
+    public init(uid: UInt32) {
+        self.init(uid: uid, gid: uid)
+    }
+
+    /// The engine's `User` field: `uid:gid`, numeric so no passwd entry is needed in the image.
+    public var description: String { "\(uid):\(gid)" }
+}
+
+/// Gives each workspace its uid: the seam between the pure policy and the store that remembers
+/// which uid each workspace holds.
+///
+/// An implementation returns the uid already assigned to the workspace, or assigns the first free
+/// uid of `range.candidates(forWorkspace:)` (a hash collision moves a workspace to the next free uid)
+/// and remembers it. Assigning must be atomic: two workspaces never hold the same uid.
+public protocol WorkspaceUIDAllocator: Sendable {
+    func uid(forWorkspace workspace: String, in range: UIDRange) async throws(UIDAllocationError) -> UInt32
+}
+
+public struct UIDAllocationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// Every uid of the range is held by another workspace.
+        case rangeExhausted
+        /// The workspace already holds a uid outside the range it now asks from.
+        case outsideRange
+        /// The store that records assignments failed.
+        case storage
+    }
+
+    public var code: Code
+    public var workspace: String
+    public var message: String
+
+    public init(code: Code, workspace: String, message: String) {
+        self.code = code
+        self.workspace = workspace
+        self.message = message
+    }
+
+    public var description: String { "uid for workspace \"\(workspace)\": \(message)" }
+}
+
+/// Assignments kept in memory: for tests, and the reference behaviour a persistent allocator follows.
+public actor InMemoryUIDAllocator: WorkspaceUIDAllocator {
+    private var uidByWorkspace: [String: UInt32] = [:]
+    private var workspaceByUID: [UInt32: String] = [:]
+
+    public init() {}
+
+    public func uid(forWorkspace workspace: String, in range: UIDRange) throws(UIDAllocationError) -> UInt32 {
+        if let held = uidByWorkspace[workspace] {
+            guard range.contains(held) else {
+                throw UIDAllocationError(
+                    code: .outsideRange, workspace: workspace,
+                    message: "it holds uid \(held), outside the profile's range \(range); "
+                        + "give every profile the same uid range")
+            }
+            return held
+        }
+        for candidate in range.candidates(forWorkspace: workspace) where workspaceByUID[candidate] == nil {
+            uidByWorkspace[workspace] = candidate
+            workspaceByUID[candidate] = workspace
+            return candidate
+        }
+        throw UIDAllocationError(
+            code: .rangeExhausted, workspace: workspace,
+            message: "all \(range.count) uids of \(range) are taken; widen the range or delete workspaces")
+    }
+
+    /// Forgets a workspace's uid (after the workspace is deleted).
+    public func release(workspace: String) {
+        if let uid = uidByWorkspace.removeValue(forKey: workspace) {
+            workspaceByUID[uid] = nil
+        }
+    }
+}
