@@ -7,7 +7,7 @@ import Synchronization
 enum Engine {
     /// The test image built by `Images/testbox/build` (scripts/test exports its tag).
     static var image: String {
-        ProcessInfo.processInfo.environment["SANDCASTLE_TEST_IMAGE"] ?? "sandcastle-testbox:latest"
+        ProcessInfo.processInfo.environment["SANDCASTLE_TEST_IMAGE"] ?? "sandcastle/testbox:latest"
     }
 
     /// A label put on every container these tests create, so a failed run leaves nothing unnamed.

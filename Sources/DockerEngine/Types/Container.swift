@@ -74,14 +74,30 @@ public struct ContainerState: Codable, Sendable, Equatable {
 /// An entry of the top-level `Mounts` of an inspected container: what the engine really mounted.
 public struct MountPoint: Codable, Sendable, Equatable {
     public var type: String?
+    /// The volume's name, for volume mounts.
+    public var name: String?
     public var source: String?
     public var destination: String
     public var mode: String?
     public var rw: Bool?
     public var propagation: String?
 
+    public init(
+        type: String?, name: String? = nil, source: String?, destination: String, mode: String? = nil, rw: Bool?,
+        propagation: String?
+    ) {
+        self.type = type
+        self.name = name
+        self.source = source
+        self.destination = destination
+        self.mode = mode
+        self.rw = rw
+        self.propagation = propagation
+    }
+
     enum CodingKeys: String, CodingKey {
         case type = "Type"
+        case name = "Name"
         case source = "Source"
         case destination = "Destination"
         case mode = "Mode"

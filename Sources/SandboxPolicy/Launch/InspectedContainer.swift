@@ -29,37 +29,14 @@ public struct InspectedContainer: Decodable, Sendable, Equatable {
     }
 }
 
-/// An entry of the inspect response's top-level `Mounts`.
-public struct InspectedMount: Codable, Sendable, Equatable {
-    public var type: String?
-    public var name: String?
-    public var source: String?
-    public var destination: String
-    public var mode: String?
-    public var rw: Bool?
-    public var propagation: String?
+/// An entry of the inspect response's top-level `Mounts`: what the engine really mounted.
+public typealias InspectedMount = MountPoint
 
-    public init(
-        type: String?, name: String? = nil, source: String?, destination: String, mode: String? = nil, rw: Bool?,
-        propagation: String?
-    ) {
-        self.type = type
-        self.name = name
-        self.source = source
-        self.destination = destination
-        self.mode = mode
-        self.rw = rw
-        self.propagation = propagation
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case type = "Type"
-        case name = "Name"
-        case source = "Source"
-        case destination = "Destination"
-        case mode = "Mode"
-        case rw = "RW"
-        case propagation = "Propagation"
+extension InspectedContainer {
+    /// The parts of a decoded inspect response the read-back compares. A response without `Config`
+    /// or `HostConfig` compares as empty ones, which fails verification.
+    public init(_ inspect: ContainerInspect) {
+        self.init(config: inspect.config ?? ContainerConfig(), hostConfig: inspect.hostConfig ?? HostConfig(), mounts: inspect.mounts ?? [])
     }
 }
 
