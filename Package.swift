@@ -6,10 +6,12 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "DockerEngine", targets: ["DockerEngine"]),
+        .library(name: "SessionStore", targets: ["SessionStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // C libraries: each imported by exactly one wrapper target.
@@ -46,6 +48,25 @@ let package = Package(
         .testTarget(
             name: "DockerEngineIntegrationTests",
             dependencies: ["DockerEngine"]
+        ),
+
+        // Persistence of sessions and the event log. No Docker knowledge here.
+        .target(
+            name: "SessionStore",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SessionStoreTests",
+            dependencies: [
+                "SessionStore",
+                // Tests open the file directly to hold locks and inspect pragmas.
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Fixtures")]
         ),
     ],
     swiftLanguageModes: [.v6]
