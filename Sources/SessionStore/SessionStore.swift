@@ -205,7 +205,7 @@ public final class SessionStore: Sendable {
     public func backup(to destination: String) async throws {
         let temporary = destination + ".partial-\(SessionID.generate().prefix(8))"
         do {
-            try StateDirectory.createPrivateFile(temporary)
+            try StateDirectory.makePrivate(temporary, flags: O_CREAT | O_EXCL)
             try await dbPool.read { source in
                 let copy = try DatabaseQueue(path: temporary)
                 try copy.writeWithoutTransaction { target in

@@ -47,20 +47,21 @@ enum StateDirectory {
         }
 
         let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw systemError("create or open", path: path) }
-        defer { close(fd) }
-        guard fchmod(fd, 0o600) == 0 else { throw systemError("set mode 0600 on", path: path) }
-        for suffix in ["-wal", "-shm"] where chmod(path + suffix, 0o600) != 0 && errno != ENOENT {
-            throw systemError("set mode 0600 on", path: path + suffix)
+        // O_NOFOLLOW: the daemon runs as root; a symlink planted in the state directory must not
+        // redirect the database (or the chmod) elsewhere. It fails with ELOOP instead.
+        try makePrivate(path, flags: O_CREAT)
+        for suffix in ["-wal", "-shm"] {
+            try makePrivate(path + suffix)
         }
         return path
     }
 
-    /// Creates `path` empty with mode 0600, failing if it exists.
-    static func createPrivateFile(_ path: String) throws {
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw systemError("create", path: path) }
+    /// Sets mode 0600 on `path` without following a symlink. `flags` may add `O_CREAT` (and
+    /// `O_EXCL`); without `O_CREAT` a missing file is left missing.
+    static func makePrivate(_ path: String, flags: Int32 = 0) throws {
+        let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | flags, 0o600)
+        if fd < 0, flags & O_CREAT == 0, errno == ENOENT { return }
+        guard fd >= 0 else { throw systemError("create or open", path: path) }
         defer { close(fd) }
         guard fchmod(fd, 0o600) == 0 else { throw systemError("set mode 0600 on", path: path) }
     }

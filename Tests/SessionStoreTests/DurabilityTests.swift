@@ -290,7 +290,7 @@ struct DurabilityTests {
         }
     }
 
-    @Test("a file that is not a database is reported corrupt; a state path that is a file is io")
+    @Test("a file that is not a database is corrupt; a symlinked database or a state path that is a file is io")
     func corruptAndUnusable() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -298,6 +298,15 @@ struct DurabilityTests {
         let garbage = Data(repeating: 0x5a, count: 8192)
         #expect(FileManager.default.createFile(atPath: directory.stateDirectory + "/sessions.sqlite", contents: garbage))
         #expect(await storeErrorCode { _ = try SessionStore(Self.configuration(directory)) } == .corrupt)
+
+        // A symlink planted in place of the database is not followed.
+        let planted = try TemporaryDirectory()
+        defer { planted.remove() }
+        try FileManager.default.createDirectory(atPath: planted.stateDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: planted.stateDirectory + "/sessions.sqlite", withDestinationPath: directory.path + "/target")
+        #expect(await storeErrorCode { _ = try SessionStore(Self.configuration(planted)) } == .io)
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/target"))
 
         let notADirectory = directory.path + "/plain-file"
         #expect(FileManager.default.createFile(atPath: notADirectory, contents: Data("x".utf8)))
