@@ -15,6 +15,7 @@ final class EventSignal: Sendable {
 
     private struct State {
         var latest: Int64
+        var closed = false
         var nextToken: UInt64 = 0
         var waiters: [UInt64: Waiter] = [:]
     }
@@ -39,7 +40,20 @@ final class EventSignal: Sendable {
         for continuation in ready { continuation.resume() }
     }
 
-    /// Returns once an id greater than `after` has been published, or the task is cancelled.
+    /// Wakes every waiter and makes later waits return at once: the store is closing.
+    func close() {
+        let waiting: [Waiter] = state.withLock { state in
+            state.closed = true
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiting { waiter.continuation.resume() }
+    }
+
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Returns once an id greater than `after` has been published, the task is cancelled, or
+    /// the signal is closed.
     func wait(after: Int64) async {
         let token: UInt64 = state.withLock { state in
             state.nextToken += 1
@@ -48,7 +62,7 @@ final class EventSignal: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state in
-                    if state.latest > after || Task.isCancelled { return true }
+                    if state.latest > after || state.closed || Task.isCancelled { return true }
                     state.waiters[token] = Waiter(after: after, continuation: continuation)
                     return false
                 }

@@ -68,6 +68,7 @@ extension SessionStore {
             // `latest` comes from the same snapshot as the empty batch: nothing up to it is left
             // to read (ids between `id` and `latest` were pruned), so wait past it.
             await eventSignal.wait(after: max(id, latest))
+            if eventSignal.isClosed { throw SessionStoreError.closed("waiting for events") }
         }
     }
 

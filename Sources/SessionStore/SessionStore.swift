@@ -145,8 +145,10 @@ public final class SessionStore: Sendable {
             ])
     }
 
-    /// Closes every connection. Later calls fail. Blocks until running accesses finish.
+    /// Closes every connection. Later calls fail with `closed`, and tasks in `waitForEvents`
+    /// are woken to fail the same way. Blocks until running accesses finish.
     public func close() throws {
+        eventSignal.close()
         do {
             try dbPool.close()
         } catch {
@@ -204,6 +206,7 @@ public final class SessionStore: Sendable {
     /// a half-written file under that name.
     public func backup(to destination: String) async throws {
         let temporary = destination + ".partial-\(SessionID.generate().prefix(8))"
+        if eventSignal.isClosed { throw SessionStoreError.closed("backing up the session database") }
         do {
             try StateDirectory.makePrivate(temporary, flags: O_CREAT | O_EXCL)
             try await dbPool.read { source in
@@ -244,6 +247,8 @@ public final class SessionStore: Sendable {
     private func mappingErrors<T>(
         _ operation: String, session sessionID: String?, _ access: () async throws -> T
     ) async throws -> T {
+        // GRDB reports use after close as SQLITE_MISUSE with a misleading message; say it plainly.
+        if eventSignal.isClosed { throw SessionStoreError.closed(operation) }
         do {
             return try await access()
         } catch {

@@ -33,6 +33,8 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
         case incompatibleSchema
         /// A stored value could not be decoded.
         case undecodable
+        /// The store was closed (the daemon is shutting down).
+        case closed
         /// Any other SQLite failure.
         case database
     }
@@ -88,6 +90,11 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
             message: "session '\(id)' cannot move from \(actual) to \(target): \(reason). "
                 + "Re-read the session and decide again; another actor changed it first.",
             sessionID: id, actualState: actual, targetState: target)
+    }
+
+    static func closed(_ operation: String) -> SessionStoreError {
+        SessionStoreError(
+            code: .closed, message: "\(operation) failed: the session store is closed (the daemon is shutting down).")
     }
 
     static func invalidInput(_ what: String, sessionID: String? = nil) -> SessionStoreError {

@@ -100,6 +100,22 @@ struct EventLogTests {
         }
     }
 
+    @Test("closing the store wakes waiters with closed, and later calls fail with closed")
+    func closeWakesWaiters() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SessionStore(
+            SessionStore.Configuration(directory: directory.stateDirectory, logger: quietLogger))
+        let waiter = Task { try await store.waitForEvents(after: 0) }
+        while store.eventSignal.waiterCount == 0 { await Task.yield() }
+        try store.close()
+        let woken = await storeError { _ = try await waiter.value }
+        #expect(woken?.code == .closed)
+        #expect(await storeErrorCode { _ = try await store.session(id: "x") } == .closed)
+        #expect(await storeErrorCode { try await store.appendEvent(NewEvent(type: .ptyAttached)) } == .closed)
+        #expect(await storeErrorCode { try await store.backup(to: directory.path + "/late-backup") } == .closed)
+    }
+
     @Test("after everything was pruned, a waiter waits for the next id instead of spinning")
     func waitAfterPruneDoesNotSpin() async throws {
         try await withStore { store, _ in
