@@ -114,17 +114,16 @@ public final class SessionStore: Sendable {
         }
         let applied: Set<String>
         do {
-            let superseded = try dbPool.read { db in try Schema.migrator.hasBeenSuperseded(db) }
-            if superseded {
-                let known = try dbPool.read { db in try Schema.migrator.appliedIdentifiers(db) }
+            applied = try dbPool.read { db in try Schema.migrator.appliedIdentifiers(db) }
+            // Refuse before migrating: an older daemon must not write a newer schema's file.
+            if try dbPool.read({ db in try Schema.migrator.hasBeenSuperseded(db) }) {
                 throw SessionStoreError(
                     code: .incompatibleSchema,
                     message: "the session database at \(path) was written by a newer sandcastled (its schema "
                         + "has migrations this build does not know; this build knows up to "
-                        + "\(Schema.currentVersion), the file has \(known.sorted().joined(separator: ", "))). "
+                        + "\(Schema.currentVersion), the file has \(applied.sorted().joined(separator: ", "))). "
                         + "Run the newer daemon, or restore a backup made by this version.")
             }
-            applied = try dbPool.read { db in try Schema.migrator.appliedIdentifiers(db) }
             try Schema.migrator.migrate(dbPool)
         } catch {
             throw wrap(error, "migrating the session database")
