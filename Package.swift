@@ -7,11 +7,15 @@ let package = Package(
     products: [
         .library(name: "DockerEngine", targets: ["DockerEngine"]),
         .library(name: "SandboxPolicy", targets: ["SandboxPolicy"]),
+        .library(name: "SessionStore", targets: ["SessionStore"]),
+        .library(name: "Sessions", targets: ["Sessions"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // C libraries: each imported by exactly one wrapper target.
@@ -63,6 +67,41 @@ let package = Package(
             name: "SandboxPolicyTests",
             dependencies: ["SandboxPolicy", "DockerEngine"],
             resources: [.copy("Fixtures")]
+        ),
+
+        // Persistence of sessions and the event log. No Docker knowledge here.
+        .target(
+            name: "SessionStore",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SessionStoreTests",
+            dependencies: [
+                "SessionStore",
+                // Tests open the file directly to hold locks and inspect pragmas.
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+
+        // The session manager: lifecycle, crash-safe launch, reconciliation, engine events, reaping.
+        .target(
+            name: "Sessions",
+            dependencies: [
+                "DockerEngine",
+                "SandboxPolicy",
+                "SessionStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "SandboxIntegrationTests",
+            dependencies: ["Sessions", "SandboxPolicy", "DockerEngine"]
         ),
     ],
     swiftLanguageModes: [.v6]

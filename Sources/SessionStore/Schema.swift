@@ -1,0 +1,95 @@
+import GRDB
+
+/// The database schema, as a list of versioned migrations.
+///
+/// Rules for whoever adds `v2`:
+/// - Never edit a registered migration: databases in the field already ran it. Append a new one
+///   (`migrator.registerMigration("v2") { db in ... }`) to `migrator` below.
+/// - Keep each migration self-contained SQL: no reference to Swift types whose shape may change
+///   (the v1 state list is spelled out for that reason).
+/// - SQLite cannot alter a CHECK constraint or a column type; such a change rebuilds the table
+///   (create `session_new`, copy, drop, rename, recreate the indexes) inside the migration. GRDB
+///   runs migrations with foreign key checks deferred, so rebuilding is safe.
+/// - `DatabaseMigrator` records applied identifiers in `grdb_migrations`; a store refuses a
+///   database that has identifiers it does not know (written by a newer daemon).
+enum Schema {
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1", migrate: v1)
+        return migrator
+    }()
+
+    /// The identifier of the newest migration this build knows.
+    static var currentVersion: String { migrator.migrations.last ?? "" }
+
+    /// Sessions, the event log and the readiness heartbeat.
+    ///
+    /// Tables are STRICT (SQLite >= 3.37; Debian 12 ships 3.40): a value of the wrong type is an
+    /// error instead of being stored as whatever it was. Timestamps are unix milliseconds. JSON
+    /// columns are checked with `json_valid` and their top-level type.
+    ///
+    /// `event.sessionID` is deliberately not a foreign key: the log is append-only history and
+    /// must outlive any session row it mentions, and daemon-wide events have no session.
+    /// `AUTOINCREMENT` keeps the largest id ever issued in `sqlite_sequence`, so ids are never
+    /// reused even after the newest events are pruned; SSE clients resume on them.
+    static func v1(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE session (
+                    id TEXT NOT NULL PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 128),
+                    labels TEXT NOT NULL DEFAULT '{}'
+                        CHECK (CASE WHEN json_valid(labels) THEN json_type(labels) = 'object' ELSE 0 END),
+                    owner TEXT NOT NULL,
+                    profile TEXT NOT NULL,
+                    image TEXT NOT NULL,
+                    command TEXT NOT NULL
+                        CHECK (CASE WHEN json_valid(command) THEN json_type(command) = 'array' ELSE 0 END),
+                    env TEXT NOT NULL DEFAULT '[]'
+                        CHECK (CASE WHEN json_valid(env) THEN json_type(env) = 'array' ELSE 0 END),
+                    workspace TEXT NOT NULL,
+                    workspaceUID INTEGER NOT NULL CHECK (workspaceUID >= 0),
+                    containerName TEXT NOT NULL UNIQUE,
+                    containerID TEXT,
+                    state TEXT NOT NULL CHECK (state IN
+                        ('creating', 'starting', 'running', 'stopping', 'exited', 'removed', 'failed')),
+                    exitCode INTEGER,
+                    exitReason TEXT,
+                    error TEXT,
+                    requestHash TEXT NOT NULL,
+                    daemonInstance TEXT NOT NULL,
+                    createdAt INTEGER NOT NULL,
+                    startedAt INTEGER,
+                    finishedAt INTEGER,
+                    lastActivityAt INTEGER NOT NULL,
+                    ttlSeconds INTEGER CHECK (ttlSeconds > 0),
+                    idleTimeoutSeconds INTEGER CHECK (idleTimeoutSeconds > 0),
+                    poolSlot TEXT
+                ) STRICT;
+                CREATE INDEX session_state ON session(state);
+                CREATE UNIQUE INDEX session_containerID ON session(containerID) WHERE containerID IS NOT NULL;
+                CREATE INDEX session_created ON session(createdAt, id);
+
+                CREATE TABLE event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    sessionID TEXT,
+                    type TEXT NOT NULL CHECK (length(type) > 0),
+                    time INTEGER NOT NULL,
+                    payload TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload))
+                ) STRICT;
+                CREATE INDEX event_session ON event(sessionID, id);
+                CREATE INDEX event_time ON event(time);
+                -- Append-only: rows are never changed. (Retention deletes whole rows.)
+                CREATE TRIGGER event_append_only BEFORE UPDATE ON event
+                BEGIN
+                    SELECT RAISE(ABORT, 'the event log is append-only');
+                END;
+
+                -- One row, rewritten by readiness checks to prove the store takes writes.
+                CREATE TABLE heartbeat (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    at INTEGER NOT NULL,
+                    daemonInstance TEXT NOT NULL
+                ) STRICT;
+                """)
+    }
+}

@@ -1,0 +1,326 @@
+import Foundation
+import GRDB
+
+/// The result of `insertSession`: idempotent creation on a client-supplied id.
+public enum InsertResult: Sendable, Equatable {
+    /// The session was new; it and its `session.created` event are committed.
+    case inserted(Session)
+    /// A session with that id already existed; nothing was written. Compare its `requestHash`
+    /// with the new request's: equal means a retry of the same request (answer with this
+    /// session), different means a conflicting reuse of the id.
+    case existing(Session)
+
+    /// The stored session, whichever case.
+    public var session: Session {
+        switch self {
+        case .inserted(let session), .existing(let session): session
+        }
+    }
+}
+
+/// Keeps the sessions that carry a label (with any value when `value` is `nil`).
+public struct LabelFilter: Sendable, Hashable {
+    public var key: String
+    public var value: String?
+
+    public init(key: String, value: String? = nil) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// Where a listing continues: after the session with this creation time and id. Listings are in
+/// creation order (`createdAt`, then `id`), so a cursor stays valid while sessions are added.
+public struct SessionCursor: Sendable, Hashable {
+    var createdAt: Milliseconds
+    var id: String
+
+    init(after session: Session) {
+        createdAt = Milliseconds(session.createdAt)
+        id = session.id
+    }
+
+    /// An opaque string for APIs (`?cursor=`): `<createdAt ms>.<id>`.
+    public var token: String { "\(createdAt.value).\(id)" }
+
+    /// Parses `token`; `nil` when malformed.
+    public init?(token: String) {
+        guard let dot = token.firstIndex(of: "."), let millis = Int64(token[..<dot]) else { return nil }
+        let id = String(token[token.index(after: dot)...])
+        guard !id.isEmpty else { return nil }
+        self.createdAt = Milliseconds(value: millis)
+        self.id = id
+    }
+}
+
+/// One page of a session listing.
+public struct SessionPage: Sendable, Equatable {
+    public var sessions: [Session]
+    /// Pass it back as `after` for the next page; `nil` on the last page.
+    public var next: SessionCursor?
+}
+
+extension SessionStore {
+    // MARK: Writing sessions
+
+    /// Inserts a new session (state `creating`) and its creation event in one transaction.
+    ///
+    /// Idempotent on `session.id`: when the id exists, nothing is written and the stored row is
+    /// returned as `.existing` for the caller to compare `requestHash`. Concurrent inserts of one
+    /// id are serialised by SQLite's single writer: exactly one gets `.inserted`.
+    ///
+    /// - Parameter event: appended with `sessionID` set to the session's id (usually
+    ///   `session.created`); its payload must not contain `env`.
+    /// - Throws: `invalidInput` for a malformed id or a state other than `creating`; `conflict`
+    ///   when another session already has the container name or container id; `storageFull`...
+    public func insertSession(_ session: Session, event: NewEvent) async throws -> InsertResult {
+        guard SessionID.isValid(session.id) else {
+            throw SessionStoreError.invalidInput(
+                "session id '\(session.id)' is not valid: use 1 to \(SessionID.maximumLength) characters of "
+                    + "[A-Za-z0-9._-], not starting with '.' or '-'.", sessionID: session.id)
+        }
+        guard session.state == .creating else {
+            throw SessionStoreError.invalidInput(
+                "session '\(session.id)' must be inserted in state creating, not \(session.state).",
+                sessionID: session.id)
+        }
+        let arguments = try Self.encodedArguments(of: session)
+        let (result, appended) = try await write("inserting", session: session.id) { db -> (InsertResult, Event?) in
+            try db.execute(sql: Session.insertSQL(conflictClause: "ON CONFLICT (id) DO NOTHING"), arguments: arguments)
+            let inserted = db.changesCount == 1
+            let stored = try Self.fetchSession(db, id: session.id, operation: "inserting")
+            guard inserted else { return (.existing(stored), nil) }
+            let appended = try Self.insertEvent(db, event, sessionID: session.id)
+            return (.inserted(stored), appended)
+        }
+        if let appended {
+            eventSignal.published(appended.id)
+            logger.debug("session inserted", metadata: ["session.id": "\(session.id)", "event.id": "\(appended.id)"])
+        }
+        return result
+    }
+
+    /// Moves a session from one of the states in `from` to `to`, applies `mutate`, and appends
+    /// `event`, all in one transaction (compare-and-set on the state).
+    ///
+    /// Before `mutate` runs, the store maintains the lifecycle timestamps: entering `running`
+    /// sets `startedAt`; entering `exited` or `failed` sets `finishedAt`; entering `removed` sets
+    /// `finishedAt` when unset; entering `starting` from `exited` (a restart) clears `finishedAt`,
+    /// `exitCode`, `exitReason` and `error` (the previous run stays in the event log). `mutate`
+    /// may change any field but `id` and `state`.
+    ///
+    /// - Returns: the session as committed.
+    /// - Throws: `notFound`; `illegalTransition` (with `actualState`) when the session is not
+    ///   in a state of `from` or the transition table forbids the move; `conflict` when
+    ///   `mutate` set a container id another session holds; storage errors.
+    @discardableResult
+    public func transition(
+        id: String, from allowed: Set<SessionState>, to target: SessionState, at time: Date = Date(),
+        event: NewEvent? = nil, mutate: @Sendable (inout Session) -> Void = { _ in }
+    ) async throws -> Session {
+        try await modify(id: id, allowed: allowed, target: target, time: time, event: event, mutate: mutate)
+    }
+
+    /// Changes fields of a session without changing its state (for example the container id
+    /// once the engine created the container), if its state is in `states`; appends `event`
+    /// in the same transaction.
+    ///
+    /// - Throws: `notFound`; `illegalTransition` when the state is not in `states` (its
+    ///   `targetState` is the current state); as `transition` otherwise.
+    @discardableResult
+    public func update(
+        id: String, ifStateIn states: Set<SessionState> = Set(SessionState.allCases), event: NewEvent? = nil,
+        mutate: @Sendable (inout Session) -> Void
+    ) async throws -> Session {
+        try await modify(id: id, allowed: states, target: nil, time: Date(), event: event, mutate: mutate)
+    }
+
+    /// Records activity on a session: `lastActivityAt` becomes `time` unless it is already
+    /// later. One small write transaction, without an event.
+    ///
+    /// Do not call this per keystroke or per output chunk: keep the latest activity time in
+    /// memory and flush every few seconds, with `touchActivity(_:)` for many sessions at once.
+    ///
+    /// - Returns: `false` when there is no such session.
+    @discardableResult
+    public func touchActivity(id: String, at time: Date = Date()) async throws -> Bool {
+        try await touchActivity([id: time]) == 1
+    }
+
+    /// Records the activity times of many sessions in one transaction (see
+    /// `touchActivity(id:at:)`). Returns how many sessions were found.
+    @discardableResult
+    public func touchActivity(_ times: [String: Date]) async throws -> Int {
+        guard !times.isEmpty else { return 0 }
+        let updates = times.map { (id: $0.key, time: Milliseconds($0.value)) }
+        return try await write("recording activity", session: times.count == 1 ? times.keys.first : nil) { db in
+            let statement = try db.cachedStatement(
+                sql: "UPDATE session SET lastActivityAt = max(lastActivityAt, ?) WHERE id = ?")
+            var found = 0
+            for update in updates {
+                try statement.execute(arguments: [update.time, update.id])
+                found += db.changesCount
+            }
+            return found
+        }
+    }
+
+    // MARK: Reading sessions
+
+    /// The session with this id, or `nil`.
+    public func session(id: String) async throws -> Session? {
+        try await read("reading", session: id) { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]).map(Session.init(row:))
+        }
+    }
+
+    /// The session whose container has this id, or `nil`.
+    public func session(containerID: String) async throws -> Session? {
+        try await read("finding the session of container \(containerID.prefix(12))") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM session WHERE containerID = ?", arguments: [containerID])
+                .map(Session.init(row:))
+        }
+    }
+
+    /// Every session in one of `states`, in creation order. For reconciliation at start-up
+    /// (`SessionState.live`), where the whole set is needed at once.
+    public func sessions(inStates states: Set<SessionState>) async throws -> [Session] {
+        var query = SessionQuery()
+        query.restrict(states: states)
+        let request = query
+        return try await read("listing sessions by state") { db in try request.fetch(db, limit: nil) }
+    }
+
+    /// One page of sessions in creation order, optionally restricted to `states` and to those
+    /// carrying a label.
+    ///
+    /// - Parameters:
+    ///   - after: the previous page's `next`; `nil` for the first page.
+    ///   - limit: page size, 1 to 1000.
+    public func sessions(
+        states: Set<SessionState>? = nil, label: LabelFilter? = nil, after cursor: SessionCursor? = nil,
+        limit: Int = 100
+    ) async throws -> SessionPage {
+        guard (1...1000).contains(limit) else {
+            throw SessionStoreError.invalidInput("a page of sessions holds 1 to 1000 sessions, not \(limit).")
+        }
+        var query = SessionQuery()
+        if let states { query.restrict(states: states) }
+        if let label {
+            query.add(
+                "EXISTS (SELECT 1 FROM json_each(session.labels) AS label WHERE label.key = ? "
+                    + "AND (? IS NULL OR label.value = ?))",
+                [label.key, label.value, label.value])
+        }
+        if let cursor {
+            query.add(
+                "(createdAt > ? OR (createdAt = ? AND id > ?))", [cursor.createdAt, cursor.createdAt, cursor.id])
+        }
+        let request = query
+        let found = try await read("listing sessions") { db in try request.fetch(db, limit: limit + 1) }
+        let page = Array(found.prefix(limit))
+        let next = found.count > limit ? page.last.map(SessionCursor.init(after:)) : nil
+        return SessionPage(sessions: page, next: next)
+    }
+
+    // MARK: Internals
+
+    /// The shared body of `transition` (`target` set) and `update` (`target` nil).
+    private func modify(
+        id: String, allowed: Set<SessionState>, target: SessionState?, time: Date, event: NewEvent?,
+        mutate: @Sendable (inout Session) -> Void
+    ) async throws -> Session {
+        let operation = target.map { "moving to \($0)" } ?? "updating"
+        let (session, appended) = try await write(operation, session: id) { db -> (Session, Event?) in
+            let current = try Self.fetchSession(db, id: id, operation: operation)
+            let next = target ?? current.state
+            let legal = target.map(current.state.canTransition(to:)) ?? true
+            guard allowed.contains(current.state), legal else {
+                throw SessionStoreError.illegalTransition(id, from: current.state, to: next, allowed: allowed)
+            }
+            var updated = current
+            if let target { Self.applyLifecycle(to: &updated, entering: target, at: time) }
+            mutate(&updated)
+            updated.id = id
+            updated.state = next
+            let arguments = try Self.encodedArguments(of: updated)
+            try db.execute(sql: Session.updateSQL, arguments: arguments)
+            let appended = try event.map { try Self.insertEvent(db, $0, sessionID: id) }
+            return (try Self.fetchSession(db, id: id, operation: operation), appended)
+        }
+        if let appended { eventSignal.published(appended.id) }
+        logger.debug(
+            "session changed",
+            metadata: ["session.id": "\(id)", "session.state": "\(session.state)", "event.id": "\(appended?.id ?? 0)"])
+        return session
+    }
+
+    /// Lifecycle timestamps maintained by `transition` (documented there).
+    static func applyLifecycle(to session: inout Session, entering target: SessionState, at time: Date) {
+        switch target {
+        case .running:
+            session.startedAt = time
+        case .exited, .failed:
+            session.finishedAt = time
+        case .removed:
+            if session.finishedAt == nil { session.finishedAt = time }
+        case .starting where session.state == .exited:
+            session.finishedAt = nil
+            session.exitCode = nil
+            session.exitReason = nil
+            session.error = nil
+        case .creating, .starting, .stopping:
+            break
+        }
+    }
+
+    static func encodedArguments(of session: Session) throws -> StatementArguments {
+        do {
+            return try session.statementArguments()
+        } catch {
+            throw SessionStoreError.invalidInput(
+                "session '\(session.id)' cannot be encoded for storage: \(error).", sessionID: session.id)
+        }
+    }
+
+    static func fetchSession(_ db: Database, id: String, operation: String) throws -> Session {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]) else {
+            throw SessionStoreError.notFound(id, operation: operation)
+        }
+        return try Session(row: row)
+    }
+}
+
+/// A `SELECT` over `session` built from optional conditions, in creation order.
+struct SessionQuery: Sendable {
+    private var conditions: [String] = []
+    private var arguments = StatementArguments()
+    private var empty = false
+
+    mutating func add(_ condition: String, _ values: StatementArguments) {
+        conditions.append(condition)
+        arguments += values
+    }
+
+    mutating func restrict(states: Set<SessionState>) {
+        guard !states.isEmpty else {
+            empty = true
+            return
+        }
+        let placeholders = Array(repeating: "?", count: states.count).joined(separator: ", ")
+        add("state IN (\(placeholders))", StatementArguments(states.map(\.rawValue).sorted()))
+    }
+
+    func fetch(_ db: Database, limit: Int?) throws -> [Session] {
+        if empty { return [] }
+        var sql = "SELECT * FROM session"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY createdAt, id"
+        var arguments = self.arguments
+        if let limit {
+            sql += " LIMIT ?"
+            arguments += [limit]
+        }
+        return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Session.init(row:))
+    }
+}

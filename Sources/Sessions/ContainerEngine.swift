@@ -1,0 +1,26 @@
+import DockerEngine
+import Foundation
+
+/// What the session manager needs from a container engine: the seam between session logic and
+/// Docker. ``DockerClient`` is the real implementation; tests may substitute their own.
+public protocol ContainerEngine: Sendable {
+    func createContainer(name: String?, config: ContainerConfig) async throws -> ContainerCreateResponse
+    func startContainer(_ id: String) async throws
+    func stopContainer(_ id: String, timeout: Duration) async throws
+    func killContainer(_ id: String, signal: String) async throws
+    func removeContainer(_ id: String, force: Bool, removeVolumes: Bool) async throws
+    func inspectContainer(_ id: String) async throws -> ContainerInspect
+    func listContainers(all: Bool, filters: DockerFilters) async throws -> [ContainerSummary]
+    /// Container events matching `filters`, from `since` on, until the stream breaks.
+    func containerEvents(filters: DockerFilters, since: Date?) async throws -> any AsyncSequence<DockerEvent, any Error> & Sendable
+    /// Whether the engine answers.
+    func ping() async throws -> EnginePing
+}
+
+extension DockerClient: ContainerEngine {
+    public func containerEvents(filters: DockerFilters, since: Date?) async throws
+        -> any AsyncSequence<DockerEvent, any Error> & Sendable
+    {
+        try await events(filters: filters, since: since)
+    }
+}

@@ -1,0 +1,120 @@
+import DockerEngine
+import Foundation
+import Logging
+import NIOCore
+import SandboxPolicy
+import Sessions
+import Testing
+
+/// The escape battery: our probe program, run inside a sandbox launched the way the daemon launches
+/// one (profile -> create body -> create -> read back -> start) through the real engine.
+///
+/// Under `default` every probe must be blocked; under `debug` only ptrace may get through.
+@Suite("Escape battery against the real engine", .serialized)
+struct EscapeBatteryTests {
+    struct ProbeLine: Equatable {
+        var name: String
+        var verdict: String
+        var detail: String
+    }
+
+    struct Run {
+        var lines: [ProbeLine]
+        var output: String
+        var state: ContainerState
+        var workspace: ResolvedWorkspace
+        var resolver: WorkspaceResolver
+
+        func verdict(_ name: String) -> String? { lines.first { $0.name == name }?.verdict }
+        var escaped: [ProbeLine] { lines.filter { $0.verdict == "ESCAPED" } }
+    }
+
+    static let probeFlag = "--i-understand-this-probes-the-sandbox"
+
+    /// Probes every run must report; a probe that silently did not run fails the battery.
+    static let requiredProbes = [
+        "userns", "mountns", "netns", "clone-newuser", "clone3-ns", "setns", "mount", "remount-root", "chroot",
+        "pivot_root", "ptrace", "keyctl", "bpf", "perf_event_open", "io_uring", "userfaultfd", "raw-socket",
+        "packet-socket", "vsock-socket", "alg-socket", "mknod", "write-root", "sysrq", "kmsg", "settime", "reboot",
+        "init-module", "kexec", "swapon", "setuid0", "network", "docker-socket", "suid", "open_by_handle_at",
+        "caps", "no-new-privs", "seccomp", "fork-bomb", "tmpfs-fill", "symlink-plant",
+    ]
+
+    /// Launches the probe under `profileName` with `arguments` and collects its output.
+    static func run(profileName: String, arguments: [String]) async throws -> Run {
+        let client = try await TestEngine.client()
+        let policies = try PolicySet.load(directory: TestEngine.repositoryRoot.appendingPathComponent("Policies").path)
+        let profile = try #require(policies.profile(named: profileName))
+        let root = try TestEngine.temporaryDirectory("battery")
+        let resolver = try WorkspaceResolver(root: root)
+        let workspaceName = "battery-\(profileName)"
+        let uid = profile.uids.preferredUID(forWorkspace: workspaceName)
+        let user = WorkspaceUser(uid: uid)
+        let workspace = try resolver.resolve(workspaceName, creatingFor: user)
+        let sessionID = "battery-\(UUID().uuidString.prefix(8).lowercased())"
+        let request = SessionLaunchRequest(
+            image: TestEngine.image, profile: profileName, workspace: workspaceName,
+            command: ["/usr/local/bin/escape-probe", probeFlag] + arguments)
+        let config = try LaunchSpec.containerConfig(
+            request: request, profile: profile, workspace: WorkspaceMount(hostPath: workspace.path), user: user,
+            sessionID: sessionID)
+        let launcher = SandboxLauncher(engine: client, logger: Logger(label: "test.battery"))
+        let id = try await launcher.create(name: "sandcastle-\(sessionID)", config: config, workspace: workspace)
+        do {
+            try await client.startContainer(id)
+            _ = try await client.waitContainer(id, timeout: .seconds(300))
+            var output = ""
+            for try await frame in try await client.logs(id, tty: true) { output += String(buffer: frame.payload) }
+            let state = try await client.inspectContainer(id).state
+            try? await client.removeContainer(id, force: true)
+            let lines = output.split(whereSeparator: \.isNewline).compactMap { line -> ProbeLine? in
+                let parts = line.split(separator: " ", maxSplits: 3)
+                guard parts.count >= 3, parts[0] == "PROBE" else { return nil }
+                return ProbeLine(name: String(parts[1]), verdict: String(parts[2]), detail: parts.count > 3 ? String(parts[3]) : "")
+            }
+            return Run(lines: lines, output: output, state: state, workspace: workspace, resolver: resolver)
+        } catch {
+            try? await client.removeContainer(id, force: true)
+            throw error
+        }
+    }
+
+    @Test func defaultProfileBlocksEveryProbe() async throws {
+        let run = try await Self.run(profileName: "default", arguments: ["--tmpfs-cap-mib", "1024"])
+        for name in Self.requiredProbes {
+            #expect(run.verdict(name) != nil, "probe \(name) did not report; output:\n\(run.output)")
+        }
+        #expect(run.escaped.isEmpty, "escaped under default: \(run.escaped.map { "\($0.name) (\($0.detail))" })")
+        #expect(run.output.contains("SUMMARY blocked="), "no summary line:\n\(run.output)")
+        #expect(run.state.exitCode == 0, "escape-probe exit \(run.state.exitCode):\n\(run.output)")
+        #expect(run.verdict("fork-bomb") == "BLOCKED")
+        #expect(run.verdict("tmpfs-fill") == "BLOCKED")
+
+        // The sandbox planted `escape-link -> /` in its workspace. Host-side code sees a link and
+        // never follows it: deleting the workspace removes the link, not what it points at.
+        var info = stat()
+        let link = run.workspace.path + "/escape-link"
+        #expect(lstat(link, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK, "the sandbox could not plant its link")
+        let canary = try TestEngine.temporaryDirectory("canary")
+        FileManager.default.createFile(atPath: canary + "/keep", contents: Data("keep".utf8))
+        try FileManager.default.createSymbolicLink(atPath: run.workspace.path + "/canary-link", withDestinationPath: canary)
+        #expect(try run.resolver.delete(run.workspace.name))
+        #expect(FileManager.default.fileExists(atPath: canary + "/keep"), "deleting the workspace followed a symlink")
+        #expect(!FileManager.default.fileExists(atPath: run.workspace.path))
+    }
+
+    @Test func debugProfileAllowsOnlyPtrace() async throws {
+        let run = try await Self.run(profileName: "debug", arguments: ["--tmpfs-cap-mib", "1024"])
+        for name in Self.requiredProbes {
+            #expect(run.verdict(name) != nil, "probe \(name) did not report; output:\n\(run.output)")
+        }
+        #expect(run.verdict("ptrace") == "ESCAPED", "debug must allow ptrace:\n\(run.output)")
+        #expect(run.escaped.map(\.name) == ["ptrace"], "escaped under debug: \(run.escaped.map { "\($0.name) (\($0.detail))" })")
+    }
+
+    @Test func memoryHogIsOOMKilledAndTheEngineSaysSo() async throws {
+        let run = try await Self.run(profileName: "default", arguments: ["--only", "memory", "--memhog", "--memhog-cap-mib", "2048"])
+        #expect(run.state.oomKilled, "state \(run.state); output:\n\(run.output)")
+        #expect(run.verdict("memory") != "ESCAPED", "output:\n\(run.output)")
+    }
+}
