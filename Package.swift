@@ -99,6 +99,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Hosts a session manager in a process of its own, for the crash tests (SIGKILL and
+        // restart) until the daemon exists.
+        .executableTarget(
+            name: "sandcastle-session-host",
+            dependencies: [
+                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SessionsIntegrationTests",
+            dependencies: ["Sessions", "SessionStore", "SandboxPolicy", "DockerEngine"]
+        ),
         .testTarget(
             name: "SandboxIntegrationTests",
             dependencies: ["Sessions", "SandboxPolicy", "DockerEngine"]

@@ -16,6 +16,7 @@ enum Schema {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1", migrate: v1)
+        migrator.registerMigration("v2-workspaces", migrate: v2Workspaces)
         return migrator
     }()
 
@@ -90,6 +91,23 @@ enum Schema {
                     at INTEGER NOT NULL,
                     daemonInstance TEXT NOT NULL
                 ) STRICT;
+                """)
+    }
+
+    /// Each workspace's own uid, kept for as long as the workspace exists, so its files stay
+    /// writable across sessions and no two workspaces share one (sandboxes sharing a uid share
+    /// per-user kernel limits).
+    static func v2Workspaces(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE workspace (
+                    name TEXT NOT NULL PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 128),
+                    uid INTEGER NOT NULL UNIQUE CHECK (uid > 0),
+                    createdAt INTEGER NOT NULL
+                ) STRICT;
+                INSERT OR IGNORE INTO workspace (name, uid, createdAt)
+                    SELECT workspace, workspaceUID, min(createdAt) FROM session
+                    WHERE workspaceUID > 0 GROUP BY workspace;
                 """)
     }
 }

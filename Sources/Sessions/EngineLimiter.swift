@@ -27,7 +27,9 @@ public final class EngineLimiter: Sendable {
     }
 
     /// Runs `body` once a slot is free.
-    public func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    public func run<T>(
+        isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> sending T
+    ) async throws -> sending T {
         try await acquire()
         defer { release() }
         return try await body()

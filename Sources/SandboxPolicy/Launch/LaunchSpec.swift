@@ -8,6 +8,8 @@ public enum SandcastleLabels {
     public static let session = "dev.sandcastle.session"
     public static let profile = "dev.sandcastle.profile"
     public static let workspace = "dev.sandcastle.workspace"
+    /// The daemon instance that owns the container: reconciliation only touches its own.
+    public static let instance = "dev.sandcastle.instance"
     /// Callers' labels go under this prefix, so they can never set one of ours.
     public static let callerPrefix = "dev.sandcastle.label."
 }

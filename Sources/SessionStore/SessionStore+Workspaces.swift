@@ -1,0 +1,37 @@
+import Foundation
+import GRDB
+
+extension SessionStore {
+    /// The uid of workspace `name`: the one it already has, or the first of `candidates` that no
+    /// other workspace holds, recorded in the same transaction so two launches cannot take one uid.
+    ///
+    /// - Throws: ``SessionStoreError`` `conflict` when every candidate is taken (the profile's uid
+    ///   range is full), `storageFull` and the like as for any write.
+    public func workspaceUID(for name: String, candidates: [UInt32], at date: Date = Date()) async throws -> UInt32 {
+        try await write("allocating a uid for workspace \(name)") { db in
+            if let uid = try Int64.fetchOne(db, sql: "SELECT uid FROM workspace WHERE name = ?", arguments: [name]) {
+                return UInt32(uid)
+            }
+            for candidate in candidates where candidate > 0 {
+                let taken = try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS (SELECT 1 FROM workspace WHERE uid = ?)", arguments: [Int64(candidate)]) ?? true
+                if taken { continue }
+                try db.execute(
+                    sql: "INSERT INTO workspace (name, uid, createdAt) VALUES (?, ?, ?)",
+                    arguments: [name, Int64(candidate), Int64(date.timeIntervalSince1970 * 1000)])
+                return candidate
+            }
+            throw SessionStoreError(
+                code: .conflict,
+                message: "no free uid for workspace '\(name)': all \(candidates.count) candidates belong to other "
+                    + "workspaces. Widen the profile's uid range or delete unused workspaces.")
+        }
+    }
+
+    /// Forgets workspace `name`'s uid, once the workspace is deleted.
+    public func forgetWorkspace(_ name: String) async throws {
+        try await write("forgetting workspace \(name)") { db in
+            try db.execute(sql: "DELETE FROM workspace WHERE name = ?", arguments: [name])
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import DockerEngine
+import Foundation
+import SandboxPolicy
+import SessionStore
+
+/// What ``SessionManager/reconcile()`` found and did.
+public struct ReconcileReport: Sendable, Equatable, CustomStringConvertible {
+    /// Running containers whose sessions were adopted again.
+    public var adopted: [String] = []
+    /// Sessions whose containers had ended (or vanished) while nobody watched.
+    public var exited: [String] = []
+    /// Launches a crash interrupted, rolled back to `failed`.
+    public var rolledBack: [String] = []
+    /// Containers with this daemon's labels and no session that wants them, removed.
+    public var removedOrphans: [String] = []
+
+    public var description: String {
+        "adopted \(adopted.count), exited \(exited.count), rolled back \(rolledBack.count), removed \(removedOrphans.count) orphan container(s)"
+    }
+}
+
+extension SessionManager {
+    /// The filter for this daemon's containers.
+    var ownContainers: DockerFilters {
+        var filters = DockerFilters()
+        filters.label(SandcastleLabels.managed, "true")
+        filters.label(SandcastleLabels.instance, configuration.daemonInstance)
+        return filters
+    }
+
+    /// Brings the store and the engine into agreement, at start-up (`startup: true`) and after the
+    /// engine's event stream was broken (`startup: false`, where launches in flight are left alone).
+    ///
+    /// - rows left `creating`/`starting` by a crash: a running container is adopted, anything else
+    ///   is rolled back (`failed`, container removed);
+    /// - `running`/`stopping` rows whose container ended or is gone become `exited` (reason from
+    ///   the engine, `lost` when gone);
+    /// - containers with this daemon's labels and no live session are removed (and logged).
+    @discardableResult
+    public func reconcile(startup: Bool = true) async throws -> ReconcileReport {
+        var report = ReconcileReport()
+        let containers = try await limiter.run { try await engine.listContainers(all: true, filters: ownContainers) }
+        var bySession: [String: ContainerSummary] = [:]
+        for container in containers {
+            if let session = container.labels?[SandcastleLabels.session] { bySession[session] = container }
+        }
+        let live = try await store.sessions(inStates: SessionState.live)
+        var wanted = Set<String>()
+        var interruptedStops: [(String, ExitReason)] = []
+        for session in live {
+            if !startup && launches[session.id] != nil {
+                if let container = bySession[session.id] { wanted.insert(container.id) }
+                continue
+            }
+            let container = bySession[session.id]
+            switch session.state {
+            case .creating, .starting:
+                if let container, container.state == "running" {
+                    try await adopt(session, containerID: container.id)
+                    wanted.insert(container.id)
+                    report.adopted.append(session.id)
+                } else {
+                    try await rollBack(session, containerID: container?.id)
+                    report.rolledBack.append(session.id)
+                }
+            case .running, .stopping:
+                if let container, container.state == "running" || container.state == "restarting" || container.state == "paused" {
+                    wanted.insert(container.id)
+                    if session.state == .stopping {
+                        interruptedStops.append((session.id, session.exitReason ?? .stopped))
+                    } else if session.containerID != container.id {
+                        try await store.update(id: session.id) { $0.containerID = container.id }
+                    }
+                    report.adopted.append(session.id)
+                } else {
+                    if let container { wanted.insert(container.id) }
+                    try await finishExit(id: session.id, containerID: container?.id, fallbackReason: .lost)
+                    report.exited.append(session.id)
+                }
+            default:
+                break
+            }
+        }
+        // Exited sessions keep their (stopped) container until removal.
+        for session in try await store.sessions(inStates: [.exited]) {
+            if let container = bySession[session.id] { wanted.insert(container.id) }
+        }
+        for container in containers where !wanted.contains(container.id) {
+            if !startup, let session = container.labels?[SandcastleLabels.session], launches[session] != nil { continue }
+            logger.warning(
+                "removing a container of this daemon that no session wants",
+                metadata: [
+                    "container.id": "\(container.id.prefix(12))", "container.name": "\(container.names.first ?? "")",
+                    "session.id": "\(container.labels?[SandcastleLabels.session] ?? "none")",
+                ])
+            do {
+                try await limiter.run { try await engine.removeContainer(container.id, force: true, removeVolumes: true) }
+            } catch let error as DockerError where error.code == .notFound {
+            }
+            report.removedOrphans.append(container.id)
+        }
+        // Stops a crash interrupted are finished, concurrently: each may take the grace period.
+        await withTaskGroup(of: Void.self) { group in
+            for (id, reason) in interruptedStops {
+                group.addTask { _ = try? await self.stop(id, reason: reason) }
+            }
+        }
+        logger.info("reconciled with the engine", metadata: ["report": "\(report)"])
+        return report
+    }
+
+    private func adopt(_ session: Session, containerID: String) async throws {
+        if session.state == .creating {
+            try await store.transition(id: session.id, from: [.creating], to: .starting) { $0.containerID = containerID }
+        }
+        try await store.transition(
+            id: session.id, from: [.starting], to: .running, at: clock.now(),
+            event: NewEvent(type: .sessionStarted, sessionID: session.id, payload: Self.payload(["containerID": containerID]))
+        ) { $0.containerID = containerID }
+    }
+
+    private func rollBack(_ session: Session, containerID: String?) async throws {
+        if let containerID {
+            do {
+                try await limiter.run { try await engine.removeContainer(containerID, force: true, removeVolumes: true) }
+            } catch let error as DockerError where error.code == .notFound {
+            }
+        }
+        let message = "the daemon stopped before the launch finished; create the session again"
+        try await store.transition(
+            id: session.id, from: [.creating, .starting], to: .failed, at: clock.now(),
+            event: NewEvent(type: .sessionFailed, sessionID: session.id, payload: Self.payload(["error": message]))
+        ) {
+            $0.error = message
+            $0.exitReason = .failed
+        }
+    }
+
+    // MARK: - Engine events
+
+    /// Follows the engine's events for this daemon's containers until cancelled; after every
+    /// (re)connection it reconciles, so an exit that happened while the stream was down is found.
+    public func followEngineEvents() async {
+        var filters = ownContainers
+        filters.values["type"] = ["container"]
+        filters.values["event"] = EngineEventFollower.actions
+        let follower = EngineEventFollower(engine: engine, filters: filters, logger: logger)
+        await follower.run(
+            onConnected: {
+                do {
+                    try await self.reconcile(startup: false)
+                } catch {
+                    self.logger.warning("resynchronising with the engine failed", metadata: ["error": "\(error)"])
+                }
+            },
+            onEvent: { event in await self.handle(event) })
+    }
+
+    /// Applies one engine event. Idempotent: an event seen twice, or one whose effect a listing
+    /// already recorded, changes nothing.
+    public func handle(_ event: DockerEvent) async {
+        guard event.type == "container", let sessionID = event.actor.attributes?[SandcastleLabels.session] else { return }
+        let containerID = event.actor.id
+        do {
+            switch event.action {
+            case "oom":
+                oomContainers.insert(containerID)
+            case "die":
+                guard let session = try await store.session(id: sessionID), session.containerID == containerID || session.containerID == nil
+                else { return }
+                if launches[sessionID] != nil && session.state == .creating { return }
+                try await finishExit(id: sessionID, containerID: containerID)
+            case "destroy":
+                oomContainers.remove(containerID)
+                guard let session = try await store.session(id: sessionID), session.containerID == containerID,
+                    SessionState.live.contains(session.state)
+                else { return }
+                try await finishExit(id: sessionID, containerID: nil, fallbackReason: .removed)
+            default:
+                break
+            }
+        } catch {
+            logger.warning(
+                "handling an engine event failed",
+                metadata: ["event.action": "\(event.action)", "session.id": "\(sessionID)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import DockerEngine
+import Foundation
+import Logging
+import SandboxPolicy
+import SessionStore
+import Sessions
+import Synchronization
+
+/// A session manager on the real engine, with its own store, workspace root and daemon instance
+/// (so tests running side by side never touch each other's containers).
+struct ManagerFixture {
+    let client: DockerClient
+    let store: SessionStore
+    let manager: SessionManager
+    let directory: String
+    let instance: String
+    let policies: PolicySet
+
+    static var image: String {
+        ProcessInfo.processInfo.environment["SANDCASTLE_TEST_IMAGE"] ?? "sandcastle/testbox:latest"
+    }
+
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var policiesDirectory: String { repositoryRoot.appendingPathComponent("Policies").path }
+
+    static func make(
+        clock: any SessionClock = SystemSessionClock(), engineConcurrency: Int = 8, maximumStoreBytes: Int64? = nil,
+        directory existing: String? = nil, instance existingInstance: String? = nil
+    ) async throws -> ManagerFixture {
+        let client: DockerClient
+        do {
+            client = try await DockerClient.connect(.fromEnvironment())
+            _ = try await client.inspectImage(image)
+        } catch {
+            throw FixtureError(
+                description: "these tests need a Docker engine with the test image \(image): \(error). "
+                    + "Run `scripts/test`, which starts an engine and builds the image.")
+        }
+        let instance = existingInstance ?? "test-\(UUID().uuidString.prefix(8).lowercased())"
+        let directory = existing ?? "/tmp/sandcastle-\(instance)"
+        try FileManager.default.createDirectory(atPath: directory + "/workspaces", withIntermediateDirectories: true)
+        var configuration = SessionStore.Configuration(directory: directory + "/state", daemonInstance: instance)
+        configuration.maximumSizeBytes = maximumStoreBytes
+        let store = try SessionStore(configuration)
+        let policies = try PolicySet.load(directory: policiesDirectory)
+        let manager = SessionManager(
+            configuration: .init(daemonInstance: instance, engineConcurrency: engineConcurrency, stopGrace: .seconds(2)),
+            engine: client, store: store, policies: policies,
+            workspaces: try WorkspaceResolver(root: directory + "/workspaces"), clock: clock,
+            logger: Logger(label: "test.sessions"))
+        return ManagerFixture(client: client, store: store, manager: manager, directory: directory, instance: instance, policies: policies)
+    }
+
+    func request(
+        _ workspace: String, command: [String] = ["sleep", "3600"], profile: String = "default", ttl: Int? = nil,
+        idle: Int? = nil, env: [String] = []
+    ) -> SessionLaunchRequest {
+        SessionLaunchRequest(
+            image: Self.image, profile: profile, workspace: workspace, command: command, env: env, ttlSeconds: ttl,
+            idleTimeoutSeconds: idle)
+    }
+
+    /// This instance's containers in the engine.
+    func containers() async throws -> [ContainerSummary] {
+        var filters = DockerFilters()
+        filters.label(SandcastleLabels.instance, instance)
+        return try await client.listContainers(all: true, filters: filters)
+    }
+
+    /// Removes every container of this instance and the fixture's files.
+    func tearDown() async {
+        for container in (try? await containers()) ?? [] {
+            try? await client.removeContainer(container.id, force: true)
+        }
+        try? store.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs `body` with the fixture, tearing it down afterwards whatever happens.
+    static func with<T>(
+        clock: any SessionClock = SystemSessionClock(), engineConcurrency: Int = 8, maximumStoreBytes: Int64? = nil,
+        _ body: (ManagerFixture) async throws -> T
+    ) async throws -> T {
+        let fixture = try await make(clock: clock, engineConcurrency: engineConcurrency, maximumStoreBytes: maximumStoreBytes)
+        do {
+            let result = try await body(fixture)
+            await fixture.tearDown()
+            return result
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+    }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// A clock the test moves by hand.
+final class ManualClock: SessionClock {
+    private let current = Mutex(Date())
+
+    func now() -> Date { current.withLock { $0 } }
+
+    func advance(by seconds: TimeInterval) {
+        current.withLock { $0 = $0.addingTimeInterval(seconds) }
+    }
+}
+
+/// Polls `condition` until it holds; fails with `what` after `timeout`.
+func eventually(
+    _ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw FixtureError(description: "timed out after \(timeout) waiting for \(what)")
+}
