@@ -110,7 +110,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SessionsIntegrationTests",
-            dependencies: ["Sessions", "SessionStore", "SandboxPolicy", "DockerEngine"]
+            dependencies: ["Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "sandcastle-session-host"]
         ),
         .testTarget(
             name: "SandboxIntegrationTests",

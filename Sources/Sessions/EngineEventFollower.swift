@@ -22,15 +22,17 @@ struct EngineEventFollower: Sendable {
     static let actions = ["start", "die", "oom", "destroy"]
 
     func run(
-        onConnected: @Sendable () async -> Void,
+        onConnected: @Sendable (_ reconnected: Bool) async -> Void,
         onEvent: @Sendable (DockerEvent) async -> Void
     ) async {
         var backoff = self.backoff
+        var reconnected = false
         while !Task.isCancelled {
             let began = ContinuousClock.now
             do {
                 let events = try await engine.containerEvents(filters: filters, since: nil)
-                await onConnected()
+                await onConnected(reconnected)
+                reconnected = true
                 for try await event in events {
                     await onEvent(event)
                 }
@@ -40,6 +42,7 @@ struct EngineEventFollower: Sendable {
                 if Task.isCancelled { return }
                 logger.warning("the engine's event stream failed; reconnecting", metadata: ["error": "\(error)"])
             }
+            reconnected = true
             if ContinuousClock.now - began >= healthyAfter { backoff.reset() }
             let delay = backoff.next()
             do {

@@ -36,8 +36,12 @@ extension SessionManager {
     /// - `running`/`stopping` rows whose container ended or is gone become `exited` (reason from
     ///   the engine, `lost` when gone);
     /// - containers with this daemon's labels and no live session are removed (and logged).
+    ///
+    /// - Parameter engineMayHaveRestarted: the event stream broke, so the engine may have restarted
+    ///   in between: containers found killed are recorded with reason `engine-restart` (without the
+    ///   engine's `live-restore`, a restart kills every container).
     @discardableResult
-    public func reconcile(startup: Bool = true) async throws -> ReconcileReport {
+    public func reconcile(startup: Bool = true, engineMayHaveRestarted: Bool = false) async throws -> ReconcileReport {
         var report = ReconcileReport()
         let containers = try await limiter.run { try await engine.listContainers(all: true, filters: ownContainers) }
         var bySession: [String: ContainerSummary] = [:]
@@ -74,7 +78,9 @@ extension SessionManager {
                     report.adopted.append(session.id)
                 } else {
                     if let container { wanted.insert(container.id) }
-                    try await finishExit(id: session.id, containerID: container?.id, fallbackReason: .lost)
+                    try await finishExit(
+                        id: session.id, containerID: container?.id, fallbackReason: .lost,
+                        killedReason: engineMayHaveRestarted ? .engineRestart : .killed)
                     report.exited.append(session.id)
                 }
             default:
@@ -146,9 +152,9 @@ extension SessionManager {
         filters.values["event"] = EngineEventFollower.actions
         let follower = EngineEventFollower(engine: engine, filters: filters, logger: logger)
         await follower.run(
-            onConnected: {
+            onConnected: { reconnected in
                 do {
-                    try await self.reconcile(startup: false)
+                    try await self.reconcile(startup: false, engineMayHaveRestarted: reconnected)
                 } catch {
                     self.logger.warning("resynchronising with the engine failed", metadata: ["error": "\(error)"])
                 }

@@ -154,7 +154,9 @@ extension SessionManager {
     /// code, and `oom` when the kernel killed it for memory (a container whose child was OOM-killed
     /// can exit 0, so `OOMKilled` decides, not the code). Idempotent.
     @discardableResult
-    func finishExit(id: String, containerID: String?, fallbackReason: ExitReason = .lost) async throws -> Session {
+    func finishExit(
+        id: String, containerID: String?, fallbackReason: ExitReason = .lost, killedReason: ExitReason = .killed
+    ) async throws -> Session {
         var exitCode: Int?
         var oomKilled = false
         var gone = containerID == nil
@@ -176,9 +178,18 @@ extension SessionManager {
         guard [.starting, .running, .stopping].contains(current.state) else { return current }
         let requested = current.state == .stopping ? current.exitReason : nil
         let reason: ExitReason =
-            if oomKilled { .oom } else if let requested { requested } else if gone { fallbackReason } else if exitCode == 137 {
-                .killed
-            } else { .exited }
+            if oomKilled {
+                .oom
+            } else if let requested {
+                requested
+            } else if gone {
+                fallbackReason
+            } else if exitCode == 137 || exitCode == 143 {
+                // SIGKILL or SIGTERM from outside: nobody here asked for it.
+                killedReason
+            } else {
+                .exited
+            }
         var values = ["reason": reason.rawValue]
         if let exitCode { values["code"] = String(exitCode) }
         let now = clock.now()

@@ -159,7 +159,8 @@ struct StreamTests {
         let start = ContinuousClock.now
         task.cancel()
         _ = try? await task.value
-        #expect(ContinuousClock.now - start < .seconds(2))
+        // The stream has no end of its own: finishing at all, and soon, is the cancellation's doing.
+        #expect(ContinuousClock.now - start < .seconds(15))
         // The client still works after the stream was torn down.
         _ = try await client.ping()
     }

@@ -92,10 +92,9 @@ struct EventLogTests {
         try await withStore { store, _ in
             let waiter = Task { try await store.waitForEvents(after: 0) }
             while store.eventSignal.waiterCount == 0 { await Task.yield() }
-            let started = ContinuousClock.now
             waiter.cancel()
+            // The wait has no timeout of its own: returning at all proves the cancellation worked.
             await #expect(throws: CancellationError.self) { try await waiter.value }
-            #expect(ContinuousClock.now - started < .seconds(1))
             #expect(store.eventSignal.waiterCount == 0)
         }
     }

@@ -27,11 +27,15 @@ struct ManagerFixture {
 
     static func make(
         clock: any SessionClock = SystemSessionClock(), engineConcurrency: Int = 8, maximumStoreBytes: Int64? = nil,
-        directory existing: String? = nil, instance existingInstance: String? = nil
+        directory existing: String? = nil, instance existingInstance: String? = nil, client engine: DockerClient? = nil
     ) async throws -> ManagerFixture {
         let client: DockerClient
         do {
-            client = try await DockerClient.connect(.fromEnvironment())
+            if let engine {
+                client = engine
+            } else {
+                client = try await DockerClient.connect(.fromEnvironment())
+            }
             _ = try await client.inspectImage(image)
         } catch {
             throw FixtureError(
