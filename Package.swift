@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "DockerEngine", targets: ["DockerEngine"]),
         .library(name: "SandboxPolicy", targets: ["SandboxPolicy"]),
+        .library(name: "WorkspaceQuota", targets: ["WorkspaceQuota"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -63,6 +64,30 @@ let package = Package(
             name: "SandboxPolicyTests",
             dependencies: ["SandboxPolicy", "DockerEngine"],
             resources: [.copy("Fixtures")]
+        ),
+
+        // Workspace size limits: ext4 images loop-mounted on workspaces. Apart from SandboxPolicy
+        // because it alone runs privileged tools (mount, mkfs) and needs CAP_SYS_ADMIN.
+        // glibc calls Swift does not import (declared only under _GNU_SOURCE).
+        .target(name: "CLinuxShims"),
+        .target(
+            name: "WorkspaceQuota",
+            dependencies: [
+                "SandboxPolicy",
+                "CLinuxShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "WorkspaceQuotaTests",
+            dependencies: ["WorkspaceQuota", "SandboxPolicy"]
+        ),
+        .testTarget(
+            name: "WorkspaceQuotaIntegrationTests",
+            dependencies: [
+                "WorkspaceQuota", "SandboxPolicy",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]
