@@ -24,6 +24,8 @@ struct LimitOperation {
             return
         }
         try workspace.verifyUnchanged()
+        // Whether the image is new or not, mounting over files would hide them.
+        try requireEmptyWorkspace()
         let created: Bool
         let (existing, openError) = Syscall.retrying { openat(directory, imageName, O_RDWR | O_NOFOLLOW | O_CLOEXEC) }
         if existing >= 0 {
@@ -32,7 +34,6 @@ struct LimitOperation {
             try resizeUnmounted(existing, to: size)
             created = false
         } else if openError == ENOENT {
-            try requireEmptyWorkspace()
             try createImage(in: directory, size: size)
             created = true
         } else {
@@ -86,12 +87,29 @@ struct LimitOperation {
                 "the workspace is mounted with a \(ByteSize.human(current)) limit and ext4 cannot shrink while "
                     + "mounted; stop its sessions and release it, then limit it to \(ByteSize.human(size))")
         }
+        // The kernel's online resize (EXT4_IOC_RESIZE_FS) checks CAP_SYS_RESOURCE; without it,
+        // refuse before changing anything.
+        guard Capabilities.effective(Capabilities.sysResource) else {
+            throw WorkspaceError(
+                .sizeLimitUnavailable, path: path, operation: "resize2fs",
+                "growing a mounted workspace (\(ByteSize.human(current)) to \(ByteSize.human(size))) needs "
+                    + "CAP_SYS_RESOURCE, which the daemon lacks; stop the workspace's sessions and release it, then "
+                    + "limit it again (it grows while unmounted), or grant the daemon CAP_SYS_RESOURCE")
+        }
         limiter.logger.info(
             "growing mounted workspace image",
             metadata: ["workspace.name": "\(workspace.name)", "workspace.bytes": "\(current)->\(size)"])
         try ImageDirectory.setSize(image, size, path: imagePath)
-        try tools.run(.losetup, ["-c", "/dev/" + device], step: "tell the loop device the image grew")
-        try tools.run(.resize, ["/dev/" + device], step: "grow the mounted file system")
+        do throws(WorkspaceError) {
+            try tools.run(.losetup, ["-c", "/dev/" + device], step: "tell the loop device the image grew")
+            try tools.run(.resize, ["/dev/" + device], step: "grow the mounted file system")
+        } catch {
+            // The file system still has its old size: give the file (the record of the limit) its
+            // old size back too, so the next call tries again.
+            try? ImageDirectory.setSize(image, current, path: imagePath)
+            _ = try? tools.runTool(.losetup, ["-c", "/dev/" + device])
+            throw error
+        }
     }
 
     // MARK: Not mounted
@@ -146,8 +164,9 @@ struct LimitOperation {
         guard names.isEmpty else {
             throw WorkspaceError(
                 .notEmpty, path: path,
-                "the workspace already holds \(names.count) entries and has no image yet; an image mounted over them "
-                    + "would hide them. Give size limits to new workspaces, or move the files out and back in")
+                "the workspace directory holds \(names.count) entries outside its image (a workspace that had no size "
+                    + "limit, or files written while the image was not mounted); an image mounted over them would hide "
+                    + "them. Give size limits to new workspaces, or move the files out, limit, and move them back in")
         }
     }
 

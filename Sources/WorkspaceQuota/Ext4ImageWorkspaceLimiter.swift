@@ -8,14 +8,18 @@ import SandboxPolicy
 ///
 /// Per workspace `name` there is one sparse image, `<imageDirectory>/<name>.ext4` (root-owned,
 /// mode 0600, created with `O_CREAT | O_EXCL | O_NOFOLLOW`), kept across sessions:
-/// - **new**: the workspace directory must be empty (an image mounted over files would hide them).
-///   The image is made under `<name>.ext4.new`, formatted with
+/// - The workspace directory must be empty whenever the image is mounted on it: mounted over files,
+///   an image would hide them.
+/// - **new**: the image is made under `<name>.ext4.new`, formatted with
 ///   `mkfs.ext4 -q -F -b 4096 -m 0 -E root_owner=UID:GID` (the directory's owner, no reserved
-///   blocks), renamed into place, mounted, and its root set to mode 0700.
+///   blocks), linked into place (never over an existing image), mounted, and its root set to mode
+///   0700.
 /// - **mounted already** with this image (`/proc/self/mountinfo` has the workspace path as a mount
 ///   point exactly, its source is `/dev/loopN`, and `/sys/block/loopN/loop/backing_file` is the
 ///   image): nothing to do, unless the limit grew: then the file is extended, the loop device told
-///   (`losetup -c`) and the file system grown online (`resize2fs /dev/loopN`).
+///   (`losetup -c`) and the file system grown online (`resize2fs /dev/loopN`). Online growth needs
+///   CAP_SYS_RESOURCE (ext4's resize ioctl checks it); without it the call is refused before
+///   anything changes, and the workspace grows at its next mount after a release.
 /// - **not mounted**: the image is checked (`e2fsck -f -p`) and resized first when the limit changed
 ///   (`resize2fs <image> <size>`), then mounted with `mount -t ext4 -o loop,nosuid,nodev`.
 /// - **smaller limit**: an ext4 file system cannot shrink while mounted, so a smaller limit is
@@ -30,7 +34,8 @@ import SandboxPolicy
 /// (EBUSY) needs no parsing.
 ///
 /// **Privileges**: mounting, unmounting and configuring loop devices need `CAP_SYS_ADMIN` in the
-/// initial user namespace, and the mount must be made in the mount namespace the Docker engine
+/// initial user namespace (plus access to `/dev/loop-control` and `/dev/loop*`), growing a mounted
+/// image needs `CAP_SYS_RESOURCE`, and the mount must be made in the mount namespace the Docker engine
 /// resolves bind sources in (the host's): a daemon unit with `PrivateMounts=`, `ProtectSystem=`,
 /// `PrivateTmp=` or similar gets a namespace of its own, and its mounts would not reach the engine.
 /// Creating and formatting the image needs only write access to `imageDirectory`.

@@ -58,3 +58,16 @@ enum FileText {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+/// The process's effective capabilities, from `/proc/self/status` (`CapEff`, a hex mask).
+enum Capabilities {
+    /// `CAP_SYS_RESOURCE` (capability.h): ext4's online resize checks it.
+    static let sysResource = 24
+
+    static func effective(_ capability: Int, status: String? = FileText.read("/proc/self/status")) -> Bool {
+        guard let line = status?.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+            let mask = UInt64(line.dropFirst("CapEff:".count).trimmingWhitespace, radix: 16)
+        else { return false }
+        return mask & (1 << UInt64(capability)) != 0
+    }
+}

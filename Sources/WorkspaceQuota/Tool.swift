@@ -142,7 +142,7 @@ struct ToolRunner {
     }
 }
 
-extension String {
+extension StringProtocol {
     var trimmingWhitespace: String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
         return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())

@@ -80,4 +80,14 @@ struct ToolTests {
         #expect(devices.backingFile(of: "loop9") == nil)
         #expect(devices.devices(backedBy: "/i/demo.ext4") == ["loop0", "loop10"])
     }
+
+    @Test("effective capabilities come from CapEff in /proc/self/status")
+    func capabilities() {
+        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t0000000001200000\nCapBnd:\t000001ffffffffff\n"
+        #expect(Capabilities.effective(24, status: status))
+        #expect(Capabilities.effective(21, status: status))
+        #expect(!Capabilities.effective(22, status: status))
+        #expect(!Capabilities.effective(24, status: "CapEff:\tzz\n"))
+        #expect(!Capabilities.effective(24, status: nil))
+    }
 }
