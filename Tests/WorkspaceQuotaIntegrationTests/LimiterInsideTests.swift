@@ -113,6 +113,18 @@ struct LimiterInsideTests {
         }
         #expect(euid[control] == "0", "the setuid control did not give euid 0: the check proves nothing")
         #expect(euid[workspace.path] == String(Scratch.owner.uid))
+
+        // A bind of the workspace, made the way runc makes the session's rw bind (MS_BIND|MS_REC,
+        // then rprivate, no remount), keeps nosuid and nodev: the kernel copies per-mount flags.
+        let bound = scratch.base + "/bound"
+        try FileManager.default.createDirectory(atPath: bound, withIntermediateDirectories: true)
+        #expect(Glibc.mount(workspace.path, bound, nil, UInt(MS_BIND | MS_REC), nil) == 0)
+        #expect(Glibc.mount(nil, bound, nil, UInt(MS_PRIVATE | MS_REC), nil) == 0)
+        let bind = try #require(scratch.table.topMount(at: bound))
+        #expect(bind.options.contains("nosuid") && bind.options.contains("nodev"), "\(bind.options)")
+        let throughBind = open(bound + "/null", O_RDWR | O_CLOEXEC)
+        let throughBindErrno = errno
+        #expect(throughBind == -1 && throughBindErrno == EACCES)
     }
 
     @Test("a larger limit grows the mounted image; a smaller one waits for release; images are reused")
