@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "SandboxPolicy", targets: ["SandboxPolicy"]),
         .library(name: "SessionStore", targets: ["SessionStore"]),
         .library(name: "Sessions", targets: ["Sessions"]),
+        .library(name: "WorkspaceQuota", targets: ["WorkspaceQuota"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -115,6 +116,29 @@ let package = Package(
         .testTarget(
             name: "SandboxIntegrationTests",
             dependencies: ["Sessions", "SandboxPolicy", "DockerEngine"]
+        ),
+        // Workspace size limits: ext4 images loop-mounted on workspaces. Apart from SandboxPolicy
+        // because it alone runs privileged tools (mount, mkfs) and needs CAP_SYS_ADMIN.
+        // glibc calls Swift does not import (declared only under _GNU_SOURCE).
+        .target(name: "CLinuxShims"),
+        .target(
+            name: "WorkspaceQuota",
+            dependencies: [
+                "SandboxPolicy",
+                "CLinuxShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "WorkspaceQuotaTests",
+            dependencies: ["WorkspaceQuota", "SandboxPolicy"]
+        ),
+        .testTarget(
+            name: "WorkspaceQuotaIntegrationTests",
+            dependencies: [
+                "WorkspaceQuota", "SandboxPolicy",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -88,6 +88,13 @@ extension DockerClient {
             if Task.isCancelled {
                 throw DockerError(code: .cancelled, method: method, path: path, detail: "the attach was cancelled")
             }
+            // A failed write is usually the consequence of what the handshake saw (a timeout or the
+            // engine's answer, after which the channel closed): report that.
+            do {
+                try await upgraded.get()
+            } catch let handshakeError as DockerError {
+                throw handshakeError
+            } catch {}
             if let error = error as? DockerError { throw error }
             throw DockerError(code: .transport, method: method, path: path, detail: "the attach request failed: \(error)")
         }

@@ -1,6 +1,6 @@
 /// Sizes in profiles: a number of bytes, or a string with a binary unit (`"512MiB"`, `"2GiB"`).
 /// Decimal units (`MB`) are refused rather than guessed.
-enum ByteSize {
+package enum ByteSize {
     private static let units: [(suffix: String, factor: Int64)] = [
         ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1),
     ]
@@ -27,7 +27,7 @@ enum ByteSize {
     }
 
     /// `536870912` -> `512 MiB`, for messages.
-    static func human(_ bytes: Int64) -> String {
+    package static func human(_ bytes: Int64) -> String {
         for (suffix, factor) in units where bytes >= factor && bytes % factor == 0 {
             return "\(bytes / factor) \(suffix)"
         }

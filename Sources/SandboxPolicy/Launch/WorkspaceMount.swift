@@ -34,9 +34,9 @@ public struct WorkspaceMount: Sendable, Equatable {
 
 /// Puts a size limit on a workspace: the seam for profiles with `workspace_size`.
 ///
-/// The planned implementation backs the workspace with its own ext4 image, loop-mounted
-/// `nosuid,nodev` on the workspace directory (measured: writes fail with ENOSPC at the limit). None
-/// ships yet: without a limiter, the launch spec refuses such profiles as unsupported on this host.
+/// `Ext4ImageWorkspaceLimiter` (target `WorkspaceQuota`) backs the workspace with its own ext4
+/// image, loop-mounted `nosuid,nodev` on the workspace directory (writes fail with ENOSPC at the
+/// limit). Without a limiter, the launch spec refuses such profiles as unsupported on this host.
 public protocol WorkspaceSizeLimiter: Sendable {
     /// Makes sure at most `bytes` can be written under `workspace`, and returns the mount to launch
     /// with, its `enforcedSizeLimitBytes` set to `bytes`.

@@ -1,5 +1,5 @@
 /// Host paths a workspace (or the workspace root) must never be, be inside, or contain.
-enum HostPathGuard {
+package enum HostPathGuard {
     /// Where the engine's API socket lives on Debian and most distributions.
     static let dockerSockets = ["/var/run/docker.sock", "/run/docker.sock"]
 
@@ -10,13 +10,13 @@ enum HostPathGuard {
         "/lib64", "/var/lib/docker", "/var/lib/containerd",
     ]
 
-    enum Refusal: Equatable {
+    package enum Refusal: Equatable {
         case dockerSocket(String)
         case systemTree(String)
     }
 
     /// Why `path` (absolute, normalised) may not be mounted into a sandbox, or nil when it may.
-    static func refusal(for path: String) -> Refusal? {
+    package static func refusal(for path: String) -> Refusal? {
         func overlaps(_ protected: String) -> Bool {
             path == "/" || path == protected || path.hasPrefix(protected + "/") || protected.hasPrefix(path + "/")
         }
@@ -26,7 +26,7 @@ enum HostPathGuard {
     }
 
     /// Whether `path` is absolute with no empty, `.` or `..` component and no trailing slash.
-    static func isNormalizedAbsolute(_ path: String) -> Bool {
+    package static func isNormalizedAbsolute(_ path: String) -> Bool {
         guard path.hasPrefix("/"), !path.utf8.contains(0) else { return false }
         if path == "/" { return true }
         let components = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)

@@ -85,7 +85,7 @@ public struct WorkspaceResolver: Sendable {
             name: name, path: path, descriptor: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 
-    static func checkName(_ name: String) throws(WorkspaceError) {
+    package static func checkName(_ name: String) throws(WorkspaceError) {
         if let problem = WorkspaceName.problem(name) {
             throw WorkspaceError(.invalidName, path: name, "invalid workspace name: \(problem)")
         }
