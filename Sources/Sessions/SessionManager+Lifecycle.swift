@@ -135,6 +135,7 @@ extension SessionManager {
                 sessionID: id)
         }
         do {
+            try await sizeLimiter?.release(workspace: name, deletingImage: true)
             _ = try workspaces.delete(name)
             try await store.forgetWorkspace(name)
         } catch {

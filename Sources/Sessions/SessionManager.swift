@@ -44,6 +44,8 @@ public actor SessionManager {
     let store: SessionStore
     private(set) var policies: PolicySet
     let workspaces: WorkspaceResolver
+    /// Enforces profiles' `workspace_size`; without one such profiles are refused.
+    let sizeLimiter: (any WorkspaceSizeLimiter)?
     let limiter: EngineLimiter
     let launcher: SandboxLauncher
     let clock: any SessionClock
@@ -61,9 +63,10 @@ public actor SessionManager {
 
     public init(
         configuration: Configuration, engine: any ContainerEngine, store: SessionStore, policies: PolicySet,
-        workspaces: WorkspaceResolver, clock: any SessionClock = SystemSessionClock(),
-        logger: Logger = Logger(label: "sandcastle.sessions")
+        workspaces: WorkspaceResolver, sizeLimiter: (any WorkspaceSizeLimiter)? = nil,
+        clock: any SessionClock = SystemSessionClock(), logger: Logger = Logger(label: "sandcastle.sessions")
     ) {
+        self.sizeLimiter = sizeLimiter
         self.configuration = configuration
         self.engine = engine
         self.store = store
@@ -108,6 +111,13 @@ public actor SessionManager {
             approved = try policies.approve(request)
         } catch {
             throw SessionManagerError(.rejected, error.description, sessionID: id, underlying: error)
+        }
+        if let bytes = approved.profile.workspaceSizeBytes, sizeLimiter == nil {
+            throw SessionManagerError(
+                .rejected,
+                "profile \(approved.profile.name) limits the workspace to \(bytes) bytes (workspace_size), and this daemon "
+                    + "has no workspace size limiter configured; use another profile or enable the limiter",
+                sessionID: id)
         }
         let hash = Self.requestHash(request, owner: owner)
 
@@ -175,9 +185,15 @@ public actor SessionManager {
         var containerID: String?
         do {
             let user = WorkspaceUser(uid: uid)
-            let workspace = try workspaces.resolve(session.workspace, creatingFor: user)
-            var config = try LaunchSpec.containerConfig(
-                for: approved, workspace: WorkspaceMount(hostPath: workspace.path), user: user, sessionID: id)
+            var workspace = try workspaces.resolve(session.workspace, creatingFor: user)
+            var mount = WorkspaceMount(hostPath: workspace.path)
+            if let bytes = approved.profile.workspaceSizeBytes, let sizeLimiter {
+                mount = try await sizeLimiter.limit(workspace, toBytes: bytes, use: .session)
+                // The directory is now the root of the workspace's own filesystem: resolve again,
+                // so the read-back compares the container with what is really there.
+                workspace = try workspaces.resolve(session.workspace, creatingFor: user)
+            }
+            var config = try LaunchSpec.containerConfig(for: approved, workspace: mount, user: user, sessionID: id)
             config.labels?[SandcastleLabels.instance] = configuration.daemonInstance
             let created = try await createContainer(name: session.containerName, config: config, workspace: workspace, sessionID: id)
             containerID = created

@@ -120,7 +120,7 @@ public struct Ext4ImageWorkspaceLimiter: WorkspaceSizeLimiter {
     ///   running session: stop it first), or when the image is still attached after the unmount
     ///   (another mount namespace, such as a container's, still holds it); `mountConflict` when
     ///   something else is mounted there.
-    public func release(workspace name: String, deletingImage: Bool = false) async throws(WorkspaceError) {
+    public func release(workspace name: String, deletingImage: Bool) async throws(WorkspaceError) {
         try WorkspaceResolver.checkName(name)
         try await onQueue { () throws(WorkspaceError) in
             try ReleaseOperation(limiter: self, name: name).release(deletingImage: deletingImage)

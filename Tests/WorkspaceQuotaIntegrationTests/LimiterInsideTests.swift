@@ -150,7 +150,7 @@ struct LimiterInsideTests {
             #expect(online == .sizeLimitUnavailable)
             #expect(lstat(imagePath, &image) == 0 && image.st_size == 32 * Self.mebibyte)
             #expect(scratch.table.mountCount(at: workspace.path) == 1)
-            try await limiter.release(workspace: "demo")
+            try await limiter.release(workspace: "demo", deletingImage: false)
             _ = try await limiter.limit(scratch.workspace(), toBytes: 64 * Self.mebibyte, use: .session)
         }
         #expect(lstat(imagePath, &image) == 0 && image.st_size == 64 * Self.mebibyte)
@@ -163,7 +163,7 @@ struct LimiterInsideTests {
         #expect(shrinkMounted == .busy)
 
         // Released: unmounted and detached, the image kept.
-        try await limiter.release(workspace: "demo")
+        try await limiter.release(workspace: "demo", deletingImage: false)
         #expect(scratch.table.topMount(at: workspace.path) == nil)
         #expect(LoopDevices().devices(backedBy: imagePath).isEmpty)
         #expect(access(imagePath, F_OK) == 0)
@@ -179,7 +179,7 @@ struct LimiterInsideTests {
         // ... and, once the files fit, it shrinks; the image (and "keep") is the same one.
         _ = try await limiter.limit(scratch.workspace(), toBytes: 64 * Self.mebibyte, use: .session)
         #expect(unlink(workspace.path + "/big") == 0)
-        try await limiter.release(workspace: "demo")
+        try await limiter.release(workspace: "demo", deletingImage: false)
         _ = try await limiter.limit(scratch.workspace(), toBytes: 32 * Self.mebibyte, use: .session)
         #expect(lstat(imagePath, &image) == 0 && image.st_size == 32 * Self.mebibyte)
         var keep = stat()
@@ -203,11 +203,11 @@ struct LimiterInsideTests {
         _ = try await limiter.limit(workspace, toBytes: 16 * Self.mebibyte, use: .session)
         let held = open(workspace.path + "/held", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         #expect(held >= 0)
-        let busy = await code { () throws(WorkspaceError) in try await limiter.release(workspace: "demo") }
+        let busy = await code { () throws(WorkspaceError) in try await limiter.release(workspace: "demo", deletingImage: false) }
         #expect(busy == .busy)
         #expect(scratch.table.topMount(at: workspace.path) != nil)
         close(held)
-        try await limiter.release(workspace: "demo")
+        try await limiter.release(workspace: "demo", deletingImage: false)
         #expect(scratch.table.topMount(at: workspace.path) == nil)
         #expect(LoopDevices().devices(backedBy: limiter.imagePath(forWorkspace: "demo")).isEmpty)
     }
@@ -230,7 +230,7 @@ struct LimiterInsideTests {
         }
         #expect(limitForeign == .mountConflict)
         let releaseForeign = await code { () throws(WorkspaceError) in
-            try await scratch.limiter.release(workspace: "foreign")
+            try await scratch.limiter.release(workspace: "foreign", deletingImage: false)
         }
         #expect(releaseForeign == .mountConflict)
         #expect(scratch.table.topMount(at: foreign.path)?.fileSystemType == "tmpfs")

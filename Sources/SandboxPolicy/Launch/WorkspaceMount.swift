@@ -43,4 +43,8 @@ public protocol WorkspaceSizeLimiter: Sendable {
     func limit(_ workspace: ResolvedWorkspace, toBytes bytes: Int64, use: WorkspaceMount.Use)
         async throws(WorkspaceError)
         -> WorkspaceMount
+
+    /// Lifts the limit of workspace `name` (and with `deletingImage` deletes what backed it), before
+    /// the workspace itself is deleted. Call it once no session uses the workspace.
+    func release(workspace name: String, deletingImage: Bool) async throws(WorkspaceError)
 }
