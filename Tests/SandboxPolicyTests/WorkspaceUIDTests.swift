@@ -35,30 +35,6 @@ struct WorkspaceUIDTests {
         #expect(UIDRange(first: 10, last: 5) == nil)
     }
 
-    @Test("the allocator keeps assignments, resolves collisions, and says when the range is full")
-    func allocator() async throws {
-        let allocator = InMemoryUIDAllocator()
-        let tiny = try #require(UIDRange(first: 7000, last: 7001))
-        let a = try await allocator.uid(forWorkspace: "a", in: tiny)
-        let b = try await allocator.uid(forWorkspace: "b", in: tiny)
-        #expect(a != b && tiny.contains(a) && tiny.contains(b))
-        #expect(try await allocator.uid(forWorkspace: "a", in: tiny) == a)
-        do {
-            _ = try await allocator.uid(forWorkspace: "c", in: tiny)
-            Issue.record("expected exhaustion")
-        } catch {
-            #expect(error.code == .rangeExhausted)
-        }
-        do {
-            _ = try await allocator.uid(forWorkspace: "a", in: range)
-            Issue.record("expected outsideRange")
-        } catch {
-            #expect(error.code == .outsideRange)
-        }
-        await allocator.release(workspace: "b")
-        #expect(try await allocator.uid(forWorkspace: "c", in: tiny) == b)
-    }
-
     @Test("the engine's User field is uid:gid, numeric")
     func userField() {
         #expect(WorkspaceUser(uid: 2_000_001).description == "2000001:2000001")

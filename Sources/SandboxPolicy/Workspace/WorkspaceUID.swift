@@ -31,7 +31,7 @@ public struct UIDRange: Sendable, Hashable, CustomStringConvertible {
         return UInt32(UInt64(first) + hash % count)
     }
 
-    /// The order in which an allocator tries uids for a workspace: its preferred uid, then the next
+    /// The order in which the store (`SessionStore.workspaceUID`) tries uids for a workspace: its preferred uid, then the next
     /// ones, wrapping at `last`, each uid once.
     public func candidates(forWorkspace name: String) -> some Sequence<UInt32> {
         let start = UInt64(preferredUID(forWorkspace: name) - first)
@@ -57,72 +57,4 @@ public struct WorkspaceUser: Sendable, Hashable, CustomStringConvertible {
 
     /// The engine's `User` field: `uid:gid`, numeric so no passwd entry is needed in the image.
     public var description: String { "\(uid):\(gid)" }
-}
-
-/// Gives each workspace its uid: the seam between the pure policy and the store that remembers
-/// which uid each workspace holds.
-///
-/// An implementation returns the uid already assigned to the workspace, or assigns the first free
-/// uid of `range.candidates(forWorkspace:)` (a hash collision moves a workspace to the next free uid)
-/// and remembers it. Assigning must be atomic: two workspaces never hold the same uid.
-public protocol WorkspaceUIDAllocator: Sendable {
-    func uid(forWorkspace workspace: String, in range: UIDRange) async throws(UIDAllocationError) -> UInt32
-}
-
-public struct UIDAllocationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable {
-        /// Every uid of the range is held by another workspace.
-        case rangeExhausted
-        /// The workspace already holds a uid outside the range it now asks from.
-        case outsideRange
-        /// The store that records assignments failed.
-        case storage
-    }
-
-    public var code: Code
-    public var workspace: String
-    public var message: String
-
-    public init(code: Code, workspace: String, message: String) {
-        self.code = code
-        self.workspace = workspace
-        self.message = message
-    }
-
-    public var description: String { "uid for workspace \"\(workspace)\": \(message)" }
-}
-
-/// Assignments kept in memory: for tests, and the reference behaviour a persistent allocator follows.
-public actor InMemoryUIDAllocator: WorkspaceUIDAllocator {
-    private var uidByWorkspace: [String: UInt32] = [:]
-    private var workspaceByUID: [UInt32: String] = [:]
-
-    public init() {}
-
-    public func uid(forWorkspace workspace: String, in range: UIDRange) throws(UIDAllocationError) -> UInt32 {
-        if let held = uidByWorkspace[workspace] {
-            guard range.contains(held) else {
-                throw UIDAllocationError(
-                    code: .outsideRange, workspace: workspace,
-                    message: "it holds uid \(held), outside the profile's range \(range); "
-                        + "give every profile the same uid range")
-            }
-            return held
-        }
-        for candidate in range.candidates(forWorkspace: workspace) where workspaceByUID[candidate] == nil {
-            uidByWorkspace[workspace] = candidate
-            workspaceByUID[candidate] = workspace
-            return candidate
-        }
-        throw UIDAllocationError(
-            code: .rangeExhausted, workspace: workspace,
-            message: "all \(range.count) uids of \(range) are taken; widen the range or delete workspaces")
-    }
-
-    /// Forgets a workspace's uid (after the workspace is deleted).
-    public func release(workspace: String) {
-        if let uid = uidByWorkspace.removeValue(forKey: workspace) {
-            workspaceByUID[uid] = nil
-        }
-    }
 }
