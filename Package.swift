@@ -140,6 +140,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // The daemon's configuration, wiring and services; `sandcastled` is a thin wrapper.
+        .target(
+            name: "SandcastleDaemon",
+            dependencies: [
+                "DockerEngine", "SandboxPolicy", "SessionStore", "Sessions", "WorkspaceQuota",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SandcastleDaemonTests",
+            dependencies: ["SandcastleDaemon"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,7 +4,7 @@ extension ConfigNode {
     /// Parses a TOML document into a tree. TOMLKit's types stay inside this file.
     ///
     /// - Returns: the document's root table, or the parser's message with its line and column.
-    static func parseTOML(_ text: String) -> Result<ConfigNode, TOMLSyntaxError> {
+    package static func parseTOML(_ text: String) -> Result<ConfigNode, TOMLSyntaxError> {
         do {
             let table = try TOMLTable(string: text)
             return .success(ConfigNode(toml: table))
@@ -43,8 +43,8 @@ extension ConfigNode {
 }
 
 /// A TOML document that does not parse.
-struct TOMLSyntaxError: Error, Equatable {
-    var message: String
-    var line: Int
-    var column: Int
+package struct TOMLSyntaxError: Error, Equatable {
+    package var message: String
+    package var line: Int
+    package var column: Int
 }

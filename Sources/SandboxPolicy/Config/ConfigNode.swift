@@ -2,7 +2,7 @@
 ///
 /// Everything we read goes through this tree first, so that one reader can check types, refuse
 /// unknown keys and report every problem with its path, which `Codable` (first error wins) cannot.
-enum ConfigNode: Sendable, Equatable {
+package enum ConfigNode: Sendable, Equatable {
     case null
     case bool(Bool)
     case integer(Int64)
@@ -16,7 +16,7 @@ enum ConfigNode: Sendable, Equatable {
     case unsupported(kind: String, text: String)
 
     /// The kind of value, as an error message names it.
-    var kind: String {
+    package var kind: String {
         switch self {
         case .null: "null"
         case .bool: "boolean"
@@ -30,7 +30,7 @@ enum ConfigNode: Sendable, Equatable {
     }
 
     /// The value as written, shortened to fit in an error message.
-    var rendered: String {
+    package var rendered: String {
         let text: String
         switch self {
         case .null: text = "null"
@@ -54,7 +54,7 @@ enum ConfigNode: Sendable, Equatable {
 extension ConfigNode: Decodable {
     /// Decodes any JSON value. Booleans are tried before numbers: the JSON decoder refuses to read
     /// `true` as a number and `1` as a boolean, so the two never mix.
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null

@@ -1,20 +1,22 @@
 /// Collects every problem found in one document; the readers of its nested tables share it.
-final class ProblemLog {
-    struct Entry: Equatable {
-        var field: String
-        var value: String?
-        var message: String
+package final class ProblemLog {
+    package struct Entry: Equatable {
+        package var field: String
+        package var value: String?
+        package var message: String
     }
 
-    private(set) var entries: [Entry] = []
+    package private(set) var entries: [Entry] = []
 
-    var isEmpty: Bool { entries.isEmpty }
+    package init() {}
 
-    func report(_ field: String, value: String? = nil, _ message: String) {
+    package var isEmpty: Bool { entries.isEmpty }
+
+    package func report(_ field: String, value: String? = nil, _ message: String) {
         entries.append(Entry(field: field, value: value, message: message))
     }
 
-    func policyProblems(file: String) -> [PolicyProblem] {
+    package func policyProblems(file: String) -> [PolicyProblem] {
         entries.map { PolicyProblem(file: file, field: $0.field, value: $0.value, message: $0.message) }
     }
 }
@@ -22,21 +24,21 @@ final class ProblemLog {
 /// Reads the keys of one table, reporting a missing key, a value of the wrong type and, at the end,
 /// every key nobody asked for. Each getter returns nil after reporting, so a caller reads all its
 /// fields and only then decides whether the document was good.
-final class ConfigTable {
+package final class ConfigTable {
     /// The table's own path (`""` for the document root, `uids`, `syscalls[3]`).
-    let path: String
-    let log: ProblemLog
+    package let path: String
+    package let log: ProblemLog
     private let entries: [String: ConfigNode]
     private var readKeys: Set<String> = []
 
-    init(path: String, entries: [String: ConfigNode], log: ProblemLog) {
+    package init(path: String, entries: [String: ConfigNode], log: ProblemLog) {
         self.path = path
         self.entries = entries
         self.log = log
     }
 
     /// The root table of a document, or nil (reported) when the document is not a table.
-    static func root(_ node: ConfigNode, log: ProblemLog) -> ConfigTable? {
+    package static func root(_ node: ConfigNode, log: ProblemLog) -> ConfigTable? {
         guard case .table(let entries) = node else {
             log.report("", value: node.rendered, "expected a table (an object) at the top level, found \(node.kind)")
             return nil
@@ -44,17 +46,17 @@ final class ConfigTable {
         return ConfigTable(path: "", entries: entries, log: log)
     }
 
-    func field(_ key: String) -> String {
+    package func field(_ key: String) -> String {
         path.isEmpty ? key : "\(path).\(key)"
     }
 
     /// Keys present in the table that no getter has read, sorted.
-    var unreadKeys: [String] {
+    package var unreadKeys: [String] {
         entries.keys.filter { !readKeys.contains($0) }.sorted()
     }
 
     /// Reports each unread key as unknown, naming the keys this table accepts.
-    func refuseUnknownKeys() {
+    package func refuseUnknownKeys() {
         let known = readKeys.sorted().joined(separator: ", ")
         for key in unreadKeys {
             log.report(field(key), "unknown key; remove it or use one of: \(known)")
@@ -62,7 +64,7 @@ final class ConfigTable {
     }
 
     /// The raw value of `key`. A JSON `null` counts as absent.
-    func node(_ key: String, required: Bool) -> ConfigNode? {
+    package func node(_ key: String, required: Bool) -> ConfigNode? {
         readKeys.insert(key)
         guard let node = entries[key], node != .null else {
             if required { log.report(field(key), "missing; this key is required") }
@@ -71,24 +73,24 @@ final class ConfigTable {
         return node
     }
 
-    func string(_ key: String, required: Bool = true) -> String? {
+    package func string(_ key: String, required: Bool = true) -> String? {
         node(key, required: required).flatMap { expect($0, at: field(key), as: "a string", \.stringValue) }
     }
 
-    func integer(_ key: String, required: Bool = true) -> Int64? {
+    package func integer(_ key: String, required: Bool = true) -> Int64? {
         node(key, required: required).flatMap { expect($0, at: field(key), as: "an integer", \.integerValue) }
     }
 
     /// A number; an integer is accepted where a fraction would be (`cpus = 2`).
-    func number(_ key: String, required: Bool = true) -> Double? {
+    package func number(_ key: String, required: Bool = true) -> Double? {
         node(key, required: required).flatMap { expect($0, at: field(key), as: "a number", \.numberValue) }
     }
 
-    func bool(_ key: String, required: Bool = true) -> Bool? {
+    package func bool(_ key: String, required: Bool = true) -> Bool? {
         node(key, required: required).flatMap { expect($0, at: field(key), as: "true or false", \.boolValue) }
     }
 
-    func table(_ key: String, required: Bool = true) -> ConfigTable? {
+    package func table(_ key: String, required: Bool = true) -> ConfigTable? {
         guard let node = node(key, required: required) else { return nil }
         guard case .table(let entries) = node else {
             log.report(field(key), value: node.rendered, "expected a table, found \(node.kind)")
@@ -97,12 +99,12 @@ final class ConfigTable {
         return ConfigTable(path: field(key), entries: entries, log: log)
     }
 
-    func array(_ key: String, required: Bool = true) -> [ConfigNode]? {
+    package func array(_ key: String, required: Bool = true) -> [ConfigNode]? {
         node(key, required: required).flatMap { expect($0, at: field(key), as: "an array", \.arrayValue) }
     }
 
     /// An array of strings. A wrong element is reported at `key[i]` and left out.
-    func strings(_ key: String, required: Bool = true) -> [String]? {
+    package func strings(_ key: String, required: Bool = true) -> [String]? {
         guard let elements = array(key, required: required) else { return nil }
         return elements.enumerated().compactMap { index, element in
             expect(element, at: "\(field(key))[\(index)]", as: "a string", \.stringValue)
@@ -110,7 +112,7 @@ final class ConfigTable {
     }
 
     /// An array of tables, each with its own reader at `key[i]`.
-    func tables(_ key: String, required: Bool = true) -> [ConfigTable]? {
+    package func tables(_ key: String, required: Bool = true) -> [ConfigTable]? {
         guard let elements = array(key, required: required) else { return nil }
         return elements.enumerated().compactMap { index, element in
             let path = "\(field(key))[\(index)]"
@@ -130,15 +132,15 @@ final class ConfigTable {
 }
 
 extension ConfigNode {
-    var stringValue: String? {
+    package var stringValue: String? {
         if case .string(let value) = self { value } else { nil }
     }
 
-    var integerValue: Int64? {
+    package var integerValue: Int64? {
         if case .integer(let value) = self { value } else { nil }
     }
 
-    var numberValue: Double? {
+    package var numberValue: Double? {
         switch self {
         case .float(let value): value
         case .integer(let value): Double(value)
@@ -146,11 +148,11 @@ extension ConfigNode {
         }
     }
 
-    var boolValue: Bool? {
+    package var boolValue: Bool? {
         if case .bool(let value) = self { value } else { nil }
     }
 
-    var arrayValue: [ConfigNode]? {
+    package var arrayValue: [ConfigNode]? {
         if case .array(let value) = self { value } else { nil }
     }
 }
