@@ -194,6 +194,10 @@ extension SessionManager {
         var values = ["reason": reason.rawValue]
         if let exitCode { values["code"] = String(exitCode) }
         let now = clock.now()
+        if reason == .oom, current.exitReason != .oom {
+            // Before the exit, so that a reader who sees the session exited also sees why.
+            _ = try? await store.appendEvent(NewEvent(type: .sessionOOM, sessionID: id, time: now))
+        }
         let exited: Session
         do {
             exited = try await store.transition(
@@ -207,9 +211,6 @@ extension SessionManager {
             return try await session(id)
         } catch {
             throw SessionManagerError.store(error, "recording the exit of session \(id)", sessionID: id)
-        }
-        if reason == .oom {
-            _ = try? await store.appendEvent(NewEvent(type: .sessionOOM, sessionID: id, time: now))
         }
         logger.info(
             "session exited",

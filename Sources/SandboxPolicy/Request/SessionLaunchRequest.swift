@@ -45,6 +45,14 @@ public struct SessionLaunchRequest: Sendable, Equatable, Encodable {
 
     /// Decodes a request from JSON, refusing unknown keys (each one listed) and wrong types.
     public static func decode(strictJSON data: Data) throws(SessionRequestRejected) -> SessionLaunchRequest {
+        try decode(strictJSON: data, extraStringKeys: []).request
+    }
+
+    /// Like `decode(strictJSON:)`, also accepting the string keys `extraStringKeys` that belong to
+    /// the caller's envelope (the API's client-chosen session `id`), returned beside the request.
+    public static func decode(strictJSON data: Data, extraStringKeys: Set<String>) throws(SessionRequestRejected)
+        -> (request: SessionLaunchRequest, extras: [String: String])
+    {
         let node: ConfigNode
         do {
             node = try JSONDecoder().decode(ConfigNode.self, from: data)
@@ -53,13 +61,19 @@ public struct SessionLaunchRequest: Sendable, Equatable, Encodable {
                 RequestProblem(.malformed, field: "", "not valid JSON: \(describeJSONError(error))")
             ])
         }
-        return try parse(node)
+        return try parse(node, extraStringKeys: extraStringKeys)
     }
 
-    static func parse(_ node: ConfigNode) throws(SessionRequestRejected) -> SessionLaunchRequest {
+    static func parse(_ node: ConfigNode, extraStringKeys: Set<String> = []) throws(SessionRequestRejected)
+        -> (request: SessionLaunchRequest, extras: [String: String])
+    {
         let log = ProblemLog()
         guard let root = ConfigTable.root(node, log: log) else {
             throw SessionRequestRejected(problems: malformed(log))
+        }
+        var extras: [String: String] = [:]
+        for key in extraStringKeys.sorted() {
+            if let value = root.string(key, required: false) { extras[key] = value }
         }
         let image = root.string("image")
         let profile = root.string("profile")
@@ -79,10 +93,11 @@ public struct SessionLaunchRequest: Sendable, Equatable, Encodable {
         guard problems.isEmpty, let image, let profile, let workspace else {
             throw SessionRequestRejected(problems: problems)
         }
-        return SessionLaunchRequest(
+        let request = SessionLaunchRequest(
             image: image, profile: profile, workspace: workspace, command: command, env: env, labels: labels ?? [:],
             capabilities: capabilities, ttlSeconds: ttl.map { Int(clamping: $0) },
             idleTimeoutSeconds: idle.map { Int(clamping: $0) })
+        return (request, extras)
     }
 
     private static func malformed(_ log: ProblemLog) -> [RequestProblem] {
@@ -93,7 +108,7 @@ public struct SessionLaunchRequest: Sendable, Equatable, Encodable {
 extension SessionLaunchRequest: Decodable {
     /// Strict like `decode(strictJSON:)`; throws `SessionRequestRejected`.
     public init(from decoder: any Decoder) throws {
-        self = try Self.parse(ConfigNode(from: decoder))
+        self = try Self.parse(ConfigNode(from: decoder)).request
     }
 }
 
