@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SessionStore", targets: ["SessionStore"]),
         .library(name: "Sessions", targets: ["Sessions"]),
         .library(name: "WorkspaceQuota", targets: ["WorkspaceQuota"]),
+        .library(name: "AccessControl", targets: ["AccessControl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -152,6 +153,18 @@ let package = Package(
         .testTarget(
             name: "SandcastleDaemonTests",
             dependencies: ["SandcastleDaemon"]
+        ),
+
+        // API keys and roles, attach tokens, rate limits: pure logic, no HTTP.
+        .target(
+            name: "AccessControl",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "AccessControlTests",
+            dependencies: ["AccessControl"]
         ),
     ],
     swiftLanguageModes: [.v6]
