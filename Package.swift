@@ -18,6 +18,11 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries: each imported by exactly one wrapper target.
@@ -110,9 +115,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Fixtures shared by the test targets that run a session manager on the real engine.
+        .target(
+            name: "SandcastleTestSupport",
+            dependencies: ["Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/SandcastleTestSupport"
+        ),
         .testTarget(
             name: "SessionsIntegrationTests",
-            dependencies: ["Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "sandcastle-session-host"]
+            dependencies: [
+                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "SandcastleTestSupport", "sandcastle-session-host",
+            ]
         ),
         .testTarget(
             name: "SandboxIntegrationTests",
@@ -139,6 +152,29 @@ let package = Package(
             dependencies: [
                 "WorkspaceQuota", "SandboxPolicy",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // The HTTP control API, the terminal WebSocket and the event stream (Hummingbird).
+        .target(
+            name: "SandcastleAPI",
+            dependencies: [
+                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("openapi.json")]
+        ),
+        .testTarget(
+            name: "SandcastleAPITests",
+            dependencies: [
+                "SandcastleAPI", "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl",
+                "SandcastleTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]
         ),
 

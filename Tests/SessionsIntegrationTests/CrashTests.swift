@@ -4,6 +4,7 @@ import SandboxPolicy
 import SessionStore
 import Sessions
 import Synchronization
+import SandcastleTestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import DockerEngine
 import Foundation
 import SessionStore
 import Sessions
+import SandcastleTestSupport
 import Testing
 
 #if canImport(Glibc)

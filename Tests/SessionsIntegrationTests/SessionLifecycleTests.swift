@@ -3,6 +3,7 @@ import Foundation
 import SandboxPolicy
 import SessionStore
 import Sessions
+import SandcastleTestSupport
 import Testing
 
 @Suite("Session lifecycle against the real engine")

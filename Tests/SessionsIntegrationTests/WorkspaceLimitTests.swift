@@ -5,6 +5,7 @@ import SandboxPolicy
 import SessionStore
 import Sessions
 import Synchronization
+import SandcastleTestSupport
 import Testing
 
 /// A profile with `workspace_size`: the manager asks the limiter before launching and releases the

@@ -8,24 +8,24 @@ import Synchronization
 
 /// A session manager on the real engine, with its own store, workspace root and daemon instance
 /// (so tests running side by side never touch each other's containers).
-struct ManagerFixture {
-    let client: DockerClient
-    let store: SessionStore
-    let manager: SessionManager
-    let directory: String
-    let instance: String
-    let policies: PolicySet
+public struct ManagerFixture: Sendable {
+    public let client: DockerClient
+    public let store: SessionStore
+    public let manager: SessionManager
+    public let directory: String
+    public let instance: String
+    public let policies: PolicySet
 
-    static var image: String {
+    public static var image: String {
         ProcessInfo.processInfo.environment["SANDCASTLE_TEST_IMAGE"] ?? "sandcastle/testbox:latest"
     }
 
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static var policiesDirectory: String { repositoryRoot.appendingPathComponent("Policies").path }
+    public static var policiesDirectory: String { repositoryRoot.appendingPathComponent("Policies").path }
 
-    static func make(
+    public static func make(
         clock: any SessionClock = SystemSessionClock(), engineConcurrency: Int = 8, maximumStoreBytes: Int64? = nil,
         directory existing: String? = nil, instance existingInstance: String? = nil, client engine: DockerClient? = nil
     ) async throws -> ManagerFixture {
@@ -57,7 +57,7 @@ struct ManagerFixture {
         return ManagerFixture(client: client, store: store, manager: manager, directory: directory, instance: instance, policies: policies)
     }
 
-    func request(
+    public func request(
         _ workspace: String, command: [String] = ["sleep", "3600"], profile: String = "default", ttl: Int? = nil,
         idle: Int? = nil, env: [String] = []
     ) -> SessionLaunchRequest {
@@ -67,14 +67,14 @@ struct ManagerFixture {
     }
 
     /// This instance's containers in the engine.
-    func containers() async throws -> [ContainerSummary] {
+    public func containers() async throws -> [ContainerSummary] {
         var filters = DockerFilters()
         filters.label(SandcastleLabels.instance, instance)
         return try await client.listContainers(all: true, filters: filters)
     }
 
     /// Removes every container of this instance and the fixture's files.
-    func tearDown() async {
+    public func tearDown() async {
         for container in (try? await containers()) ?? [] {
             try? await client.removeContainer(container.id, force: true)
         }
@@ -83,7 +83,7 @@ struct ManagerFixture {
     }
 
     /// Runs `body` with the fixture, tearing it down afterwards whatever happens.
-    static func with<T>(
+    public static func with<T>(
         clock: any SessionClock = SystemSessionClock(), engineConcurrency: Int = 8, maximumStoreBytes: Int64? = nil,
         _ body: (ManagerFixture) async throws -> T
     ) async throws -> T {
@@ -99,23 +99,29 @@ struct ManagerFixture {
     }
 }
 
-struct FixtureError: Error, CustomStringConvertible {
-    var description: String
+public struct FixtureError: Error, CustomStringConvertible {
+    public var description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// A clock the test moves by hand.
-final class ManualClock: SessionClock {
+public final class ManualClock: SessionClock {
+    public init() {}
+
     private let current = Mutex(Date())
 
-    func now() -> Date { current.withLock { $0 } }
+    public func now() -> Date { current.withLock { $0 } }
 
-    func advance(by seconds: TimeInterval) {
+    public func advance(by seconds: TimeInterval) {
         current.withLock { $0 = $0.addingTimeInterval(seconds) }
     }
 }
 
 /// Polls `condition` until it holds; fails with `what` after `timeout`.
-func eventually(
+public func eventually(
     _ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout

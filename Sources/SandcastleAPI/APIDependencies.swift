@@ -1,0 +1,109 @@
+import AccessControl
+import Foundation
+import Logging
+import Prometheus
+import SessionStore
+import Sessions
+import Synchronization
+
+/// What the API needs from the rest of the daemon.
+public struct APIDependencies: Sendable {
+    public var manager: SessionManager
+    public var store: SessionStore
+    public var engine: any ContainerEngine
+    public var keyring: APIKeyring
+    /// Replaced on SIGHUP (key rotation), hence behind a mutex shared with the daemon.
+    public var tokens: TokenSignerBox
+    public var limits: RateLimits
+    public var metrics: APIMetrics
+    public var settings: APISettings
+
+    public init(
+        manager: SessionManager, store: SessionStore, engine: any ContainerEngine, keyring: APIKeyring,
+        tokens: TokenSignerBox, limits: RateLimits, metrics: APIMetrics, settings: APISettings
+    ) {
+        self.manager = manager
+        self.store = store
+        self.engine = engine
+        self.keyring = keyring
+        self.tokens = tokens
+        self.limits = limits
+        self.metrics = metrics
+        self.settings = settings
+    }
+}
+
+/// The attach-token signer, swappable at runtime (key rotation on reload).
+public final class TokenSignerBox: Sendable {
+    private let signer: Mutex<AttachTokenSigner>
+
+    public init(_ signer: AttachTokenSigner) {
+        self.signer = Mutex(signer)
+    }
+
+    public var current: AttachTokenSigner { signer.withLock { $0 } }
+
+    public func replace(_ newSigner: AttachTokenSigner) {
+        signer.withLock { $0 = newSigner }
+    }
+}
+
+/// Limits and switches of the HTTP layer.
+public struct APISettings: Sendable {
+    public var maxBodyBytes: Int
+    public var allowedOrigins: Set<String>
+    /// Between SSE heartbeats (comment lines that keep proxies from closing idle streams).
+    public var heartbeatInterval: Duration
+    public var maxFrameBytes: Int
+
+    public init(
+        maxBodyBytes: Int = 1 << 20, allowedOrigins: Set<String> = [], heartbeatInterval: Duration = .seconds(15),
+        maxFrameBytes: Int = 64 << 10
+    ) {
+        self.maxBodyBytes = maxBodyBytes
+        self.allowedOrigins = allowedOrigins
+        self.heartbeatInterval = heartbeatInterval
+        self.maxFrameBytes = maxFrameBytes
+    }
+}
+
+/// The daemon's Prometheus metrics. The registry is exposed at `/metrics`.
+public final class APIMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let requests: @Sendable (String, String, Int) -> Void
+    let rejections: @Sendable (String) -> Void
+    let launchDuration: DurationHistogram
+    let launches: Counter
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        requests = { method, route, status in
+            registry.makeCounter(
+                name: "sandcastle_http_requests_total",
+                labels: [("method", method), ("route", route), ("status", String(status))]
+            ).increment()
+        }
+        rejections = { reason in
+            registry.makeCounter(name: "sandcastle_rejections_total", labels: [("reason", reason)]).increment()
+        }
+        launchDuration = registry.makeDurationHistogram(
+            name: "sandcastle_launch_duration_seconds",
+            buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                      .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)])
+        launches = registry.makeCounter(name: "sandcastle_launches_total")
+    }
+
+    /// Updates the per-state session gauge from the store, at scrape time.
+    func refreshSessionGauges(store: SessionStore) async {
+        for state in SessionState.allCases where state != .removed {
+            let count = (try? await store.sessions(inStates: [state]).count) ?? 0
+            registry.makeGauge(name: "sandcastle_sessions", labels: [("state", state.rawValue)]).set(Int64(count))
+        }
+    }
+
+    func emit() -> String {
+        var buffer = [UInt8]()
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}

@@ -1,0 +1,51 @@
+import AccessControl
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+
+/// Builds the router every deployment and every test uses: REST, events, health and metrics.
+/// The terminal WebSocket is added by ``buildWebSocketRouter(_:)`` over the same context.
+public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleRequestContext> {
+    let router = Router(context: SandcastleRequestContext.self)
+    router.addMiddleware {
+        ErrorMiddleware()
+        RequestMetricsMiddleware(metrics: dependencies.metrics)
+        BodyLimitMiddleware(maxBytes: dependencies.settings.maxBodyBytes)
+    }
+    SystemController(dependencies: dependencies).addRoutes(to: router)
+    let v1 = router.group("v1")
+        .add(middleware: AuthenticationMiddleware(keyring: dependencies.keyring, limits: dependencies.limits, metrics: dependencies.metrics))
+    SessionsController(dependencies: dependencies).addRoutes(to: v1)
+    EventsController(dependencies: dependencies).addRoutes(to: v1)
+    return router
+}
+
+/// The whole HTTP application on one listener: `address` is a unix socket path or TCP.
+public func buildApplication(
+    _ dependencies: APIDependencies, address: BindAddress, headerTimeout: Duration = .seconds(10),
+    logger: Logger, onServerRunning: @escaping @Sendable () async -> Void = {}
+) -> some ApplicationProtocol {
+    let router = buildRouter(dependencies)
+    return Application(
+        router: router,
+        server: .http1WebSocketUpgrade(
+            webSocketRouter: buildWebSocketRouter(dependencies),
+            configuration: .init(
+                // Closes connections that stay silent, among them those whose request head never
+                // completes, without holding up other clients.
+                http1: .init(idleTimeout: .milliseconds(headerTimeout.milliseconds)),
+                ws: .init(
+                    maxFrameSize: dependencies.settings.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),
+                    closeTimeout: .seconds(5)))),
+        configuration: .init(address: address, serverName: "sandcastled"),
+        onServerRunning: { _ in await onServerRunning() },
+        logger: logger)
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SessionStore
+
+/// `GET /v1/events`: the store's event log as Server-Sent Events, resumable with `Last-Event-ID`
+/// (or `?since=`), with heartbeat comments while nothing happens.
+struct EventsController {
+    let dependencies: APIDependencies
+
+    func addRoutes(to group: RouterGroup<SandcastleRequestContext>) {
+        group.get("events", use: events)
+    }
+
+    @Sendable func events(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        try context.require(.sessionView)
+        let resumeText = request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters["since"].map(String.init)
+        let resumeAfter: Int64
+        if let resumeText {
+            guard let value = Int64(resumeText.trimmingCharacters(in: .whitespaces)), value >= 0 else {
+                throw APIError.invalid("Last-Event-ID (or since) must be an event id: a non-negative integer")
+            }
+            resumeAfter = value
+        } else {
+            // A new subscriber starts at the present.
+            resumeAfter = try await dependencies.store.latestEventID()
+        }
+        let sessionFilter = request.uri.queryParameters["session"].map(String.init)
+        let store = dependencies.store
+        let heartbeat = dependencies.settings.heartbeatInterval
+        let body = ResponseBody { writer in
+            var after = resumeAfter
+            try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+            while !Task.isCancelled {
+                let batch = try await Self.nextBatch(store: store, after: after, timeout: heartbeat)
+                guard let batch else {
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    continue
+                }
+                var buffer = ByteBuffer()
+                for event in batch {
+                    after = event.id
+                    if let sessionFilter, event.sessionID != sessionFilter { continue }
+                    buffer.writeString(Self.format(event))
+                }
+                if buffer.readableBytes > 0 { try await writer.write(buffer) }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: body)
+    }
+
+    /// Events after `after`, or nil when none came within `timeout`.
+    static func nextBatch(store: SessionStore, after: Int64, timeout: Duration) async throws -> [Event]? {
+        try await withThrowingTaskGroup(of: [Event]?.self) { group in
+            group.addTask { try await store.waitForEvents(after: after) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+    }
+
+    /// One SSE message: `id`, `event` (the type) and the event as JSON `data`, the event's own
+    /// payload embedded as JSON.
+    static func format(_ event: Event) -> String {
+        let encoder = JSONEncoder()
+        func quoted(_ text: String) -> String {
+            (try? encoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+        }
+        let time = ISO8601DateFormatter().string(from: event.time)
+        let session = event.sessionID.map(quoted) ?? "null"
+        let data = #"{"id":\#(event.id),"type":\#(quoted(event.type.rawValue)),"session":\#(session),"time":\#(quoted(time)),"payload":\#(event.payload)}"#
+        return "id: \(event.id)\nevent: \(event.type.rawValue)\ndata: \(data)\n\n"
+    }
+}

@@ -1,0 +1,40 @@
+import AccessControl
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+
+/// The per-request context: who is calling (after authentication) and from where.
+public struct SandcastleRequestContext: RequestContext, WebSocketRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let webSocket: WebSocketHandlerReference<Self>
+    /// Set by the authentication middleware.
+    public var principal: Principal?
+    /// The client's address for rate limiting: the IP of a TCP peer, `local` for the unix socket.
+    public let clientAddress: String
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+        switch source.channel.remoteAddress {
+        case .v4(let address): clientAddress = address.host
+        case .v6(let address): clientAddress = address.host
+        default: clientAddress = "local"
+        }
+    }
+
+    /// The caller, or 401.
+    func requirePrincipal() throws -> Principal {
+        guard let principal else { throw APIError.unauthenticated }
+        return principal
+    }
+
+    /// The caller when allowed `permission`, or 401/403.
+    @discardableResult
+    func require(_ permission: Permission) throws -> Principal {
+        let principal = try requirePrincipal()
+        guard principal.permits(permission) else {
+            throw APIError.forbidden("the key \(principal.name) (\(principal.role.rawValue)) lacks \(permission.rawValue)")
+        }
+        return principal
+    }
+}

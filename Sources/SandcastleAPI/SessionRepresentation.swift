@@ -1,0 +1,53 @@
+import Foundation
+import SessionStore
+
+/// A session as the API shows it. The environment's values never leave the daemon: only names.
+struct SessionRepresentation: Codable, Sendable, Equatable {
+    var id: String
+    var state: String
+    var owner: String
+    var image: String
+    var profile: String
+    var workspace: String
+    var command: [String]
+    var envNames: [String]
+    var labels: [String: String]
+    var containerId: String?
+    var exitCode: Int?
+    var exitReason: String?
+    var error: String?
+    var createdAt: Date
+    var startedAt: Date?
+    var finishedAt: Date?
+    var lastActivityAt: Date
+    var ttlSeconds: Int?
+    var idleTimeoutSeconds: Int?
+
+    init(_ session: Session) {
+        id = session.id
+        state = session.state.rawValue
+        owner = session.owner
+        image = session.image
+        profile = session.profile
+        workspace = session.workspace
+        command = session.command
+        envNames = session.envNames
+        labels = session.labels
+        containerId = session.containerID
+        exitCode = session.exitCode
+        exitReason = session.exitReason?.rawValue
+        error = session.error
+        createdAt = session.createdAt
+        startedAt = session.startedAt
+        finishedAt = session.finishedAt
+        lastActivityAt = session.lastActivityAt
+        ttlSeconds = session.ttlSeconds
+        idleTimeoutSeconds = session.idleTimeoutSeconds
+    }
+}
+
+struct SessionList: Codable, Sendable {
+    var sessions: [SessionRepresentation]
+    /// Pass as `cursor` for the next page; absent on the last page.
+    var next: String?
+}

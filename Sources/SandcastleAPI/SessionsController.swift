@@ -1,0 +1,229 @@
+import AccessControl
+import DockerEngine
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SandboxPolicy
+import SessionStore
+import Sessions
+
+/// `/v1/sessions`: create, list, inspect, stop, start, remove, attach tokens and logs.
+struct SessionsController {
+    let dependencies: APIDependencies
+
+    func addRoutes(to group: RouterGroup<SandcastleRequestContext>) {
+        group.post("sessions", use: create)
+        group.get("sessions", use: list)
+        group.get("sessions/{id}", use: show)
+        group.post("sessions/{id}/stop", use: stop)
+        group.post("sessions/{id}/start", use: start)
+        group.delete("sessions/{id}", use: remove)
+        group.post("sessions/{id}/attach-tokens", use: mintToken)
+        group.get("sessions/{id}/logs", use: logs)
+    }
+
+    /// `POST /v1/sessions`: idempotent on the optional client-supplied `id`. 201 for a new session,
+    /// 200 when the same request returned the existing one.
+    @Sendable func create(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        let principal = try context.require(.sessionCreate)
+        let body = try await request.body.collect(upTo: dependencies.settings.maxBodyBytes)
+        let decoded: (request: SessionLaunchRequest, extras: [String: String])
+        do {
+            decoded = try SessionLaunchRequest.decode(strictJSON: Data(body.readableBytesView), extraStringKeys: ["id"])
+        } catch {
+            dependencies.metrics.rejections("invalid_request")
+            throw APIError.from(error)
+        }
+        let id = decoded.extras["id"]
+        if let id { try Self.checkID(id) }
+        var existed = false
+        if let id { existed = try await dependencies.store.session(id: id) != nil }
+        let started = ContinuousClock.now
+        let session: Session
+        do {
+            session = try await dependencies.manager.create(id: id, request: decoded.request, owner: principal.name)
+        } catch let error as SessionManagerError {
+            dependencies.metrics.rejections(error.code.rawValue)
+            throw error
+        }
+        if !existed {
+            dependencies.metrics.launches.increment()
+            dependencies.metrics.launchDuration.recordNanoseconds(Int64((ContinuousClock.now - started).milliseconds) * 1_000_000)
+        }
+        return try json(SessionRepresentation(session), status: existed ? .ok : .created, context: context)
+    }
+
+    /// `GET /v1/sessions?state=&label=&limit=&cursor=`.
+    @Sendable func list(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        try context.require(.sessionView)
+        let query = request.uri.queryParameters
+        var states: Set<SessionState>?
+        if let text = query["state"].map(String.init) {
+            var parsed = Set<SessionState>()
+            for name in text.split(separator: ",") {
+                guard let state = SessionState(rawValue: String(name)) else {
+                    throw APIError.invalid(
+                        "unknown state '\(name)': use \(SessionState.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                parsed.insert(state)
+            }
+            states = parsed
+        }
+        var label: LabelFilter?
+        if let text = query["label"].map(String.init) {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let key = parts.first, !key.isEmpty else { throw APIError.invalid("label filter must be KEY or KEY=VALUE") }
+            label = LabelFilter(key: key, value: parts.count > 1 ? parts[1] : nil)
+        }
+        var limit = 100
+        if let text = query["limit"].map(String.init) {
+            guard let value = Int(text), (1...1000).contains(value) else { throw APIError.invalid("limit must be 1 to 1000") }
+            limit = value
+        }
+        var cursor: SessionCursor?
+        if let text = query["cursor"].map(String.init) {
+            guard let parsed = SessionCursor(token: text) else { throw APIError.invalid("cursor is not one this daemon issued") }
+            cursor = parsed
+        }
+        let page = try await dependencies.store.sessions(states: states, label: label, after: cursor, limit: limit)
+        return try json(SessionList(sessions: page.sessions.map(SessionRepresentation.init), next: page.next?.token), context: context)
+    }
+
+    @Sendable func show(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        try context.require(.sessionView)
+        return try json(SessionRepresentation(try await dependencies.manager.session(try id(context))), context: context)
+    }
+
+    @Sendable func stop(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        try context.require(.sessionStop)
+        return try json(SessionRepresentation(try await dependencies.manager.stop(try id(context))), context: context)
+    }
+
+    @Sendable func start(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        try context.require(.sessionStart)
+        return try json(SessionRepresentation(try await dependencies.manager.start(try id(context))), context: context)
+    }
+
+    /// `DELETE /v1/sessions/{id}[?workspace=delete]`: 204.
+    @Sendable func remove(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        try context.require(.sessionStop)
+        let workspace = request.uri.queryParameters["workspace"].map(String.init)
+        guard workspace == nil || workspace == "delete" || workspace == "keep" else {
+            throw APIError.invalid("workspace must be delete or keep")
+        }
+        try await dependencies.manager.remove(try id(context), deleteWorkspace: workspace == "delete")
+        return Response(status: .noContent)
+    }
+
+    /// `POST /v1/sessions/{id}/attach-tokens` `{"role":"rw|ro","ttlSeconds":60}`.
+    @Sendable func mintToken(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        try context.require(.sessionAttach)
+        let id = try id(context)
+        let session = try await dependencies.manager.session(id)
+        guard session.state == .running || session.state == .starting else {
+            throw APIError(.conflict, "conflict", "session \(id) is \(session.state.rawValue); only a running session has a terminal")
+        }
+        let body = try await request.body.collect(upTo: dependencies.settings.maxBodyBytes)
+        let parameters = try TokenRequest.decode(Data(body.readableBytesView))
+        let minted: MintedAttachToken
+        do {
+            minted = try dependencies.tokens.current.mint(session: id, role: parameters.role, ttl: .seconds(parameters.ttlSeconds))
+        } catch {
+            throw APIError.invalid(error.message)
+        }
+        struct Minted: Encodable {
+            var token: String
+            var expiresAt: Date
+            var role: String
+        }
+        return try json(Minted(token: minted.token, expiresAt: minted.expiresAt, role: parameters.role.rawValue), status: .created, context: context)
+    }
+
+    /// `GET /v1/sessions/{id}/logs?tail=N`: the container's output as the engine logged it.
+    @Sendable func logs(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        try context.require(.sessionView)
+        let session = try await dependencies.manager.session(try id(context))
+        guard let containerID = session.containerID else { throw APIError.notFound("session \(session.id) has no container") }
+        var tail: Int?
+        if let text = request.uri.queryParameters["tail"].map(String.init) {
+            guard let value = Int(text), value >= 0 else { throw APIError.invalid("tail must be a non-negative integer") }
+            tail = value
+        }
+        guard let client = dependencies.engine as? DockerClient else {
+            throw APIError(.notImplemented, "unsupported", "this engine does not keep logs")
+        }
+        let stream: ContainerLogStream
+        do {
+            stream = try await client.logs(containerID, tty: true, options: .init(tail: tail))
+        } catch let error as DockerError where error.code == .notFound {
+            throw APIError.notFound("the container of session \(session.id) is gone")
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "application/octet-stream"],
+            body: ResponseBody(asyncSequence: LogBytes(frames: stream)))
+    }
+
+    // MARK: -
+
+    private func id(_ context: SandcastleRequestContext) throws -> String {
+        let id = try context.parameters.require("id")
+        try Self.checkID(id)
+        return id
+    }
+
+    static func checkID(_ id: String) throws {
+        guard SessionID.isValid(id) else {
+            throw APIError.invalid("session id must be 1 to \(SessionID.maximumLength) of [A-Za-z0-9._-], not starting with . or -")
+        }
+    }
+}
+
+/// The body of `POST /v1/sessions/{id}/attach-tokens`.
+struct TokenRequest {
+    var role: AttachRole
+    var ttlSeconds: Int
+
+    static func decode(_ data: Data) throws -> TokenRequest {
+        if data.isEmpty { return TokenRequest(role: .readWrite, ttlSeconds: 60) }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw APIError.invalid("the body must be a JSON object: {\"role\":\"rw|ro\",\"ttlSeconds\":60}")
+        }
+        let unknown = Set(object.keys).subtracting(["role", "ttlSeconds"])
+        guard unknown.isEmpty else { throw APIError.invalid("unknown field(s): \(unknown.sorted().joined(separator: ", "))") }
+        struct Body: Decodable {
+            var role: AttachRole?
+            var ttlSeconds: Int?
+        }
+        let body: Body
+        do {
+            body = try JSONDecoder().decode(Body.self, from: data)
+        } catch {
+            throw APIError.invalid("role must be \"rw\" or \"ro\" and ttlSeconds a positive integer")
+        }
+        guard (body.ttlSeconds ?? 60) > 0 else { throw APIError.invalid("ttlSeconds must be a positive integer") }
+        return TokenRequest(role: body.role ?? .readWrite, ttlSeconds: body.ttlSeconds ?? 60)
+    }
+}
+
+/// The raw bytes of a TTY container's log frames.
+struct LogBytes: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let frames: ContainerLogStream
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: ContainerLogStream.AsyncIterator
+        mutating func next() async throws -> ByteBuffer? { try await base.next()?.payload }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: frames.makeAsyncIterator()) }
+}
+
+/// Encodes `value` as the JSON response, dates in ISO 8601.
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, context: SandcastleRequestContext) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .iso8601
+    encoder.outputFormatting = [.sortedKeys]
+    let data = try encoder.encode(value)
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}

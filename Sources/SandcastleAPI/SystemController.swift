@@ -1,0 +1,60 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SessionStore
+
+/// `/healthz`, `/readyz`, `/metrics` and `/v1/openapi.json`: no API key needed.
+struct SystemController {
+    let dependencies: APIDependencies
+
+    func addRoutes(to router: Router<SandcastleRequestContext>) {
+        router.get("healthz") { _, context in try json(["status": "ok"], context: context) }
+        router.get("readyz", use: ready)
+        router.get("metrics", use: metrics)
+        router.get("v1/openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
+        }
+    }
+
+    /// Ready when the engine answers and the store can write.
+    @Sendable func ready(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        var checks: [String: String] = [:]
+        var ready = true
+        do {
+            _ = try await dependencies.engine.ping()
+            checks["engine"] = "ok"
+        } catch {
+            checks["engine"] = "\(error)"
+            ready = false
+        }
+        do {
+            try await dependencies.store.checkWritable()
+            checks["store"] = "ok"
+        } catch {
+            checks["store"] = "\(error)"
+            ready = false
+        }
+        checks["status"] = ready ? "ready" : "not ready"
+        return try json(checks, status: ready ? .ok : .serviceUnavailable, context: context)
+    }
+
+    @Sendable func metrics(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        await dependencies.metrics.refreshSessionGauges(store: dependencies.store)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: dependencies.metrics.emit())))
+    }
+}
+
+/// The OpenAPI 3.1 document of this API, shipped as a resource of this target.
+enum OpenAPIDocument {
+    static let bytes: [UInt8] = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
+            let data = try? Data(contentsOf: url)
+        else { return Array(#"{"error":"the OpenAPI document is missing from this build"}"#.utf8) }
+        return Array(data)
+    }()
+}

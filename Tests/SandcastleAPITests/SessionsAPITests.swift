@@ -1,0 +1,182 @@
+import AccessControl
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import SandcastleTestSupport
+import Testing
+
+@Suite("REST API through the router, on the real engine")
+struct SessionsAPITests {
+    @Test func authenticationAndRoles() async throws {
+        try await APIFixture.withRouter { fixture, client in
+            let health = try await client.execute(uri: "/healthz", method: .get)
+            #expect(health.status == .ok)
+
+            let none = try await client.execute(uri: "/v1/sessions", method: .get)
+            #expect(none.status == .unauthorized)
+            #expect(none.errorCode == "unauthenticated")
+            let wrong = try await client.execute(uri: "/v1/sessions", method: .get, headers: .bearer("sc_nope"))
+            #expect(wrong.status == .unauthorized)
+
+            let viewerList = try await client.execute(uri: "/v1/sessions", method: .get, headers: .role(.viewer))
+            #expect(viewerList.status == .ok)
+            let viewerCreate = try await client.execute(
+                uri: "/v1/sessions", method: .post, headers: .role(.viewer), body: fixture.createBody("w"))
+            #expect(viewerCreate.status == .forbidden)
+            #expect(viewerCreate.errorCode == "forbidden")
+            #expect(try await fixture.manager.containers().isEmpty)
+        }
+    }
+
+    @Test func lifecycleOverHTTP() async throws {
+        try await APIFixture.withRouter { fixture, client in
+            let created = try await client.execute(
+                uri: "/v1/sessions", method: .post, headers: .role(.developer), body: fixture.createBody("w1", id: "api-1"))
+            #expect(created.status == .created)
+            #expect(created.json["id"] as? String == "api-1")
+            #expect(created.json["state"] as? String == "running")
+            #expect(created.json["owner"] as? String == "developer-key")
+
+            // Idempotent: the same request again is the same session, 200.
+            let again = try await client.execute(
+                uri: "/v1/sessions", method: .post, headers: .role(.developer), body: fixture.createBody("w1", id: "api-1"))
+            #expect(again.status == .ok)
+            #expect(again.json["containerId"] as? String == created.json["containerId"] as? String)
+            let conflict = try await client.execute(
+                uri: "/v1/sessions", method: .post, headers: .role(.developer),
+                body: fixture.createBody("w1", id: "api-1", command: ["sh"]))
+            #expect(conflict.status == .conflict)
+            #expect(conflict.errorCode == "conflict")
+
+            let shown = try await client.execute(uri: "/v1/sessions/api-1", method: .get, headers: .role(.viewer))
+            #expect(shown.status == .ok)
+            #expect(shown.json["workspace"] as? String == "w1")
+
+            let listed = try await client.execute(uri: "/v1/sessions?state=running", method: .get, headers: .role(.viewer))
+            #expect((listed.json["sessions"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["api-1"])
+            let none = try await client.execute(uri: "/v1/sessions?state=exited", method: .get, headers: .role(.viewer))
+            #expect((none.json["sessions"] as? [Any])?.isEmpty == true)
+
+            let stopped = try await client.execute(uri: "/v1/sessions/api-1/stop", method: .post, headers: .role(.developer))
+            #expect(stopped.status == .ok)
+            #expect(stopped.json["state"] as? String == "exited")
+            #expect(stopped.json["exitReason"] as? String == "stopped")
+            let started = try await client.execute(uri: "/v1/sessions/api-1/start", method: .post, headers: .role(.developer))
+            #expect(started.json["state"] as? String == "running")
+
+            let removed = try await client.execute(uri: "/v1/sessions/api-1?workspace=delete", method: .delete, headers: .role(.developer))
+            #expect(removed.status == .noContent)
+            let gone = try await client.execute(uri: "/v1/sessions/api-1", method: .get, headers: .role(.viewer))
+            #expect(gone.json["state"] as? String == "removed")
+            #expect(try await fixture.manager.containers().isEmpty)
+        }
+    }
+
+    @Test func badInputGetsStableCodesAndCreatesNothing() async throws {
+        try await APIFixture.withRouter(maxBodyBytes: 4096) { fixture, client in
+            let developer = HTTPFields.role(.developer)
+            func post(_ body: String, headers: HTTPFields = developer) async throws -> TestResponse {
+                try await client.execute(uri: "/v1/sessions", method: .post, headers: headers, body: ByteBuffer(string: body))
+            }
+            let engineField = try await post(String(buffer: fixture.createBody("w", extra: #""privileged":true"#)))
+            #expect(engineField.status == .badRequest)
+            #expect(engineField.errorCode == "invalid_request")
+            let binds = try await post(String(buffer: fixture.createBody("w", extra: #""Binds":["/:/host"]"#)))
+            #expect(binds.status == .badRequest)
+
+            for (body, what) in [
+                ("{", "truncated"), ("[]", "an array"), (#"{"image": 5}"#, "a wrong type"), ("not json", "garbage"),
+                (String(repeating: "[", count: 2000) + String(repeating: "]", count: 2000), "deep nesting"),
+                (String(buffer: fixture.createBody("w", extra: #""ttlSeconds":-5"#)), "a negative ttl"),
+                (String(buffer: fixture.createBody("w", extra: #""ttlSeconds":99999999999999999999999"#)), "an overflowing ttl"),
+            ] {
+                let response = try await post(body)
+                #expect(response.status == .badRequest || response.status == .unprocessableContent, "\(what): \(response.status)")
+                #expect(response.errorCode == "invalid_request" || response.errorCode == "policy_violation", "\(what)")
+            }
+            let tooLarge = try await post("{\"image\":\"" + String(repeating: "a", count: 8000) + "\"}")
+            #expect(tooLarge.status == .contentTooLarge)
+            #expect(tooLarge.errorCode == "body_too_large")
+
+            let badID = try await post(String(buffer: fixture.createBody("w", id: "../../etc")))
+            #expect(badID.status == .badRequest)
+            let notAllowed = try await post(#"{"image":"debian:12","profile":"default","workspace":"w","command":["sh"]}"#)
+            #expect(notAllowed.status == .unprocessableContent)
+            #expect(notAllowed.errorCode == "policy_violation")
+
+            let unknown = try await client.execute(uri: "/v1/sessions/no-such-session", method: .get, headers: .role(.viewer))
+            #expect(unknown.status == .notFound)
+            #expect(unknown.errorCode == "not_found")
+            let nul = try await client.execute(uri: "/v1/sessions/a%00b", method: .get, headers: .role(.viewer))
+            #expect(nul.status == .badRequest)
+            let badState = try await client.execute(uri: "/v1/sessions?state=sleeping", method: .get, headers: .role(.viewer))
+            #expect(badState.status == .badRequest)
+
+            #expect(try await fixture.manager.containers().isEmpty)
+            #expect(try await fixture.manager.store.sessions(states: nil).sessions.isEmpty)
+        }
+    }
+
+    @Test func attachTokens() async throws {
+        try await APIFixture.withRouter { fixture, client in
+            _ = try await client.execute(
+                uri: "/v1/sessions", method: .post, headers: .role(.developer), body: fixture.createBody("w", id: "tok-1"))
+            let minted = try await client.execute(
+                uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.developer),
+                body: ByteBuffer(string: #"{"role":"ro","ttlSeconds":100000}"#))
+            #expect(minted.status == .created)
+            let token = try #require(minted.json["token"] as? String)
+            let verified = try fixture.dependencies.tokens.current.verify(token: token, session: "tok-1", requiredRole: .readOnly)
+            #expect(verified.role == .readOnly)
+            // Capped at the configured maximum (300 s).
+            #expect(verified.expiresAt.timeIntervalSinceNow <= 301)
+
+            let badRole = try await client.execute(
+                uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.developer),
+                body: ByteBuffer(string: #"{"role":"root"}"#))
+            #expect(badRole.status == .badRequest)
+            let viewer = try await client.execute(uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.viewer))
+            #expect(viewer.status == .forbidden)
+            _ = try await client.execute(uri: "/v1/sessions/tok-1/stop", method: .post, headers: .role(.developer))
+            let exited = try await client.execute(uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.developer))
+            #expect(exited.status == .conflict)
+        }
+    }
+
+    @Test func floodFromOneKeyIsLimitedWithoutSlowingAnother() async throws {
+        try await APIFixture.withRouter(perKeyBurst: 5) { fixture, client in
+            var statuses: [HTTPResponse.Status] = []
+            var retryAfter: String?
+            for _ in 0..<8 {
+                let response = try await client.execute(uri: "/v1/sessions", method: .get, headers: .role(.developer))
+                statuses.append(response.status)
+                if response.status == .tooManyRequests { retryAfter = response.headers[.retryAfter] }
+            }
+            #expect(statuses.prefix(5).allSatisfy { $0 == .ok })
+            #expect(statuses.suffix(3).allSatisfy { $0 == .tooManyRequests })
+            #expect(retryAfter.flatMap(Int.init).map { $0 >= 1 } == true)
+            let other = try await client.execute(uri: "/v1/sessions", method: .get, headers: .bearer(APIFixture.otherDeveloperKey))
+            #expect(other.status == .ok)
+        }
+    }
+
+    @Test func healthReadinessMetricsAndDocument() async throws {
+        try await APIFixture.withRouter { fixture, client in
+            let ready = try await client.execute(uri: "/readyz", method: .get)
+            #expect(ready.status == .ok)
+            #expect(ready.json["engine"] as? String == "ok")
+            #expect(ready.json["store"] as? String == "ok")
+            _ = try await client.execute(
+                uri: "/v1/sessions", method: .post, headers: .role(.developer), body: fixture.createBody("w", id: "m-1"))
+            let metrics = try await client.execute(uri: "/metrics", method: .get)
+            let text = String(buffer: metrics.body)
+            #expect(text.contains(#"sandcastle_sessions{state="running"} 1"#))
+            #expect(text.contains("sandcastle_launch_duration_seconds"))
+            #expect(text.contains(#"route="/v1/sessions""#))
+            let document = try await client.execute(uri: "/v1/openapi.json", method: .get)
+            #expect(document.status == .ok)
+            #expect(document.json["openapi"] as? String == "3.1.0")
+        }
+    }
+}
