@@ -182,9 +182,16 @@ let package = Package(
         .target(
             name: "SandcastleDaemon",
             dependencies: [
-                "DockerEngine", "SandboxPolicy", "SessionStore", "Sessions", "WorkspaceQuota",
+                "DockerEngine", "SandboxPolicy", "SessionStore", "Sessions", "WorkspaceQuota", "SandcastleAPI",
+                "AccessControl",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
+        ),
+        .executableTarget(
+            name: "sandcastled",
+            dependencies: ["SandcastleDaemon", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "SandcastleDaemonTests",

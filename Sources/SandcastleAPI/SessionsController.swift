@@ -223,7 +223,7 @@ struct LogBytes: AsyncSequence, Sendable {
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, context: SandcastleRequestContext) throws -> Response {
     let encoder = JSONEncoder()
     encoder.dateEncodingStrategy = .iso8601
-    encoder.outputFormatting = [.sortedKeys]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let data = try encoder.encode(value)
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }

@@ -1,0 +1,187 @@
+import AccessControl
+import DockerEngine
+import Foundation
+import Hummingbird
+import Logging
+import SandboxPolicy
+import SandcastleAPI
+import ServiceLifecycle
+import SessionStore
+import Sessions
+import WorkspaceQuota
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `sandcastled`: wires the engine client, the store, the session manager and the API together and
+/// runs them as services until SIGTERM or SIGINT.
+public enum Daemon {
+    public struct Options: Sendable {
+        public var configFile: String?
+        public var selfHarden = true
+
+        public init(arguments: [String]) throws {
+            var iterator = arguments.dropFirst().makeIterator()
+            while let argument = iterator.next() {
+                switch argument {
+                case "--config", "-c":
+                    guard let value = iterator.next() else { throw DaemonError.configuration("--config needs a file") }
+                    configFile = value
+                case "--no-self-harden":
+                    selfHarden = false
+                case "--help", "-h":
+                    throw DaemonError.startup(Self.usage)
+                default:
+                    throw DaemonError.configuration("unknown argument \(argument)\n\(Self.usage)")
+                }
+            }
+        }
+
+        static let usage = """
+            usage: sandcastled [--config FILE] [--no-self-harden]
+              --config FILE       TOML configuration (default: embedded defaults, or /etc/sandcastle/sandcastled.toml if it exists)
+              --no-self-harden    keep all capabilities and install no seccomp filter in the daemon
+            """
+    }
+
+    /// Runs the daemon; returns when it has shut down.
+    public static func run(options: Options, logger: Logger) async throws {
+        let configuration: DaemonConfiguration
+        let file = options.configFile ?? (FileManager.default.fileExists(atPath: "/etc/sandcastle/sandcastled.toml") ? "/etc/sandcastle/sandcastled.toml" : nil)
+        if let file {
+            configuration = try DaemonConfiguration.load(file: file)
+            logger.info("configuration loaded", metadata: ["config.file": "\(file)"])
+        } else {
+            configuration = .defaults()
+            logger.info("no configuration file: running on embedded defaults")
+        }
+        try DaemonState.prepare(configuration.stateDirectory)
+        try FileManager.default.createDirectory(atPath: configuration.workspaceRoot, withIntermediateDirectories: true)
+
+        let policies: PolicySet
+        do {
+            policies = try PolicySet.load(directory: configuration.policiesDirectory)
+        } catch {
+            throw DaemonError.startup("the policies in \(configuration.policiesDirectory) are invalid; refusing to start:\n\(error)")
+        }
+        let engine: DockerClient
+        do {
+            engine = try await DockerClient.connect(
+                .init(endpoint: configuration.engineEndpoint), logger: Logger(label: "sandcastle.docker"))
+        } catch {
+            throw DaemonError.startup("cannot reach the Docker engine: \(error)")
+        }
+        let instance = try DaemonState.instanceID(in: configuration.stateDirectory)
+        let store = try SessionStore(.init(directory: configuration.stateDirectory, daemonInstance: instance))
+        let workspaces = try WorkspaceResolver(root: configuration.workspaceRoot)
+        var sizeLimiter: (any WorkspaceSizeLimiter)?
+        if let imageDirectory = configuration.workspaceImageDirectory {
+            sizeLimiter = try Ext4ImageWorkspaceLimiter(
+                imageDirectory: imageDirectory, resolver: workspaces, logger: Logger(label: "sandcastle.quota"))
+        }
+        let manager = SessionManager(
+            configuration: .init(
+                daemonInstance: instance, engineConcurrency: configuration.engineConcurrency,
+                stopGrace: .seconds(configuration.stopGraceSeconds)),
+            engine: engine, store: store, policies: policies, workspaces: workspaces, sizeLimiter: sizeLimiter,
+            logger: Logger(label: "sandcastle.sessions"))
+
+        var keyEntries = try configuration.apiKeys.map { entry in
+            guard let role = Role(rawValue: entry.role) else { throw DaemonError.configuration("unknown role \(entry.role)") }
+            return APIKeyEntry(name: entry.name, sha256: entry.sha256, role: role)
+        }
+        if keyEntries.isEmpty {
+            let admin = try DaemonState.bootstrapAdminKey(in: configuration.stateDirectory)
+            keyEntries = [admin.entry]
+            logger.notice("no API keys configured: using the local admin key in \(admin.path)")
+        }
+        let signer = try AttachTokenSigner(
+            current: DaemonState.signingKey(configured: configuration.attachTokenKey, in: configuration.stateDirectory),
+            previous: configuration.attachTokenPreviousKey.flatMap(Hex.decode).map { try AttachSigningKey(bytes: $0) },
+            maxTTL: .seconds(configuration.attachTokenMaxTTLSeconds))
+        let dependencies = APIDependencies(
+            manager: manager, store: store, engine: engine, keyring: try APIKeyring(entries: keyEntries),
+            tokens: TokenSignerBox(signer),
+            limits: RateLimits(
+                perKey: try TokenBucketLimiter(
+                    capacity: configuration.perKeyBurst, refillPerSecond: configuration.perKeyPerSecond, maxKeys: 10_000),
+                perAddress: try TokenBucketLimiter(
+                    capacity: configuration.perAddressBurst, refillPerSecond: configuration.perAddressPerSecond,
+                    maxKeys: 10_000)),
+            metrics: APIMetrics(),
+            settings: APISettings(
+                maxBodyBytes: configuration.maxBodyBytes, allowedOrigins: Set(configuration.allowedOrigins),
+                maxFrameBytes: configuration.maxFrameBytes))
+
+        try await manager.reconcile()
+
+        try prepareSocket(configuration.socketPath)
+        let socketPath = configuration.socketPath
+        let socketGroup = configuration.socketGroup
+        var services: [any Service] = [
+            buildApplication(
+                dependencies, address: .unixDomainSocket(path: socketPath),
+                headerTimeout: .seconds(configuration.headerTimeoutSeconds), logger: Logger(label: "sandcastle.api"),
+                onServerRunning: {
+                    setSocketPermissions(socketPath, group: socketGroup, logger: logger)
+                    logger.info("listening", metadata: ["api.socket": "\(socketPath)"])
+                }),
+            TaskService(name: "engine-events") { await manager.followEngineEvents() },
+            TaskService(name: "reaper") { await manager.runReaper() },
+        ]
+        if let tcp = configuration.tcpAddress {
+            services.append(
+                buildApplication(
+                    dependencies, address: .hostname(tcp.host, port: tcp.port),
+                    headerTimeout: .seconds(configuration.headerTimeoutSeconds), logger: Logger(label: "sandcastle.api.tcp")))
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        try? store.close()
+        unlink(socketPath)
+        logger.info("stopped; sessions keep running")
+    }
+
+    /// Makes the socket's directory, and removes a stale socket left by a daemon that died.
+    static func prepareSocket(_ path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+                throw DaemonError.startup("\(path) exists and is not a socket; move it away")
+            }
+            unlink(path)
+        }
+    }
+
+    /// 0660, and the configured group, so that members of that group may use the API.
+    static func setSocketPermissions(_ path: String, group: String?, logger: Logger) {
+        chmod(path, 0o660)
+        guard let group else { return }
+        guard let entry = getgrnam(group) else {
+            logger.warning("the socket group does not exist; the socket keeps the daemon's group", metadata: ["api.socket_group": "\(group)"])
+            return
+        }
+        if chown(path, uid_t.max, entry.pointee.gr_gid) != 0 {
+            logger.warning("could not give the socket to its group", metadata: ["api.socket_group": "\(group)"])
+        }
+    }
+}
+
+/// A long-running loop as a service: cancelled when the group shuts down gracefully.
+struct TaskService: Service {
+    let name: String
+    let body: @Sendable () async -> Void
+
+    init(name: String, _ body: @escaping @Sendable () async -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { await body() }
+    }
+}
