@@ -32,12 +32,11 @@ public func buildApplication(
         server: .http1WebSocketUpgrade(
             webSocketRouter: buildWebSocketRouter(dependencies),
             configuration: .init(
-                // Closes connections that stay silent, among them those whose request head never
-                // completes, without holding up other clients.
-                http1: .init(idleTimeout: .milliseconds(headerTimeout.milliseconds)),
+                http1: .init(idleTimeout: .seconds(60)),
                 ws: .init(
                     maxFrameSize: dependencies.settings.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),
-                    closeTimeout: .seconds(5)))),
+                    closeTimeout: .seconds(5))),
+            headerTimeout: .milliseconds(headerTimeout.milliseconds)),
         configuration: .init(address: address, serverName: "sandcastled"),
         onServerRunning: { _ in await onServerRunning() },
         logger: logger)
