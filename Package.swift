@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SessionStore", targets: ["SessionStore"]),
         .library(name: "Sessions", targets: ["Sessions"]),
         .library(name: "WorkspaceQuota", targets: ["WorkspaceQuota"]),
+        .library(name: "TerminalRelay", targets: ["TerminalRelay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -137,6 +138,25 @@ let package = Package(
             name: "WorkspaceQuotaIntegrationTests",
             dependencies: [
                 "WorkspaceQuota", "SandboxPolicy",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Per-session PTY fan-out: one engine attach per session, scrollback ring, viewers with
+        // roles and bounded queues, resize and signals. The WebSocket layer is built on top of it.
+        .target(
+            name: "TerminalRelay",
+            dependencies: [
+                "DockerEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TerminalRelayTests",
+            dependencies: [
+                "TerminalRelay", "DockerEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
