@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Sessions", targets: ["Sessions"]),
         .library(name: "WorkspaceQuota", targets: ["WorkspaceQuota"]),
         .library(name: "AccessControl", targets: ["AccessControl"]),
+        .library(name: "TerminalRelay", targets: ["TerminalRelay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -208,6 +209,24 @@ let package = Package(
         .testTarget(
             name: "AccessControlTests",
             dependencies: ["AccessControl"]
+        ),
+        // Per-session PTY fan-out: one engine attach per session, scrollback ring, viewers with
+        // roles and bounded queues, resize and signals. The WebSocket layer is built on top of it.
+        .target(
+            name: "TerminalRelay",
+            dependencies: [
+                "DockerEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TerminalRelayTests",
+            dependencies: [
+                "TerminalRelay", "DockerEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,255 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// The daemon's terminals, one per session: created on demand, run by ``run()``, all closed by
+/// ``shutdown()``.
+///
+/// ## Concurrency model
+///
+/// A `final class` with its map of terminals in a `Mutex`. ``run()`` is the long-lived task that
+/// owns everything that runs: it starts each new terminal's pump as a child of a task group (no
+/// unowned tasks), and tells the delegate about viewers and activity from a second child, in
+/// order, so that neither pumps nor viewers ever wait for the delegate. A terminal is dropped from
+/// the map when its pump ends (the session ended).
+///
+/// ## Relay lives
+///
+/// Scrollback and offsets live in memory only: a relay's *life* is one daemon process. A new
+/// relay (after a restart) attaches to still-running containers again, and their offsets start at
+/// 0, counting from the container's log, which the first attachment replays (up to the log's own
+/// cap; see ``Configuration/replayEngineLogs``). A client that reconnects with an offset of an
+/// earlier life gets a `hello` with the current end, lower than its `since`: that is its cue to
+/// clear its screen (see ``ScrollbackRing/replay(since:)``). Persisting the ring would cost a disk
+/// write per chunk for the benefit of a restart, which is rare.
+///
+/// Running it as a swift-service-lifecycle `Service` (the daemon's job):
+/// `try await withGracefulShutdownHandler { await relay.run() } onGracefulShutdown: { relay.shutdown() }`.
+public final class TerminalRelay: Sendable {
+    public struct Configuration: Sendable {
+        /// Scrollback per session, in bytes. Allocated as output arrives, not up front.
+        public var scrollbackBytes: Int
+        /// Live output a viewer may have queued before it is closed with `overflow` (its replay does
+        /// not count).
+        public var viewerQueueBytes: Int
+        /// The largest output event: replays are cut, and a slow viewer's queued chunks joined, to
+        /// at most this many bytes.
+        public var maximumEventBytes: Int
+        /// How long the two halves of an exit wait for each other: after the attach stream of an
+        /// exited container ends, for the caller's ``SessionTerminal/finish(code:reason:)`` before
+        /// the terminal asks the engine itself; after `finish`, for the attach stream to bring the
+        /// container's last bytes.
+        public var exitGrace: Duration
+        /// The first delay before attaching again; it doubles up to ``maximumReattachDelay``.
+        public var reattachDelay: Duration
+        public var maximumReattachDelay: Duration
+        /// An attachment that lasted this long resets the back-off.
+        public var healthyAttachment: Duration
+        /// Whether a terminal's first attachment asks the engine for the container's log first, so
+        /// that what it printed before (its first prompt, or everything before a daemon restart)
+        /// is in the scrollback. Later attachments of the same terminal never do (it would repeat).
+        /// The seam between log and live stream is not exact (see
+        /// ``TerminalRelay/terminal(session:containerID:replayLogs:)``).
+        public var replayEngineLogs: Bool
+        /// How often, at most, input activity of one session is reported to the delegate.
+        public var activityInterval: Duration
+
+        public init(
+            scrollbackBytes: Int = 1 << 20, viewerQueueBytes: Int = 256 << 10, maximumEventBytes: Int = 64 << 10,
+            exitGrace: Duration = .seconds(2), reattachDelay: Duration = .milliseconds(100),
+            maximumReattachDelay: Duration = .seconds(5), healthyAttachment: Duration = .seconds(10),
+            replayEngineLogs: Bool = true, activityInterval: Duration = .seconds(1)
+        ) {
+            self.scrollbackBytes = max(1, scrollbackBytes)
+            self.viewerQueueBytes = max(1, viewerQueueBytes)
+            self.maximumEventBytes = max(1, maximumEventBytes)
+            self.exitGrace = exitGrace
+            self.reattachDelay = reattachDelay
+            self.maximumReattachDelay = maximumReattachDelay
+            self.healthyAttachment = healthyAttachment
+            self.replayEngineLogs = replayEngineLogs
+            self.activityInterval = activityInterval
+        }
+    }
+
+    public var configuration: Configuration { context.configuration }
+    let context: RelayContext
+    private let delegate: (any TerminalRelayDelegate)?
+    private let state = Mutex(Registry())
+    private let starts: AsyncStream<SessionTerminal>
+    private let startContinuation: AsyncStream<SessionTerminal>.Continuation
+    private let notifications: AsyncStream<RelayNotification>
+    private let notificationContinuation: AsyncStream<RelayNotification>.Continuation
+
+    private struct Registry {
+        var terminals: [String: SessionTerminal] = [:]
+        var isShutDown = false
+        var hasRun = false
+    }
+
+    public init(
+        engine: any TerminalEngine, configuration: Configuration = Configuration(),
+        delegate: (any TerminalRelayDelegate)? = nil, metrics: any RelayMetrics = NoRelayMetrics(),
+        logger: Logger = Logger(label: "sandcastle.relay")
+    ) {
+        (starts, startContinuation) = AsyncStream.makeStream()
+        (notifications, notificationContinuation) = AsyncStream.makeStream()
+        self.delegate = delegate
+        let continuation = notificationContinuation
+        let notify: @Sendable (RelayNotification) -> Void
+        if delegate == nil {
+            notify = { _ in }
+        } else {
+            notify = { continuation.yield($0) }
+        }
+        context = RelayContext(
+            engine: engine, configuration: configuration, metrics: metrics, logger: logger, notify: notify)
+    }
+
+    /// Runs the terminals until ``shutdown()`` or cancellation (which shuts down too); returns once
+    /// every pump has ended and the delegate has heard everything queued (unless cancelled: then
+    /// what it has not heard yet is dropped). Call it once; later calls return at once.
+    public func run() async {
+        let first = state.withLock { registry in
+            defer { registry.hasRun = true }
+            return !registry.hasRun
+        }
+        guard first else { return }
+        await withDiscardingTaskGroup { outer in
+            if let delegate {
+                outer.addTask {
+                    for await notification in self.notifications {
+                        await notification.deliver(to: delegate)
+                    }
+                }
+            }
+            await withDiscardingTaskGroup { pumps in
+                for await terminal in starts {
+                    pumps.addTask {
+                        await terminal.run()
+                        self.forget(terminal)
+                    }
+                }
+                shutdown()
+                pumps.cancelAll()
+            }
+            notificationContinuation.finish()
+        }
+    }
+
+    /// The terminal of `session`, created (and its pump started by ``run()``) if it has none or its
+    /// previous one has ended.
+    ///
+    /// - Parameter replayLogs: for a new terminal, whether its first attachment replays the
+    ///   container's log (nil: ``Configuration/replayEngineLogs``). Pass false for a container not
+    ///   started yet (start it once ``SessionTerminal/isAttached``): there is nothing to replay, and
+    ///   the engine reads the log only after its upgrade answer, so output printed meanwhile may
+    ///   come twice or not at all (measured under `dd`: 180 KB twice). Ignored for an existing
+    ///   terminal.
+    ///
+    /// - Throws: ``TerminalRelayError/shutDown`` after ``shutdown()``;
+    ///   ``TerminalRelayError/containerMismatch(session:running:requested:)`` when the session's
+    ///   running terminal watches another container (finish it first).
+    public func terminal(session: String, containerID: String, replayLogs: Bool? = nil) throws(TerminalRelayError)
+        -> SessionTerminal
+    {
+        let (terminal, isNew) = try state.withLock { registry throws(TerminalRelayError) -> (SessionTerminal, Bool) in
+            guard !registry.isShutDown else { throw .shutDown }
+            if let existing = registry.terminals[session], !existing.isFinished {
+                guard existing.containerID == containerID else {
+                    throw .containerMismatch(session: session, running: existing.containerID, requested: containerID)
+                }
+                return (existing, false)
+            }
+            let terminal = SessionTerminal(
+                sessionID: session, containerID: containerID, replayLogs: replayLogs ?? configuration.replayEngineLogs,
+                context: context)
+            registry.terminals[session] = terminal
+            return (terminal, true)
+        }
+        if isNew { startContinuation.yield(terminal) }
+        return terminal
+    }
+
+    /// The session's terminal if it has one that has not ended.
+    public func existingTerminal(session: String) -> SessionTerminal? {
+        state.withLock { registry in
+            registry.terminals[session].flatMap { $0.isFinished ? nil : $0 }
+        }
+    }
+
+    /// Sessions with a terminal.
+    public var sessions: [String] { state.withLock { Array($0.terminals.keys) } }
+
+    /// The session ended (see ``SessionTerminal/finish(code:reason:)``); nothing when it has no
+    /// terminal.
+    public func finish(session: String, code: Int, reason: String) {
+        state.withLock { $0.terminals[session] }?.finish(code: code, reason: reason)
+    }
+
+    /// Closes every viewer with `closed(.shutdown)` and ends every attachment (``run()`` returns
+    /// once they are closed); containers keep running. Terminals can no longer be created.
+    public func shutdown() {
+        let terminals = state.withLock { registry in
+            registry.isShutDown = true
+            defer { registry.terminals = [:] }
+            return Array(registry.terminals.values)
+        }
+        for terminal in terminals { terminal.shutdown() }
+        startContinuation.finish()
+    }
+
+    private func forget(_ terminal: SessionTerminal) {
+        state.withLock { registry in
+            if registry.terminals[terminal.sessionID] === terminal {
+                registry.terminals[terminal.sessionID] = nil
+            }
+        }
+    }
+}
+
+/// Why a terminal cannot be had.
+public enum TerminalRelayError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The relay has shut down.
+    case shutDown
+    /// The session's running terminal watches another container.
+    case containerMismatch(session: String, running: String, requested: String)
+
+    public var description: String {
+        switch self {
+        case .shutDown:
+            "the terminal relay has shut down"
+        case .containerMismatch(let session, let running, let requested):
+            "session \(session) has a terminal on container \(running.prefix(12)), not \(requested.prefix(12)); finish it first"
+        }
+    }
+}
+
+/// What every terminal of a relay shares.
+struct RelayContext: Sendable {
+    let engine: any TerminalEngine
+    let configuration: TerminalRelay.Configuration
+    let metrics: any RelayMetrics
+    let logger: Logger
+    let notify: @Sendable (RelayNotification) -> Void
+}
+
+/// A message for the delegate, queued by terminals and delivered by ``TerminalRelay/run()``.
+struct RelayNotification: Sendable {
+    enum Kind: Sendable {
+        case attached(ViewerRole)
+        case detached(ViewerRole)
+        case activity
+    }
+
+    let session: String
+    let kind: Kind
+
+    func deliver(to delegate: any TerminalRelayDelegate) async {
+        switch kind {
+        case .attached(let role): await delegate.viewerAttached(session: session, role: role)
+        case .detached(let role): await delegate.viewerDetached(session: session, role: role)
+        case .activity: await delegate.terminalActivity(session: session)
+        }
+    }
+}
