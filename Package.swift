@@ -160,8 +160,9 @@ let package = Package(
         .target(
             name: "SandcastleAPI",
             dependencies: [
-                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl",
+                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -173,7 +174,7 @@ let package = Package(
             name: "SandcastleAPITests",
             dependencies: [
                 "SandcastleAPI", "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl",
-                "SandcastleTestSupport",
+                "SandcastleTestSupport", "TerminalRelay",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]
@@ -184,7 +185,7 @@ let package = Package(
             name: "SandcastleDaemon",
             dependencies: [
                 "DockerEngine", "SandboxPolicy", "SessionStore", "Sessions", "WorkspaceQuota", "SandcastleAPI",
-                "AccessControl",
+                "AccessControl", "TerminalRelay",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -5,6 +5,7 @@ import Prometheus
 import SessionStore
 import Sessions
 import Synchronization
+import TerminalRelay
 
 /// What the API needs from the rest of the daemon.
 public struct APIDependencies: Sendable {
@@ -17,11 +18,13 @@ public struct APIDependencies: Sendable {
     public var limits: RateLimits
     public var metrics: APIMetrics
     public var settings: APISettings
+    public var relay: TerminalRelay
 
     public init(
         manager: SessionManager, store: SessionStore, engine: any ContainerEngine, keyring: APIKeyring,
-        tokens: TokenSignerBox, limits: RateLimits, metrics: APIMetrics, settings: APISettings
+        tokens: TokenSignerBox, limits: RateLimits, metrics: APIMetrics, settings: APISettings, relay: TerminalRelay
     ) {
+        self.relay = relay
         self.manager = manager
         self.store = store
         self.engine = engine

@@ -18,6 +18,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleReq
         .add(middleware: AuthenticationMiddleware(keyring: dependencies.keyring, limits: dependencies.limits, metrics: dependencies.metrics))
     SessionsController(dependencies: dependencies).addRoutes(to: v1)
     EventsController(dependencies: dependencies).addRoutes(to: v1)
+    TerminalController(dependencies: dependencies).addRoutes(to: v1)
     return router
 }
 
@@ -35,7 +36,7 @@ public func buildApplication(
                 http1: .init(idleTimeout: .seconds(60)),
                 ws: .init(
                     maxFrameSize: dependencies.settings.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),
-                    closeTimeout: .seconds(5))),
+                    closeTimeout: .seconds(5), validateUTF8: true)),
             headerTimeout: .milliseconds(headerTimeout.milliseconds)),
         configuration: .init(address: address, serverName: "sandcastled"),
         onServerRunning: { _ in await onServerRunning() },

@@ -2,7 +2,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 import SessionStore
+import Synchronization
 
 /// `GET /v1/events`: the store's event log as Server-Sent Events, resumable with `Last-Event-ID`
 /// (or `?since=`), with heartbeat comments while nothing happens.
@@ -30,21 +32,33 @@ struct EventsController {
         let store = dependencies.store
         let heartbeat = dependencies.settings.heartbeatInterval
         let body = ResponseBody { writer in
-            var after = resumeAfter
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-            while !Task.isCancelled {
-                let batch = try await Self.nextBatch(store: store, after: after, timeout: heartbeat)
-                guard let batch else {
-                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                    continue
+            // The stream has no end of its own: it ends when the daemon shuts down gracefully, so
+            // that a follower never holds the daemon up.
+            let shutdown = ShutdownSignal()
+            try await withGracefulShutdownHandler {
+                var after = resumeAfter
+                while !Task.isCancelled {
+                    let next: [Event]?
+                    do {
+                        next = try await Self.nextBatch(store: store, after: after, timeout: heartbeat, shutdown: shutdown)
+                    } catch is CancellationError {
+                        break
+                    }
+                    guard let batch = next else {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        continue
+                    }
+                    var buffer = ByteBuffer()
+                    for event in batch {
+                        after = event.id
+                        if let sessionFilter, event.sessionID != sessionFilter { continue }
+                        buffer.writeString(Self.format(event))
+                    }
+                    if buffer.readableBytes > 0 { try await writer.write(buffer) }
                 }
-                var buffer = ByteBuffer()
-                for event in batch {
-                    after = event.id
-                    if let sessionFilter, event.sessionID != sessionFilter { continue }
-                    buffer.writeString(Self.format(event))
-                }
-                if buffer.readableBytes > 0 { try await writer.write(buffer) }
+            } onGracefulShutdown: {
+                shutdown.fire()
             }
             try await writer.finish(nil)
         }
@@ -55,9 +69,15 @@ struct EventsController {
     }
 
     /// Events after `after`, or nil when none came within `timeout`.
-    static func nextBatch(store: SessionStore, after: Int64, timeout: Duration) async throws -> [Event]? {
+    static func nextBatch(store: SessionStore, after: Int64, timeout: Duration, shutdown: ShutdownSignal) async throws
+        -> [Event]?
+    {
         try await withThrowingTaskGroup(of: [Event]?.self) { group in
             group.addTask { try await store.waitForEvents(after: after) }
+            group.addTask {
+                await shutdown.wait()
+                throw CancellationError()
+            }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 return nil
@@ -78,5 +98,45 @@ struct EventsController {
         let session = event.sessionID.map(quoted) ?? "null"
         let data = #"{"id":\#(event.id),"type":\#(quoted(event.type.rawValue)),"session":\#(session),"time":\#(quoted(time)),"payload":\#(event.payload)}"#
         return "id: \(event.id)\nevent: \(event.type.rawValue)\ndata: \(data)\n\n"
+    }
+}
+
+/// Fired once, when the daemon begins a graceful shutdown; waiters wake then (or at once after).
+final class ShutdownSignal: Sendable {
+    private struct State {
+        var fired = false
+        var nextID: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    func fire() {
+        let waiters = state.withLock { state in
+            state.fired = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once fired, or when the waiting task is cancelled (without firing).
+    func wait() async {
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.fired || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
     }
 }

@@ -1,6 +1,7 @@
 import AccessControl
 import Hummingbird
 import HummingbirdWebSocket
+import Logging
 import NIOCore
 
 /// The per-request context: who is calling (after authentication) and from where.
@@ -20,6 +21,17 @@ public struct SandcastleRequestContext: RequestContext, WebSocketRequestContext 
         case .v6(let address): clientAddress = address.host
         default: clientAddress = "local"
         }
+    }
+
+    /// A context for work outside a request: no channel, address `local`.
+    init(logger: Logger) {
+        coreContext = .init(source: DetachedSource(logger: logger))
+        webSocket = .init()
+        clientAddress = "local"
+    }
+
+    private struct DetachedSource: RequestContextSource {
+        let logger: Logger
     }
 
     /// The caller, or 401.

@@ -1,7 +1,243 @@
+import AccessControl
+import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
+import Logging
+import NIOCore
+import SessionStore
+import Sessions
+import TerminalRelay
 
-/// The router that decides WebSocket upgrades (`GET /v1/sessions/{id}/tty`).
+/// The subprotocol of the terminal WebSocket (DESIGN.md section 4).
+let terminalSubprotocol = "sandcastle.tty.v1"
+
+/// The router that decides WebSocket upgrades: `GET /v1/sessions/{id}/tty[?since=OFFSET]`.
+///
+/// Everything is checked before the upgrade, in `shouldUpgrade`: the `Origin` against the
+/// allowlist, the attach token (subprotocol `bearer.<token>` or `Authorization: Bearer`), the
+/// session. A refused upgrade falls through to the HTTP router, whose route of the same path
+/// answers with the precise error (401, 403, 404, 409).
 func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleRequestContext> {
-    Router(context: SandcastleRequestContext.self)
+    let router = Router(context: SandcastleRequestContext.self)
+    let terminal = TerminalController(dependencies: dependencies)
+    router.ws("v1/sessions/{id}/tty") { request, context in
+        do {
+            let grant = try await terminal.authorize(request, context: context)
+            var headers = HTTPFields()
+            if grant.negotiatedSubprotocol { headers[.secWebSocketProtocol] = terminalSubprotocol }
+            return .upgrade(headers)
+        } catch {
+            // Hummingbird answers every refused upgrade with a bare 400; the precise refusal is in
+            // the log, and a plain GET of the route answers with it.
+            context.logger.info("terminal upgrade refused", metadata: ["reason": "\(error)"])
+            return .dontUpgrade
+        }
+    } onUpgrade: { inbound, outbound, context in
+        await terminal.serve(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)
+    }
+    return router
+}
+
+struct TerminalController {
+    let dependencies: APIDependencies
+
+    struct Grant {
+        var session: Session
+        var containerID: String
+        var role: AttachRole
+        var since: UInt64?
+        var negotiatedSubprotocol: Bool
+    }
+
+    /// The HTTP side of the route: reached when an upgrade was refused, or never asked for.
+    func addRoutes(to group: RouterGroup<SandcastleRequestContext>) {
+        group.get("sessions/{id}/tty") { request, context -> Response in
+            _ = try await authorize(request, context: context)
+            throw APIError(.upgradeRequired, "upgrade_required", "this is a WebSocket endpoint: connect with subprotocol \(terminalSubprotocol)")
+        }
+    }
+
+    /// Checks origin, token and session; throws the API error to answer with.
+    func authorize(_ request: Request, context: SandcastleRequestContext) async throws -> Grant {
+        let id = request.uri.path.split(separator: "/").dropLast().last.map(String.init) ?? ""
+        try SessionsController.checkID(id)
+        if let origin = request.headers[.origin], !dependencies.settings.allowedOrigins.contains(origin) {
+            dependencies.metrics.rejections("origin")
+            throw APIError.forbidden("origin \(origin) is not allowed to open terminals")
+        }
+        if case .limited(_, let retryAfter) = dependencies.limits.take(apiKeyName: nil, address: context.clientAddress) {
+            dependencies.metrics.rejections("rate_limit_address")
+            var error = APIError(.tooManyRequests, "rate_limited", "too many requests; retry after \(retryAfter) s")
+            error.headers[.retryAfter] = String(retryAfter)
+            throw error
+        }
+        let offered = (request.headers[.secWebSocketProtocol] ?? "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let token = request.headers[.secWebSocketProtocol].flatMap(parseBearerSubprotocol(secWebSocketProtocol:))
+            ?? request.headers[.authorization].flatMap(parseBearer(authorizationHeader:))
+        guard let token else {
+            dependencies.metrics.rejections("attach_token_missing")
+            throw APIError(.unauthorized, "unauthenticated", "an attach token is required: subprotocol bearer.<token> or Authorization: Bearer")
+        }
+        if !offered.isEmpty, !offered.contains(terminalSubprotocol) {
+            throw APIError.invalid("offer the subprotocol \(terminalSubprotocol)")
+        }
+        var requested: AttachRole?
+        if let text = request.uri.queryParameters["role"].map(String.init) {
+            guard let role = AttachRole(rawValue: text) else { throw APIError.invalid("role must be rw or ro") }
+            requested = role
+        }
+        let verified: VerifiedAttachToken
+        do {
+            verified = try dependencies.tokens.current.verify(token: token, session: id, requiredRole: requested)
+        } catch {
+            // The client learns only that the token was refused; the log says why.
+            context.logger.info("attach token refused", metadata: ["session.id": "\(id)", "reason": "\(error)"])
+            dependencies.metrics.rejections("attach_token")
+            throw APIError(.unauthorized, "invalid_token", "the attach token is missing, expired, or not for this session")
+        }
+        let session = try await dependencies.manager.session(id)
+        guard session.state == .running, let containerID = session.containerID else {
+            throw APIError(.conflict, "conflict", "session \(id) is \(session.state.rawValue); only a running session has a terminal")
+        }
+        var since: UInt64?
+        if let text = request.uri.queryParameters["since"].map(String.init) {
+            guard let value = UInt64(text) else { throw APIError.invalid("since must be a byte offset (a non-negative integer)") }
+            since = value
+        }
+        return Grant(
+            session: session, containerID: containerID, role: requested ?? verified.role, since: since,
+            negotiatedSubprotocol: offered.contains(terminalSubprotocol))
+    }
+
+    /// Relays one viewer: terminal events out, input and control messages in, until either side
+    /// ends. The relay never waits for this viewer; if it falls behind it is closed (1008).
+    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, logger: Logger) async {
+        let context = SandcastleRequestContext.detached(logger: logger)
+        guard let grant = try? await authorize(request, context: context) else {
+            try? await outbound.close(.policyViolation, reason: "authorization expired")
+            return
+        }
+        let terminal: SessionTerminal
+        do {
+            terminal = try dependencies.relay.terminal(session: grant.session.id, containerID: grant.containerID)
+        } catch {
+            try? await outbound.close(.goingAway, reason: "the daemon is shutting down")
+            return
+        }
+        let viewer = terminal.attach(role: grant.role == .readWrite ? .readWrite : .readOnly, since: grant.since)
+        defer { viewer.detach() }
+        let sessionID = grant.session.id
+        let role = grant.role.rawValue
+        let maxFrame = dependencies.settings.maxFrameBytes
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await Self.forwardEvents(viewer.events, to: outbound, session: sessionID, role: role)
+                } catch {
+                    logger.debug("terminal output ended", metadata: ["error": "\(error)"])
+                }
+            }
+            group.addTask {
+                do {
+                    try await Self.forwardInput(from: inbound, to: viewer, outbound: outbound, maxFrame: maxFrame)
+                } catch {
+                    logger.debug("terminal input ended", metadata: ["error": "\(error)"])
+                }
+            }
+            // Whichever side ends first ends the connection.
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    static func forwardEvents(
+        _ events: TerminalViewer.Events, to outbound: WebSocketOutboundWriter, session: String, role: String
+    ) async throws {
+        for await event in events {
+            switch event {
+            case .hello(let offset):
+                try await outbound.write(.text(control(["type": "hello", "session": session, "role": role, "offset": offset])))
+            case .reset(let offset):
+                try await outbound.write(.text(control(["type": "reset", "offset": offset])))
+            case .output(let bytes, _):
+                try await outbound.write(.binary(bytes))
+            case .exit(let code, let reason):
+                try await outbound.write(.text(control(["type": "exit", "code": code, "reason": reason])))
+                try await outbound.close(.normalClosure, reason: "session ended")
+                return
+            case .closed(.overflow):
+                try await outbound.close(.policyViolation, reason: "viewer too slow: output overflowed its queue")
+                return
+            case .closed(.shutdown):
+                try await outbound.close(.goingAway, reason: "the daemon is shutting down")
+                return
+            case .closed(.detached):
+                return
+            }
+        }
+    }
+
+    static func forwardInput(
+        from inbound: WebSocketInboundStream, to viewer: TerminalViewer, outbound: WebSocketOutboundWriter, maxFrame: Int
+    ) async throws {
+        for try await message in inbound.messages(maxSize: maxFrame) {
+            switch message {
+            case .binary(let bytes):
+                await viewer.write(bytes)
+            case .text(let text):
+                switch TerminalControl.parse(text) {
+                case .resize(let columns, let rows):
+                    await viewer.resize(columns: columns, rows: rows)
+                case .signal(let signal):
+                    await viewer.signal(signal)
+                case .invalid(let why):
+                    try await outbound.write(.text(control(["type": "error", "message": why])))
+                }
+            }
+        }
+    }
+
+    /// A control message as JSON text, keys sorted.
+    static func control(_ values: [String: any Sendable]) -> String {
+        let object = values.mapValues { value -> Any in value }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A client's text frame: `{"type":"resize","cols":120,"rows":40}` or `{"type":"signal","name":"INT"}`.
+enum TerminalControl: Equatable {
+    case resize(columns: Int, rows: Int)
+    case signal(TerminalSignal)
+    case invalid(String)
+
+    static func parse(_ text: String) -> TerminalControl {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+            let type = object["type"] as? String
+        else { return .invalid("control messages are JSON objects with a type") }
+        switch type {
+        case "resize":
+            guard let columns = (object["cols"] as? NSNumber)?.doubleValue, let rows = (object["rows"] as? NSNumber)?.doubleValue,
+                columns.isFinite, rows.isFinite
+            else { return .invalid("resize needs numeric cols and rows") }
+            // Absurd sizes are clamped by the relay; here only into Int's range.
+            return .resize(columns: Int(max(min(columns, 1e6), -1e6)), rows: Int(max(min(rows, 1e6), -1e6)))
+        case "signal":
+            guard let name = object["name"] as? String, let signal = TerminalSignal(name: name) else {
+                return .invalid("signal name must be one of \(TerminalSignal.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return .signal(signal)
+        default:
+            return .invalid("unknown control message type \(type)")
+        }
+    }
+}
+
+extension SandcastleRequestContext {
+    /// A context outside any HTTP request (the WebSocket handler re-checks its grant with it).
+    static func detached(logger: Logger) -> SandcastleRequestContext {
+        SandcastleRequestContext(logger: logger)
+    }
 }

@@ -120,6 +120,7 @@ extension SessionManager {
             } catch {
                 throw SessionManagerError.store(error, "removing session \(id)", sessionID: id)
             }
+            if let removed = try? await store.session(id: id) { await endObserver?(removed) }
         }
         if deleteWorkspace {
             try await self.deleteWorkspace(latest.workspace, except: id)
@@ -212,6 +213,7 @@ extension SessionManager {
         } catch {
             throw SessionManagerError.store(error, "recording the exit of session \(id)", sessionID: id)
         }
+        await endObserver?(exited)
         logger.info(
             "session exited",
             metadata: ["session.id": "\(id)", "exit.code": "\(exitCode.map(String.init) ?? "none")", "exit.reason": "\(reason)"])

@@ -60,6 +60,9 @@ public actor SessionManager {
     var viewers: [String: Int] = [:]
     /// Containers the engine reported OOM for; their `die` is recorded as `oom`.
     var oomContainers: Set<String> = []
+    /// Told of every session that ended (exited or removed), after the store recorded it: the
+    /// terminal relay sends its viewers the exit frame.
+    var endObserver: (@Sendable (Session) async -> Void)?
 
     public init(
         configuration: Configuration, engine: any ContainerEngine, store: SessionStore, policies: PolicySet,
@@ -76,6 +79,11 @@ public actor SessionManager {
         self.launcher = SandboxLauncher(engine: engine, logger: logger)
         self.clock = clock
         self.logger = logger
+    }
+
+    /// Sets who is told when a session ends.
+    public func observeEnds(_ observer: @escaping @Sendable (Session) async -> Void) {
+        endObserver = observer
     }
 
     /// Replaces the policies (SIGHUP). Running sessions keep the limits they were launched with.

@@ -8,11 +8,13 @@ import NIOCore
 import SandcastleAPI
 import SandcastleTestSupport
 import Sessions
+import TerminalRelay
 
 /// The API over a real session manager and engine, with one key per role.
 struct APIFixture: Sendable {
     let manager: ManagerFixture
     let dependencies: APIDependencies
+    let relay: TerminalRelay
     static let keys: [Role: String] = [
         .viewer: "sc_viewer_" + String(repeating: "1", count: 40),
         .developer: "sc_developer_" + String(repeating: "2", count: 40),
@@ -22,9 +24,14 @@ struct APIFixture: Sendable {
 
     static func make(
         perKeyBurst: Int = 10_000, perAddressBurst: Int = 10_000, maxBodyBytes: Int = 64 << 10,
-        allowedOrigins: Set<String> = ["https://app.example.com"]
+        allowedOrigins: Set<String> = ["https://app.example.com", "ws://127.0.0.1"], viewerQueueBytes: Int = 1 << 20
     ) async throws -> APIFixture {
         let manager = try await ManagerFixture.make()
+        let metrics = APIMetrics()
+        let relay = TerminalRelay(
+            engine: manager.client, configuration: .init(viewerQueueBytes: viewerQueueBytes),
+            delegate: RelayBridge(manager: manager.manager), metrics: PrometheusRelayMetrics(registry: metrics.registry))
+        await RelayBridge.connect(manager: manager.manager, relay: relay)
         var entries = keys.map { APIKeyEntry(name: "\($0.key.rawValue)-key", sha256: APIKeyring.sha256Hex(of: $0.value), role: $0.key) }
         entries.append(APIKeyEntry(name: "developer-2", sha256: APIKeyring.sha256Hex(of: otherDeveloperKey), role: .developer))
         let dependencies = APIDependencies(
@@ -34,9 +41,10 @@ struct APIFixture: Sendable {
             limits: RateLimits(
                 perKey: try TokenBucketLimiter(capacity: perKeyBurst, refillPerSecond: 1, maxKeys: 1000),
                 perAddress: try TokenBucketLimiter(capacity: perAddressBurst, refillPerSecond: 1, maxKeys: 1000)),
-            metrics: APIMetrics(),
-            settings: APISettings(maxBodyBytes: maxBodyBytes, allowedOrigins: allowedOrigins, heartbeatInterval: .seconds(1)))
-        return APIFixture(manager: manager, dependencies: dependencies)
+            metrics: metrics,
+            settings: APISettings(maxBodyBytes: maxBodyBytes, allowedOrigins: allowedOrigins, heartbeatInterval: .seconds(1)),
+            relay: relay)
+        return APIFixture(manager: manager, dependencies: dependencies, relay: relay)
     }
 
     func application(address: BindAddress = .hostname("127.0.0.1", port: 0)) -> some ApplicationProtocol {

@@ -18,9 +18,12 @@ import Glibc
 struct LiveServerTests {
     /// Runs `body` with the application listening on an ephemeral loopback port.
     static func withLiveServer<T: Sendable>(
-        headerTimeout: Duration = .seconds(10), _ body: @Sendable (APIFixture, Int) async throws -> T
+        headerTimeout: Duration = .seconds(10), viewerQueueBytes: Int = 1 << 20,
+        _ body: @Sendable (APIFixture, Int) async throws -> T
     ) async throws -> T {
-        let fixture = try await APIFixture.make()
+        let fixture = try await APIFixture.make(viewerQueueBytes: viewerQueueBytes)
+        let relay = Task { await fixture.relay.run() }
+        defer { relay.cancel() }
         do {
             let app = buildApplication(
                 fixture.dependencies, address: .hostname("127.0.0.1", port: 0), headerTimeout: headerTimeout,

@@ -1,0 +1,213 @@
+import AccessControl
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import SandcastleTestSupport
+import Synchronization
+import Testing
+
+/// The terminal WebSocket, end to end: a live server, the real engine, a real WebSocket client.
+@Suite("The terminal WebSocket")
+struct TerminalWebSocketTests {
+    /// What a client saw: text control messages, terminal bytes, and the close code.
+    final class Transcript: Sendable {
+        let state = Mutex<(controlTexts: [String], output: String, closeCode: Int?)>(([], "", nil))
+
+        var output: String { state.withLock { $0.output } }
+        /// The text frames, parsed.
+        var controls: [[String: Any]] {
+            state.withLock { $0.controlTexts }.map {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) ?? [:]
+            }
+        }
+        var closeCode: Int? { state.withLock { $0.closeCode } }
+
+        func waitFor(_ what: String, timeout: Duration = .seconds(30), _ condition: @Sendable (Transcript) -> Bool) async throws {
+            try await eventually(what, timeout: timeout) { condition(self) }
+        }
+    }
+
+    static func token(_ fixture: APIFixture, session: String, role: AttachRole = .readWrite, ttl: Duration = .seconds(60)) throws -> String {
+        try fixture.dependencies.tokens.current.mint(session: session, role: role, ttl: ttl).token
+    }
+
+    /// Connects a client, records everything it receives, and runs `body` with its writer.
+    @discardableResult
+    static func connect(
+        port: Int, session: String, token: String?, query: String = "",
+        transcript: Transcript = Transcript(), readDelay: Duration = .zero,
+        _ body: @escaping @Sendable (WebSocketOutboundWriter) async throws -> Void = { _ in }
+    ) async throws -> Transcript {
+        // The client library sends an Origin of its own (ws://127.0.0.1), which the fixture allows.
+        let headers: HTTPFields = [.secWebSocketProtocol: "sandcastle.tty.v1" + (token.map { ", bearer.\($0)" } ?? "")]
+        let close = try await WebSocketClient.connect(
+            url: "ws://127.0.0.1:\(port)/v1/sessions/\(session)/tty\(query)",
+            configuration: .init(maxFrameSize: 1 << 24, additionalHeaders: headers),
+            logger: Logger(label: "test.ws")
+        ) { inbound, outbound, _ in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    if readDelay > .zero { try await Task.sleep(for: readDelay) }
+                    for try await message in inbound.messages(maxSize: 1 << 24) {
+                        switch message {
+                        case .text(let text):
+                            transcript.state.withLock { $0.controlTexts.append(text) }
+                        case .binary(let bytes):
+                            transcript.state.withLock { $0.output += String(buffer: bytes) }
+                        }
+                    }
+                }
+                group.addTask { try await body(outbound) }
+                try await group.waitForAll()
+            }
+        }
+        transcript.state.withLock { $0.closeCode = close.map { Int(UInt16(webSocketErrorCode: $0.closeCode)) } }
+        return transcript
+    }
+
+    @Test func twoViewersOneShellAndTheExitFrame() async throws {
+        try await LiveServerTests.withLiveServer { fixture, port in
+            _ = try await fixture.manager.manager.create(id: "tty-1", request: fixture.manager.request("tty", command: ["sh"]), owner: "t")
+            let rw = try Self.token(fixture, session: "tty-1")
+            let ro = try Self.token(fixture, session: "tty-1", role: .readOnly)
+            let reader = Transcript()
+            let writer = Transcript()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await Self.connect(port: port, session: "tty-1", token: ro, transcript: reader) { outbound in
+                        try await reader.waitFor("hello") { !$0.controls.isEmpty }
+                        // A read-only viewer's keystrokes go nowhere.
+                        try await outbound.write(.binary(ByteBuffer(string: "echo RO-$((40+3))\n")))
+                    }
+                }
+                group.addTask {
+                    try await Self.connect(port: port, session: "tty-1", token: rw, transcript: writer) { outbound in
+                        try await writer.waitFor("hello") { !$0.controls.isEmpty }
+                        try await reader.waitFor("the reader's hello") { !$0.controls.isEmpty }
+                        try await Task.sleep(for: .milliseconds(300))
+                        try await outbound.write(.binary(ByteBuffer(string: "echo RW-$((40+2))\n")))
+                        try await writer.waitFor("the echo") { $0.output.contains("RW-42") }
+                        try await outbound.write(.text(#"{"type":"resize","cols":123,"rows":37}"#))
+                        try await outbound.write(.binary(ByteBuffer(string: "stty size\n")))
+                        try await writer.waitFor("stty size") { $0.output.contains("37 123") }
+                        try await outbound.write(.text(#"{"type":"resize","cols":100000,"rows":-5}"#))
+                        try await outbound.write(.text(#"{"type":"dance"}"#))
+                        try await outbound.write(.binary(ByteBuffer(string: "exit 3\n")))
+                        try await writer.waitFor("the exit frame") { $0.controls.contains { $0["type"] as? String == "exit" } }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for transcript in [reader, writer] {
+                let hello = transcript.controls.first
+                #expect(hello?["type"] as? String == "hello")
+                #expect(hello?["session"] as? String == "tty-1")
+                #expect(transcript.output.contains("RW-42"))
+                #expect(!transcript.output.contains("RO-43"))
+                let exit = transcript.controls.last
+                #expect(exit?["type"] as? String == "exit")
+                #expect(exit?["code"] as? Int == 3)
+                #expect(exit?["reason"] as? String == "exited")
+                #expect(transcript.closeCode == 1000)
+            }
+            #expect(reader.controls.first?["role"] as? String == "ro")
+            #expect(writer.controls.first?["role"] as? String == "rw")
+            #expect(writer.controls.contains { $0["type"] as? String == "error" }, "an unknown control message is answered")
+            // Both viewers saw the same bytes.
+            #expect(reader.output == writer.output)
+        }
+    }
+
+    @Test func reconnectWithSinceGetsExactlyTheMissedBytes() async throws {
+        try await LiveServerTests.withLiveServer { fixture, port in
+            let counter = ["sh", "-c", "i=0; while [ $i -lt 400 ]; do echo n$i; i=$((i+1)); sleep 0.01; done; sleep 30"]
+            _ = try await fixture.manager.manager.create(id: "tty-2", request: fixture.manager.request("tty2", command: counter), owner: "t")
+            let token = try Self.token(fixture, session: "tty-2")
+            let first = try await Self.connect(port: port, session: "tty-2", token: token) { outbound in
+                try await eventually("some output") { true }
+                try await Task.sleep(for: .milliseconds(800))
+                try await outbound.close(.normalClosure, reason: "going away for a while")
+            }
+            let start = (first.controls.first?["offset"] as? Int) ?? 0
+            let seen = first.output.utf8.count
+            try await Task.sleep(for: .milliseconds(800))
+            let second = try await Self.connect(port: port, session: "tty-2", token: token, query: "?since=\(start + seen)") { outbound in
+                try await Task.sleep(for: .milliseconds(4000))
+                try await outbound.close(.normalClosure, reason: "done")
+            }
+            #expect(second.controls.first?["offset"] as? Int == start + seen)
+            let lines = (first.output + second.output).split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            let numbers = lines.compactMap { $0.hasPrefix("n") ? Int($0.dropFirst()) : nil }
+            #expect(numbers == Array(0..<400), "gap or repeat across the reconnect: \(numbers.count) lines")
+        }
+    }
+
+    @Test func slowViewerIsClosedWhileAFastOneGoesOn() async throws {
+        try await LiveServerTests.withLiveServer(viewerQueueBytes: 2 << 20) { fixture, port in
+            let burst = ["sh", "-c", "sleep 2; dd if=/dev/zero bs=1M count=32 2>/dev/null | tr '\\0' x; echo; echo END; sleep 30"]
+            _ = try await fixture.manager.manager.create(id: "tty-3", request: fixture.manager.request("tty3", command: burst), owner: "t")
+            let token = try Self.token(fixture, session: "tty-3", role: .readOnly)
+            let fastTranscript = Transcript()
+            async let slow = Self.connect(port: port, session: "tty-3", token: token, readDelay: .seconds(8))
+            async let fast = Self.connect(port: port, session: "tty-3", token: token, transcript: fastTranscript) { outbound in
+                try await fastTranscript.waitFor("the whole burst", timeout: .seconds(60)) { $0.output.contains("END") }
+                try await outbound.close(.normalClosure, reason: "done")
+            }
+            let slowResult = try await slow
+            _ = try await fast
+            #expect(slowResult.closeCode == 1008, "the slow viewer was not closed for overflow")
+            // The fast viewer got every byte, and the container was never held up.
+            #expect(fastTranscript.output.filter { $0 == "x" }.count == 32 << 20)
+            #expect(fastTranscript.output.contains("END"))
+        }
+    }
+
+    @Test func refusedBeforeTheUpgrade() async throws {
+        try await LiveServerTests.withLiveServer { fixture, port in
+            _ = try await fixture.manager.manager.create(id: "tty-4", request: fixture.manager.request("tty4"), owner: "t")
+            _ = try await fixture.manager.manager.create(id: "tty-5", request: fixture.manager.request("tty5"), owner: "t")
+            let good = try Self.token(fixture, session: "tty-4")
+            let readOnly = try Self.token(fixture, session: "tty-4", role: .readOnly)
+            let otherSession = try Self.token(fixture, session: "tty-5")
+            let shortLived = try Self.token(fixture, session: "tty-4", ttl: .seconds(1))
+            try await Task.sleep(for: .milliseconds(2100))
+            func status(_ headers: [String], query: String = "") async throws -> String {
+                try await LiveServerTests.curl(
+                    ["-o", "/dev/null", "-w", "%{http_code}", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+                     "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="]
+                        + headers.flatMap { ["-H", $0] } + ["http://127.0.0.1:\(port)/v1/sessions/tty-4/tty\(query)"],
+                    seconds: 5)
+            }
+            // Hummingbird answers every refused upgrade with a bare 400 before switching protocols;
+            // a plain GET of the route says precisely why.
+            let refusals: [([String], String, String)] = [
+                (["Sec-WebSocket-Protocol: sandcastle.tty.v1"], "", "401"),
+                (["Sec-WebSocket-Protocol: sandcastle.tty.v1, bearer.\(shortLived)"], "", "401"),
+                (["Sec-WebSocket-Protocol: sandcastle.tty.v1, bearer.\(otherSession)"], "", "401"),
+                (["Sec-WebSocket-Protocol: sandcastle.tty.v1, bearer.\(readOnly)"], "?role=rw", "401"),
+                (["Sec-WebSocket-Protocol: sandcastle.tty.v1, bearer.\(good)x"], "", "401"),
+                (["Sec-WebSocket-Protocol: sandcastle.tty.v1, bearer.\(good)", "Origin: https://evil.example"], "", "403"),
+            ]
+            for (headers, query, precise) in refusals {
+                #expect(try await status(headers, query: query) == "400", "\(headers) \(query)")
+                let plain = try await LiveServerTests.curl(
+                    ["-o", "/dev/null", "-w", "%{http_code}"] + headers.flatMap { ["-H", $0] }
+                        + ["http://127.0.0.1:\(port)/v1/sessions/tty-4/tty\(query)"], seconds: 5)
+                #expect(plain == precise, "\(headers) \(query)")
+            }
+            #expect(try await status(["Sec-WebSocket-Protocol: sandcastle.tty.v1, bearer.\(good)"]) == "101")
+            #expect(try await status(["Sec-WebSocket-Protocol: sandcastle.tty.v1, bearer.\(good)", "Origin: https://app.example.com"]) == "101")
+            #expect(try await status(["Authorization: Bearer \(good)"]) == "101")
+            let upgradeRequired = try await LiveServerTests.curl(
+                ["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(good)", "http://127.0.0.1:\(port)/v1/sessions/tty-4/tty"],
+                seconds: 5)
+            #expect(upgradeRequired == "426")
+            // The client library refuses too: the upgrade never happens.
+            await #expect(throws: (any Error).self) {
+                try await Self.connect(port: port, session: "tty-4", token: otherSession)
+            }
+        }
+    }
+}
