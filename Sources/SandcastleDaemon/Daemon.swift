@@ -6,8 +6,10 @@ import Logging
 import SandboxPolicy
 import SandcastleAPI
 import ServiceLifecycle
+import Synchronization
 import SessionStore
 import Sessions
+import TerminalRelay
 import WorkspaceQuota
 
 #if canImport(Glibc)
@@ -31,7 +33,8 @@ public enum Daemon {
                 case "--no-self-harden":
                     selfHarden = false
                 case "--help", "-h":
-                    throw DaemonError.startup(Self.usage)
+                    print(Self.usage)
+                    exit(0)
                 default:
                     throw DaemonError.configuration("unknown argument \(argument)\n\(Self.usage)")
                 }
@@ -57,6 +60,10 @@ public enum Daemon {
             logger.info("no configuration file: running on embedded defaults")
         }
         try DaemonState.prepare(configuration.stateDirectory)
+        // Held until the process exits: a second daemon on the same state would fight this one
+        // over its sessions and its socket.
+        let lock = try DaemonState.lock(configuration.stateDirectory)
+        defer { close(lock) }
         try FileManager.default.createDirectory(atPath: configuration.workspaceRoot, withIntermediateDirectories: true)
 
         let policies: PolicySet
@@ -100,6 +107,13 @@ public enum Daemon {
             current: DaemonState.signingKey(configured: configuration.attachTokenKey, in: configuration.stateDirectory),
             previous: configuration.attachTokenPreviousKey.flatMap(Hex.decode).map { try AttachSigningKey(bytes: $0) },
             maxTTL: .seconds(configuration.attachTokenMaxTTLSeconds))
+        let metrics = APIMetrics()
+        let relay = TerminalRelay(
+            engine: engine,
+            configuration: .init(scrollbackBytes: configuration.scrollbackBytes, viewerQueueBytes: configuration.viewerQueueBytes),
+            delegate: RelayBridge(manager: manager), metrics: PrometheusRelayMetrics(registry: metrics.registry),
+            logger: Logger(label: "sandcastle.relay"))
+        await RelayBridge.connect(manager: manager, relay: relay)
         let dependencies = APIDependencies(
             manager: manager, store: store, engine: engine, keyring: try APIKeyring(entries: keyEntries),
             tokens: TokenSignerBox(signer),
@@ -109,21 +123,24 @@ public enum Daemon {
                 perAddress: try TokenBucketLimiter(
                     capacity: configuration.perAddressBurst, refillPerSecond: configuration.perAddressPerSecond,
                     maxKeys: 10_000)),
-            metrics: APIMetrics(),
+            metrics: metrics,
             settings: APISettings(
                 maxBodyBytes: configuration.maxBodyBytes, allowedOrigins: Set(configuration.allowedOrigins),
-                maxFrameBytes: configuration.maxFrameBytes))
+                maxFrameBytes: configuration.maxFrameBytes),
+            relay: relay)
 
         try await manager.reconcile()
 
         try prepareSocket(configuration.socketPath)
         let socketPath = configuration.socketPath
         let socketGroup = configuration.socketGroup
+        let ownSocket = Mutex<(UInt64, UInt64)?>(nil)
         var services: [any Service] = [
             buildApplication(
                 dependencies, address: .unixDomainSocket(path: socketPath),
                 headerTimeout: .seconds(configuration.headerTimeoutSeconds), logger: Logger(label: "sandcastle.api"),
                 onServerRunning: {
+                    ownSocket.withLock { $0 = socketIdentity(socketPath) }
                     setSocketPermissions(socketPath, group: socketGroup, logger: logger)
                     logger.info("listening", metadata: ["api.socket": "\(socketPath)"])
                 }),
@@ -136,15 +153,31 @@ public enum Daemon {
                     dependencies, address: .hostname(tcp.host, port: tcp.port),
                     headerTimeout: .seconds(configuration.headerTimeoutSeconds), logger: Logger(label: "sandcastle.api.tcp")))
         }
+        // Last, so it stops first: viewers are closed (1001) before the listeners wait for their
+        // connections to end. The containers keep running.
+        services.append(RelayService(relay: relay))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try? store.close()
-        unlink(socketPath)
+        removeSocket(socketPath, ifStillAt: ownSocket.withLock { $0 })
         logger.info("stopped; sessions keep running")
     }
 
-    /// Makes the socket's directory, and removes a stale socket left by a daemon that died.
+    /// The socket file's device and inode, to remove only our own at exit.
+    static func socketIdentity(_ path: String) -> (UInt64, UInt64)? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
+    }
+
+    static func removeSocket(_ path: String, ifStillAt identity: (UInt64, UInt64)?) {
+        guard let identity, let current = socketIdentity(path), current == identity else { return }
+        unlink(path)
+    }
+
+    /// Makes the socket's directory, and removes a stale socket left by a daemon that died; a
+    /// socket something still listens on is refused.
     static func prepareSocket(_ path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
@@ -153,8 +186,28 @@ public enum Daemon {
             guard (info.st_mode & S_IFMT) == S_IFSOCK else {
                 throw DaemonError.startup("\(path) exists and is not a socket; move it away")
             }
+            if socketAnswers(path) {
+                throw DaemonError.startup("something already listens on \(path) (another sandcastled?); stop it or configure another socket")
+            }
             unlink(path)
         }
+    }
+
+    static func socketAnswers(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
     }
 
     /// 0660, and the configured group, so that members of that group may use the API.
@@ -167,6 +220,19 @@ public enum Daemon {
         }
         if chown(path, uid_t.max, entry.pointee.gr_gid) != 0 {
             logger.warning("could not give the socket to its group", metadata: ["api.socket_group": "\(group)"])
+        }
+    }
+}
+
+/// The terminal relay: on shutdown it closes every viewer and leaves the containers running.
+struct RelayService: Service {
+    let relay: TerminalRelay
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await relay.run()
+        } onGracefulShutdown: {
+            relay.shutdown()
         }
     }
 }

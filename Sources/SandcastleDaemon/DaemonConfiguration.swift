@@ -84,7 +84,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             workspaceImageDirectory: isRoot ? state + "/workspace-images" : nil, apiKeys: [],
             attachTokenMaxTTLSeconds: 300, attachTokenKey: nil, attachTokenPreviousKey: nil, perKeyBurst: 60,
             perKeyPerSecond: 20, perAddressBurst: 120, perAddressPerSecond: 40, scrollbackBytes: 1 << 20,
-            viewerQueueBytes: 256 << 10, maxFrameBytes: 64 << 10)
+            viewerQueueBytes: 1 << 20, maxFrameBytes: 64 << 10)
     }
 
     /// Reads a configuration file over the defaults.

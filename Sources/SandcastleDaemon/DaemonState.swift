@@ -1,6 +1,10 @@
 import AccessControl
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Files the daemon keeps in its state directory beside the database: its instance id, its
 /// attach-token signing key, and the admin key it makes when the configuration names none.
 enum DaemonState {
@@ -8,6 +12,19 @@ enum DaemonState {
     static func prepare(_ directory: String) throws {
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
+    /// Takes the state directory's lock (`daemon.lock`, flock) or says who holds it.
+    static func lock(_ directory: String) throws -> Int32 {
+        let path = directory + "/daemon.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw DaemonError.startup("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw DaemonError.startup(
+                "another sandcastled is running on the state directory \(directory); stop it first (its lock is \(path))")
+        }
+        return fd
     }
 
     /// A value kept in `name` (0600), made by `make` the first time.
