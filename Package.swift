@@ -197,7 +197,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SandcastleDaemonTests",
-            dependencies: ["SandcastleDaemon"]
+            dependencies: ["SandcastleDaemon", "DockerEngine", "sandcastled"]
         ),
 
         // API keys and roles, attach tokens, rate limits: pure logic, no HTTP.
