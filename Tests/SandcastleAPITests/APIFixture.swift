@@ -39,7 +39,8 @@ struct APIFixture: Sendable {
             keyring: try APIKeyring(entries: entries),
             tokens: TokenSignerBox(try AttachTokenSigner(current: .generate(), maxTTL: .seconds(300))),
             limits: RateLimits(
-                perKey: try TokenBucketLimiter(capacity: perKeyBurst, refillPerSecond: 1, maxKeys: 1000),
+                // A slow refill: a burst is limited however long the machine takes to send it.
+                perKey: try TokenBucketLimiter(capacity: perKeyBurst, refillPerSecond: 0.001, maxKeys: 1000),
                 perAddress: try TokenBucketLimiter(capacity: perAddressBurst, refillPerSecond: 1, maxKeys: 1000)),
             metrics: metrics,
             settings: APISettings(maxBodyBytes: maxBodyBytes, allowedOrigins: allowedOrigins, heartbeatInterval: .seconds(1)),
