@@ -1,4 +1,5 @@
 import AccessControl
+import DockerEngine
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
@@ -41,11 +42,4 @@ public func buildApplication(
         configuration: .init(address: address, serverName: "sandcastled"),
         onServerRunning: { _ in await onServerRunning() },
         logger: logger)
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
 }

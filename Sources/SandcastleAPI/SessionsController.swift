@@ -49,7 +49,7 @@ struct SessionsController {
         }
         if !existed {
             dependencies.metrics.launches.increment()
-            dependencies.metrics.launchDuration.recordNanoseconds(Int64((ContinuousClock.now - started).milliseconds) * 1_000_000)
+            dependencies.metrics.launchDuration.record(ContinuousClock.now - started)
         }
         return try json(SessionRepresentation(session), status: existed ? .ok : .created, context: context)
     }

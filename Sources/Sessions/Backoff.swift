@@ -1,3 +1,5 @@
+import DockerEngine
+
 /// Exponential back-off with full jitter, for reconnecting to the engine.
 public struct Backoff: Sendable, Equatable {
     public var initial: Duration
@@ -32,12 +34,5 @@ public struct Backoff: Sendable, Equatable {
     /// Back to the first delay, after a connection that worked.
     public mutating func reset() {
         attempt = 0
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
