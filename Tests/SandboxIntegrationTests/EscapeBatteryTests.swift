@@ -26,6 +26,13 @@ struct EscapeBatteryTests {
         var resolver: WorkspaceResolver
 
         func verdict(_ name: String) -> String? { lines.first { $0.name == name }?.verdict }
+
+        /// Deletes the workspace with the resolver (which never follows the link the sandbox
+        /// planted), then the empty root.
+        func cleanUp() {
+            _ = try? resolver.delete(workspace.name)
+            rmdir(resolver.root)
+        }
         var escaped: [ProbeLine] { lines.filter { $0.verdict == "ESCAPED" } }
     }
 
@@ -101,10 +108,13 @@ struct EscapeBatteryTests {
         #expect(try run.resolver.delete(run.workspace.name))
         #expect(FileManager.default.fileExists(atPath: canary + "/keep"), "deleting the workspace followed a symlink")
         #expect(!FileManager.default.fileExists(atPath: run.workspace.path))
+        try? FileManager.default.removeItem(atPath: canary)
+        run.cleanUp()
     }
 
     @Test func debugProfileAllowsOnlyPtrace() async throws {
         let run = try await Self.run(profileName: "debug", arguments: ["--tmpfs-cap-mib", "1024"])
+        defer { run.cleanUp() }
         for name in Self.requiredProbes {
             #expect(run.verdict(name) != nil, "probe \(name) did not report; output:\n\(run.output)")
         }
@@ -114,6 +124,7 @@ struct EscapeBatteryTests {
 
     @Test func memoryHogIsOOMKilledAndTheEngineSaysSo() async throws {
         let run = try await Self.run(profileName: "default", arguments: ["--only", "memory", "--memhog", "--memhog-cap-mib", "2048"])
+        defer { run.cleanUp() }
         #expect(run.state.oomKilled, "state \(run.state); output:\n\(run.output)")
         #expect(run.verdict("memory") != "ESCAPED", "output:\n\(run.output)")
     }

@@ -41,6 +41,7 @@ final class StubEngine: Sendable {
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
         unlink(socketPath)
+        rmdir((socketPath as NSString).deletingLastPathComponent)
     }
 
     static func listen(at path: String) throws -> Int32 {
