@@ -150,18 +150,15 @@ struct SessionsController {
             guard let value = Int(text), value >= 0 else { throw APIError.invalid("tail must be a non-negative integer") }
             tail = value
         }
-        guard let client = dependencies.engine as? DockerClient else {
-            throw APIError(.notImplemented, "unsupported", "this engine does not keep logs")
-        }
-        let stream: ContainerLogStream
+        let output: any AsyncSequence<ByteBuffer, any Error> & Sendable
         do {
-            stream = try await client.logs(containerID, tty: true, options: .init(tail: tail))
+            output = try await dependencies.engine.terminalLogs(containerID, tail: tail)
         } catch let error as DockerError where error.code == .notFound {
             throw APIError.notFound("the container of session \(session.id) is gone")
         }
         return Response(
             status: .ok, headers: [.contentType: "application/octet-stream"],
-            body: ResponseBody(asyncSequence: LogBytes(frames: stream)))
+            body: ResponseBody(asyncSequence: AnyByteSequence(base: output)))
     }
 
     // MARK: -
@@ -206,17 +203,17 @@ struct TokenRequest {
     }
 }
 
-/// The raw bytes of a TTY container's log frames.
-struct LogBytes: AsyncSequence, Sendable {
+/// A type-erased byte sequence, for `ResponseBody`.
+struct AnyByteSequence: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
-    let frames: ContainerLogStream
+    let base: any AsyncSequence<ByteBuffer, any Error> & Sendable
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        var base: ContainerLogStream.AsyncIterator
-        mutating func next() async throws -> ByteBuffer? { try await base.next()?.payload }
+        var base: any AsyncIteratorProtocol<ByteBuffer, any Error>
+        mutating func next() async throws -> ByteBuffer? { try await base.next() }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: frames.makeAsyncIterator()) }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator()) }
 }
 
 /// Encodes `value` as the JSON response, dates in ISO 8601.

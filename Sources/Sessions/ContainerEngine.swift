@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import NIOCore
 
 /// What the session manager needs from a container engine: the seam between session logic and
 /// Docker. ``DockerClient`` is the real implementation; tests may substitute their own.
@@ -15,6 +16,8 @@ public protocol ContainerEngine: Sendable {
     func containerEvents(filters: DockerFilters, since: Date?) async throws -> any AsyncSequence<DockerEvent, any Error> & Sendable
     /// Whether the engine answers.
     func ping() async throws -> EnginePing
+    /// The terminal output the engine logged for a TTY container: the last `tail` lines, or all.
+    func terminalLogs(_ id: String, tail: Int?) async throws -> any AsyncSequence<ByteBuffer, any Error> & Sendable
 }
 
 extension DockerClient: ContainerEngine {
@@ -22,5 +25,10 @@ extension DockerClient: ContainerEngine {
         -> any AsyncSequence<DockerEvent, any Error> & Sendable
     {
         try await events(filters: filters, since: since)
+    }
+
+    public func terminalLogs(_ id: String, tail: Int?) async throws -> any AsyncSequence<ByteBuffer, any Error> & Sendable {
+        // A session's container has a TTY: its log is the raw terminal output, one stream.
+        try await logs(id, tty: true, options: .init(tail: tail)).map(\.payload)
     }
 }
