@@ -51,3 +51,13 @@ public struct HijackedInput: Sendable {
         writer.finish()
     }
 }
+
+extension HijackedStream {
+    /// Sends `bytes` to the process's stdin before the stream is used with
+    /// ``executeThenClose(_:)`` (which may then happen on another task): the warm pool writes the
+    /// claim message to a gate it attached to long before, then hands the stream to the terminal
+    /// relay. Writes go through the channel itself, in order, ahead of anything written later.
+    public func send(_ bytes: ByteBuffer) async throws {
+        try await channel.channel.writeAndFlush(bytes)
+    }
+}
