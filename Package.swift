@@ -128,6 +128,14 @@ let package = Package(
                 "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "SandcastleTestSupport", "sandcastle-session-host",
             ]
         ),
+        // The warm pool on a real engine with real slot mounts: run inside Docker-in-Docker only.
+        .testTarget(
+            name: "WarmPoolIntegrationTests",
+            dependencies: [
+                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "SandcastleTestSupport", "sandcastled",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "SandboxIntegrationTests",
             dependencies: ["Sessions", "SandboxPolicy", "DockerEngine"]

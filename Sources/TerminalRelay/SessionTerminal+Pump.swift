@@ -18,6 +18,8 @@ extension SessionTerminal {
             _ = await group.next()
             group.cancelAll()
         }
+        // A handed-over attachment the pump never got to.
+        await takeOpenStream()?.close()
         // The pump is gone. An exit the caller asked for is delivered now (its last bytes had
         // their grace); without one the relay is shutting down.
         let requested = state.withLock { $0.requestedExit }

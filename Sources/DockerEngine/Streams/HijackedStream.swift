@@ -21,9 +21,10 @@ public struct HijackedStream: Sendable {
         }
     }
 
-    /// Closes the connection without using it.
+    /// Closes the connection without using it. (Through ``executeThenClose(_:)``, which also
+    /// finishes the outbound writer: NIO traps when a writer is released unfinished.)
     public func close() async {
-        try? await channel.channel.close()
+        _ = try? await channel.executeThenClose { _, _ in }
     }
 }
 

@@ -83,7 +83,10 @@ public struct LinuxSlotMounter: SlotMounter {
     }
 
     public func isMountPoint(_ path: String) -> Bool {
-        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return false }
+        // Read to the end: procfs files report size 0, which String(contentsOfFile:) may trust.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/mountinfo") else { return false }
+        defer { try? handle.close() }
+        let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
         return MountInfo.mountPoints(text).contains(path)
     }
 

@@ -249,11 +249,17 @@ public actor WarmPool {
             }
             let directory = candidate.slot.directory
             let mounter = self.mounter
-            try await onMountThread { () throws(PoolError) in try mounter.mountWorkspace(workspace, onto: directory) }
             do {
-                try await candidate.stream.send(message)
+                try await onMountThread { () throws(PoolError) in try mounter.mountWorkspace(workspace, onto: directory) }
+                do {
+                    try await candidate.stream.send(message)
+                } catch {
+                    throw PoolError(
+                        .claim, "sending the claim to the gate of pool slot \(candidate.slot.id) failed: \(error)", underlying: error)
+                }
             } catch {
-                throw PoolError(.claim, "sending the claim to the gate of pool slot \(candidate.slot.id) failed: \(error)", underlying: error)
+                await candidate.stream.close()
+                throw error
             }
             metrics.claimed(profile: profile, warm: true)
             logger.info(
@@ -297,9 +303,19 @@ public actor WarmPool {
             do {
                 try await Task.sleep(for: min(delay, .milliseconds(100)))
             } catch {
-                return
+                break
             }
         }
+        await closeStreams()
+    }
+
+    /// Closes the attach streams of the ready slots (the daemon is stopping): their containers
+    /// can no longer be claimed and are retired at the next start.
+    func closeStreams() async {
+        let slots = ready.values.flatMap { $0 }
+        ready = [:]
+        for slot in slots { await slot.stream.close() }
+        for profile in targets.keys { publish(profile) }
     }
 
     /// Starts at most one container per profile whose pool is short and whose rate allows it;
