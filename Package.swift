@@ -128,6 +128,10 @@ let package = Package(
                 "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "SandcastleTestSupport", "sandcastle-session-host",
             ]
         ),
+        .testTarget(
+            name: "SessionsTests",
+            dependencies: ["Sessions", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // The warm pool on a real engine with real slot mounts: run inside Docker-in-Docker only.
         .testTarget(
             name: "WarmPoolIntegrationTests",

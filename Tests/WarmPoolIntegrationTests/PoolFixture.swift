@@ -153,18 +153,3 @@ enum GateBinary {
         return output
     }
 }
-
-/// Whether this process runs inside the Docker-in-Docker container of `scripts/dind` (its own
-/// mount namespace, named apart from the host's): the only place these tests may mount.
-enum PoolInside {
-    static var isInside: Bool {
-        let environment = ProcessInfo.processInfo.environment
-        guard let host = environment["SANDCASTLE_DIND_HOST_MNTNS"], !host.isEmpty, environment["SANDCASTLE_DIND"] != nil
-        else { return false }
-        var buffer = [CChar](repeating: 0, count: 256)
-        let count = readlink("/proc/self/ns/mnt", &buffer, buffer.count - 1)
-        guard count > 0 else { return false }
-        let own = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return own != host && getuid() == 0
-    }
-}

@@ -10,7 +10,7 @@ import Glibc
 
 /// The real `sandcastled` with a warm pool, killed with SIGKILL and started again: run only
 /// inside Docker-in-Docker.
-@Suite("Warm pool in the daemon process, inside Docker-in-Docker", .serialized, .enabled(if: PoolInside.isInside))
+@Suite("Warm pool in the daemon process, inside Docker-in-Docker", .serialized, .enabled(if: InDinD.isInside))
 struct WarmPoolDaemonInsideTests {
     @Test func sigkillAndRestartLeaveNoPoolContainerUntracked() async throws {
         let directory = "/tmp/sc-pool-daemon-\(UUID().uuidString.prefix(6).lowercased())"

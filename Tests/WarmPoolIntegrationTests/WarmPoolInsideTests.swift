@@ -12,7 +12,7 @@ import Glibc
 
 /// The warm pool on a real engine with real mounts: run only inside Docker-in-Docker
 /// (`WarmPoolInDinDTests` starts it from the host).
-@Suite("Warm pool, inside Docker-in-Docker", .serialized, .enabled(if: PoolInside.isInside))
+@Suite("Warm pool, inside Docker-in-Docker", .serialized, .enabled(if: InDinD.isInside))
 struct WarmPoolInsideTests {
     /// A script that shows who it runs as, what it sees, and what it may do, then waits.
     static let probe = [
