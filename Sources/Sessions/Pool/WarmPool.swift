@@ -242,6 +242,7 @@ public actor WarmPool {
         while let index = ready[profile]?.firstIndex(where: { $0.slot.image == image }) {
             guard let candidate = ready[profile]?.remove(at: index) else { break }
             publish(profile)
+            let began = ContinuousClock.now
             guard let session = try await store.claimPoolSlot(candidate.slot.id, for: sessionID) else {
                 // Retired meanwhile (a smaller target, a dead container): try the next.
                 await candidate.stream.close()
@@ -264,7 +265,10 @@ public actor WarmPool {
             metrics.claimed(profile: profile, warm: true)
             logger.info(
                 "session claimed a warm pool slot",
-                metadata: ["session.id": "\(sessionID)", "pool.slot": "\(candidate.slot.id)", "pool.profile": "\(profile)"])
+                metadata: [
+                    "session.id": "\(sessionID)", "pool.slot": "\(candidate.slot.id)", "pool.profile": "\(profile)",
+                    "claim.duration": "\(ContinuousClock.now - began)",
+                ])
             return Claim(session: session, stream: candidate.stream)
         }
         metrics.claimed(profile: profile, warm: false)
@@ -394,7 +398,9 @@ public actor WarmPool {
                 throw PoolError(.container, "pool slot \(id) was retired while it started")
             }
             slot.state = .ready
-            guard let stream, targets[target.profile]?.image == target.image else {
+            guard let stream, let current = targets[target.profile], current.image == target.image,
+                (ready[target.profile]?.count ?? 0) < current.size
+            else {
                 throw PoolError(.configuration, "the pool of \(target.profile) changed while slot \(id) started")
             }
             ready[target.profile, default: []].append(ReadySlot(slot: slot, stream: stream))
