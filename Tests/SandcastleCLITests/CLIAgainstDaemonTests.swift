@@ -102,6 +102,31 @@ struct CLIAgainstDaemonTests {
         }
     }
 
+    @Test func overTCPWithAnAPIKey() async throws {
+        try await LiveDaemon.with(tcp: true) { daemon in
+            let url = "http://127.0.0.1:\(try #require(daemon.tcpPort))"
+            let key = try String(contentsOfFile: daemon.directory + "/state/admin.key", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            // No key over TCP: the bootstrap key is only read for the local socket.
+            let keyless = try await Binaries.sandcastle(["ls", "--url", url, "--config", daemon.configFile])
+            #expect(keyless.status == 5, "\(keyless)")
+            let id = daemon.tag + "-tcp"
+            let created = try await Binaries.sandcastle(
+                ["create", "--url", url, "--image", Binaries.testImage, "-w", daemon.tag, "--id", id, "--", "sh"],
+                environment: ["SANDCASTLE_API_KEY": key])
+            #expect(created.status == 0, "\(created)")
+            let listed = try await Binaries.sandcastle(["ls", "-q"], environment: ["SANDCASTLE_URL": url, "SANDCASTLE_API_KEY": key])
+            #expect(listed.status == 0 && listed.stdout == id + "\n", "\(listed)")
+            // The terminal over TCP too.
+            let terminal = try PseudoTerminal(arguments: ["attach", id, "--url", url, "--api-key", key])
+            try await terminal.waitForPrompt()
+            terminal.type("echo OVER''-TCP\r")
+            try await terminal.waitFor("OVER-TCP")
+            terminal.type("\u{10}\u{11}")
+            #expect(try await terminal.waitForExit() == 0)
+        }
+    }
+
     @Test func followsEventsAndLogs() async throws {
         try await LiveDaemon.with { daemon in
             let id = daemon.tag + "-follow"

@@ -115,13 +115,18 @@ final class LiveDaemon: Sendable {
     /// Connection arguments for the CLI: the socket and the configuration (for the admin key).
     var connection: [String] { ["--socket", socket, "--config", configFile] }
 
-    init() throws {
+    /// The TCP listener's port, when the daemon has one.
+    let tcpPort: Int?
+
+    init(tcp: Bool = false) throws {
         tag = "cli" + UUID().uuidString.prefix(6).lowercased()
+        tcpPort = tcp ? Int.random(in: 20_000...60_000) : nil
         directory = "/tmp/sc-\(tag)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let config = """
             [api]
             socket = "\(directory)/api.sock"
+            \(tcpPort.map { "tcp = \"127.0.0.1:\($0)\"" } ?? "")
             [paths]
             state_directory = "\(directory)/state"
             workspace_root = "\(directory)/workspaces"
@@ -142,8 +147,8 @@ final class LiveDaemon: Sendable {
     }
 
     /// Starts a daemon, runs `body`, and always stops it and removes its containers and files.
-    static func with(_ body: (LiveDaemon) async throws -> Void) async throws {
-        let daemon = try LiveDaemon()
+    static func with(tcp: Bool = false, _ body: (LiveDaemon) async throws -> Void) async throws {
+        let daemon = try LiveDaemon(tcp: tcp)
         do {
             try await daemon.waitUntilListening()
             try await body(daemon)

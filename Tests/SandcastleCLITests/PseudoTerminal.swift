@@ -22,7 +22,11 @@ final class PseudoTerminal: Sendable {
     private static let getPTYNumber: UInt = 0x8004_5430
     private static let setPTYLock: UInt = 0x4004_5431
 
-    init(arguments: [String], cols: UInt16 = 100, rows: UInt16 = 30) throws {
+    /// Runs `sandcastle ARGUMENTS` on a new pseudo-terminal of `cols` x `rows`, through
+    /// `launcher LAUNCHER-ARGUMENTS` when given (as `setsid --ctty`).
+    init(
+        arguments: [String], cols: UInt16 = 100, rows: UInt16 = 30, launcher: String? = nil, launcherArguments: [String] = []
+    ) throws {
         master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard master >= 0 else { throw HarnessFailure("cannot open /dev/ptmx: \(String(cString: strerror(errno)))") }
         var unlock: Int32 = 0
@@ -39,8 +43,14 @@ final class PseudoTerminal: Sendable {
             throw HarnessFailure("cannot open /dev/pts/\(number): \(String(cString: strerror(errno)))")
         }
         process = Process()
-        process.executableURL = URL(fileURLWithPath: try Binaries.path("sandcastle"))
-        process.arguments = arguments
+        let sandcastle = try Binaries.path("sandcastle")
+        if let launcher {
+            process.executableURL = URL(fileURLWithPath: launcher)
+            process.arguments = launcherArguments + [sandcastle] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: sandcastle)
+            process.arguments = arguments
+        }
         let terminal = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
         process.standardInput = terminal
         process.standardOutput = terminal
@@ -83,6 +93,13 @@ final class PseudoTerminal: Sendable {
         bytes.withUnsafeBytes { _ = write(master, $0.baseAddress, $0.count) }
     }
 
+    /// Changes the terminal's size (TIOCSWINSZ on the master side): its foreground process
+    /// group gets SIGWINCH.
+    func resize(cols: UInt16, rows: UInt16) {
+        var size = winsize(ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0)
+        _ = ioctl(master, UInt(TIOCSWINSZ), &size)
+    }
+
     /// Waits (up to `seconds`) for `text` on the screen.
     func waitFor(_ text: String, seconds: Int = 20) async throws {
         let deadline = ContinuousClock.now + .seconds(seconds)
@@ -109,6 +126,20 @@ final class PseudoTerminal: Sendable {
             try await Task.sleep(for: .milliseconds(500))
         }
         throw HarnessFailure("no prompt \(prompt.debugDescription); screen:\n\(screen)")
+    }
+
+    /// Types `command` (and Enter) every second until `text` shows: for what the session learns
+    /// asynchronously, as a resize that the engine applies while the shell already reads keys.
+    func retype(_ command: String, until text: String, seconds: Int = 20) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            type(command + "\r")
+            for _ in 0..<10 {
+                if screen.contains(text) { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        throw HarnessFailure("\(text.debugDescription) never appeared after \(command); screen:\n\(screen)")
     }
 
     /// Waits for the program to exit; its status.
