@@ -80,28 +80,36 @@ struct SessionIDs: ParsableArguments {
     }
 }
 
-struct Stop: AsyncParsableCommand {
+/// A command that moves each named session to another state and prints `ID<TAB>STATE`.
+protocol SessionTransition: AsyncParsableCommand {
+    var connection: ConnectionOptions { get }
+    var sessions: SessionIDs { get }
+    static func apply(_ client: SandcastleClient, _ id: String) async throws -> Session
+}
+
+extension SessionTransition {
+    func run() async throws {
+        let client = try connection.client()
+        try await eachSession(sessions.ids) { await Output.line("\($0)\t\(try await Self.apply(client, $0).state)") }
+    }
+}
+
+struct Stop: SessionTransition {
     static let configuration = CommandConfiguration(abstract: "Stop running sessions (their containers stay until rm).")
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var sessions: SessionIDs
 
-    func run() async throws {
-        let client = try connection.client()
-        try await eachSession(sessions.ids) { await Output.line("\($0)\t\(try await client.stop($0).state)") }
-    }
+    static func apply(_ client: SandcastleClient, _ id: String) async throws -> Session { try await client.stop(id) }
 }
 
-struct Start: AsyncParsableCommand {
+struct Start: SessionTransition {
     static let configuration = CommandConfiguration(abstract: "Start stopped sessions again.")
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var sessions: SessionIDs
 
-    func run() async throws {
-        let client = try connection.client()
-        try await eachSession(sessions.ids) { await Output.line("\($0)\t\(try await client.start($0).state)") }
-    }
+    static func apply(_ client: SandcastleClient, _ id: String) async throws -> Session { try await client.start(id) }
 }
 
 struct Remove: AsyncParsableCommand {

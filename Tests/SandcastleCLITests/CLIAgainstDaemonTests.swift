@@ -53,7 +53,10 @@ struct CLIAgainstDaemonTests {
 
             // stop, then the exit shows in ls -a; a token for a stopped session is a conflict (6).
             let stopped = try await daemon.sandcastle(["stop", id])
-            #expect(stopped.status == 0 && stopped.stdout.contains("exited"), "\(stopped)")
+            #expect(stopped.status == 0 && stopped.stdout == "\(id)\texited\n", "\(stopped)")
+            let started = try await daemon.sandcastle(["start", id])
+            #expect(started.status == 0 && started.stdout == "\(id)\trunning\n", "\(started)")
+            #expect(try await daemon.sandcastle(["stop", id]).status == 0)
             let all = try await daemon.sandcastle(["ls", "-a"])
             #expect(all.stdout.split(separator: "\n").contains { $0.hasPrefix(id) && $0.contains("exit ") }, "\(all)")
             #expect(try await daemon.sandcastle(["ls", "-q"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
