@@ -36,9 +36,14 @@ struct HTTPTransport: Sendable {
                 headers.replaceOrAdd(name: "Host", value: hostHeader)
                 headers.replaceOrAdd(name: "Connection", value: "close")
                 headers.replaceOrAdd(name: "Content-Length", value: String(request.body?.count ?? 0))
-                try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path, headers: headers)))
-                if let body = request.body, !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                try await outbound.write(.end(nil))
+                // One write: the daemon may answer and close as soon as it has the head, and a
+                // later write of the (empty) end would then fail on the closed channel.
+                var parts: [HTTPClientRequestPart] = [
+                    .head(HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path, headers: headers))
+                ]
+                if let body = request.body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                parts.append(.end(nil))
+                try await outbound.write(contentsOf: parts)
                 var sawHead = false
                 for try await part in inbound {
                     switch part {

@@ -87,8 +87,12 @@ public struct TerminalConnection: Sendable {
                         channel.close(promise: nil)
                         return channel.eventLoop.makeSucceededFuture(.refused)
                     })
-                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                    configuration: .init(upgradeConfiguration: configuration))
+                var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
+                // The daemon sends `hello` and the scrollback right behind its 101: bytes that
+                // arrive in the same read as the response head belong to the WebSocket, and the
+                // default (.dropBytes) lost them now and then.
+                pipeline.leftOverBytesStrategy = .forwardBytes
+                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
             }
         }
         let channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>

@@ -61,10 +61,8 @@ struct AttachTests {
             let terminal = try PseudoTerminal(
                 arguments: ["attach", id] + daemon.connection, cols: 100, rows: 30, launcher: "/usr/bin/setsid", launcherArguments: ["--ctty", "--wait"])
             try await terminal.waitForPrompt()
-            // The size is sent at attach; a SIGWINCH sends the new one.
-            // (The first size is not asserted: on a session started a moment before the attach,
-            // `stty size` in the container was seen to fail now and then although the CLI had sent
-            // the size with its first message; a race on the daemon's or the engine's side.)
+            // The size is sent at attach, and again on every SIGWINCH.
+            try await terminal.retype("stty size", until: "30 100")
             terminal.resize(cols: 132, rows: 50)
             try await terminal.retype("stty size", until: "50 132")
             terminal.resize(cols: 90, rows: 20)
