@@ -77,7 +77,8 @@ struct Doctor: AsyncParsableCommand {
             checks.append(.ok("config", "no file: the embedded defaults (state \(configuration.stateDirectory))"))
         }
         checks += await engineChecks(configuration)
-        checks.append(policyCheck(configuration.policiesDirectory))
+        let policies = configuration.policiesDirectory
+        checks.append(await onThread { policyCheck(policies) })
         let state = configuration.stateDirectory
         let workspaces = configuration.workspaceRoot
         checks += await onThread {
@@ -100,8 +101,7 @@ struct Doctor: AsyncParsableCommand {
                 .fail(
                     "engine", "cannot reach the Docker engine at \(endpoint): \(reason)",
                     fix: "start Docker (systemctl start docker), or set [engine] endpoint in the daemon's configuration to where it listens"),
-                hostCgroupCheck(), hostSeccompCheck(engineSays: nil),
-            ]
+            ] + (await onThread { [hostCgroupCheck(), hostSeccompCheck(engineSays: nil)] })
         }
         var checks: [DoctorCheck] = [
             .ok("engine", "Docker \(client.engineVersion.version) at \(endpoint), API \(client.engineVersion.apiVersion) (using \(client.apiVersion))")
@@ -126,7 +126,8 @@ struct Doctor: AsyncParsableCommand {
                     "cgroup limits", "the engine cannot enforce: \(missing.joined(separator: ", "))",
                     fix: "enable the cgroup controllers (cgroup v2: boot with systemd.unified_cgroup_hierarchy=1; v1: cgroup_enable=memory swapaccount=1) and restart Docker"))
         }
-        checks.append(hostSeccompCheck(engineSays: info.seccompSupported))
+        let seccomp = info.seccompSupported
+        checks.append(await onThread { hostSeccompCheck(engineSays: seccomp) })
         if info.liveRestoreEnabled != true {
             checks.append(
                 .warn(
