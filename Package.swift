@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // C libraries: each imported by exactly one wrapper target.
@@ -198,6 +199,38 @@ let package = Package(
         .testTarget(
             name: "SandcastleDaemonTests",
             dependencies: ["SandcastleDaemon", "DockerEngine", "sandcastled"]
+        ),
+
+        // The typed client of the daemon's API: HTTP and the terminal WebSocket over a unix socket
+        // or TCP, on SwiftNIO alone (no engine, no store).
+        .target(
+            name: "SandcastleClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
+        // The operator CLI's commands; `sandcastle` is a thin wrapper. `doctor` reads the daemon's
+        // configuration and asks the engine directly, `policy check` validates offline.
+        .target(
+            name: "SandcastleCLI",
+            dependencies: [
+                "SandcastleClient", "SandcastleDaemon", "SandboxPolicy", "DockerEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "sandcastle",
+            dependencies: ["SandcastleCLI"]
+        ),
+        .testTarget(
+            name: "SandcastleCLITests",
+            dependencies: [
+                "SandcastleCLI", "SandcastleClient", "DockerEngine", "sandcastle", "sandcastled",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
 
         // API keys and roles, attach tokens, rate limits: pure logic, no HTTP.

@@ -46,6 +46,13 @@ struct OpenAPITests {
             _ = try await call(.delete, "/v1/sessions/oa-1?workspace=bogus", developer)
             _ = try await call(.delete, "/v1/sessions/oa-1", developer)
             _ = try await call(.post, "/v1/sessions/oa-1/start", developer)
+            _ = try await call(.get, "/v1/events?follow=false", developer)
+            _ = try await call(.get, "/v1/events?follow=maybe", developer)
+            _ = try await call(.post, "/v1/admin/gc?dryRun=true", .role(.admin))
+            _ = try await call(.post, "/v1/admin/gc?dryRun=perhaps", .role(.admin))
+            _ = try await call(.post, "/v1/admin/gc", developer)
+            _ = try await call(.get, "/v1/admin/backup", .role(.admin))
+            _ = try await call(.get, "/v1/admin/backup", developer)
             #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         }
     }
