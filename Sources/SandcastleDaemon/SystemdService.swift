@@ -42,11 +42,13 @@ struct SystemdService: Service {
         }
     }
 
-    func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await cancelWhenGracefulShutdown {
+    func run() async {
+        // Cancellation (at shutdown) ends the loop quietly: an error here would make the daemon
+        // exit 1 on a clean SIGTERM.
+        await withGracefulShutdownHandler {
+            await cancelWhenGracefulShutdown {
                 for await _ in readiness.stream {}
-                try Task.checkCancellation()
+                guard !Task.isCancelled else { return }
                 onReady()
                 let line = await statusLine()
                 send("ready") { try $0.ready(status: line) }
@@ -54,7 +56,8 @@ struct SystemdService: Service {
                 var healthy = true
                 let interval = notifier?.watchdogPingInterval ?? .seconds(10)
                 while !Task.isCancelled {
-                    try await Task.sleep(for: interval)
+                    try? await Task.sleep(for: interval)
+                    if Task.isCancelled { break }
                     let problem = await healthProblem(timeout: interval)
                     if let problem {
                         if healthy { logger.error("unhealthy: \(problem); the watchdog is no longer fed") }
