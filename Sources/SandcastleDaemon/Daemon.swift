@@ -179,7 +179,7 @@ public enum Daemon {
         // Last, so it stops first: STOPPING=1 goes out as soon as SIGTERM arrives.
         services.append(
             SystemdService(
-                notifier: notifier, readiness: readiness, engine: engine, store: store, logger: logger,
+                notifier: notifier, readiness: readiness, health: .of(engine: engine, store: store), logger: logger,
                 onReady: { if let hardening { verifyThreads(report: hardening, logger: logger) } }))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

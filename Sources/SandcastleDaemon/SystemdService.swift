@@ -16,11 +16,27 @@ import Synchronization
 struct SystemdService: Service {
     let notifier: SystemdNotifier?
     let readiness: Readiness
-    let engine: any ContainerEngine
-    let store: SessionStore
+    let health: Health
     let logger: Logger
     /// Called once, when the daemon is ready (the hardening check of every thread).
     var onReady: @Sendable () -> Void = {}
+
+    /// What the health loop asks; each throws when its part is unhealthy.
+    struct Health: Sendable {
+        /// The engine answers `/_ping`.
+        var engine: @Sendable () async throws -> Void
+        /// The store takes a write.
+        var store: @Sendable () async throws -> Void
+        /// The `STATUS=` line.
+        var status: @Sendable () async -> String
+
+        /// The daemon's: the engine client's ping, the store's write check, the session counts.
+        static func of(engine: any ContainerEngine, store: SessionStore) -> Health {
+            Health(
+                engine: { _ = try await engine.ping() }, store: { try await store.checkWritable() },
+                status: { await statusLine(store: store) })
+        }
+    }
 
     /// Counts listeners up; finishes its stream when all have reported.
     final class Readiness: Sendable {
@@ -50,7 +66,7 @@ struct SystemdService: Service {
                 for await _ in readiness.stream {}
                 guard !Task.isCancelled else { return }
                 onReady()
-                let line = await statusLine()
+                let line = await health.status()
                 send("ready") { try $0.ready(status: line) }
                 logger.info("ready")
                 var healthy = true
@@ -65,7 +81,7 @@ struct SystemdService: Service {
                     } else {
                         if !healthy { logger.notice("healthy again") }
                         if notifier?.watchdogPingInterval != nil { send("watchdog") { try $0.watchdogPing() } }
-                        let line = await statusLine()
+                        let line = await health.status()
                         send("status") { try $0.status(line) }
                     }
                     healthy = problem == nil
@@ -90,12 +106,12 @@ struct SystemdService: Service {
         }
         return await withTaskGroup(of: Outcome.self) { group in
             group.addTask {
-                do { _ = try await engine.ping(); return .check(nil) } catch {
+                do { try await health.engine(); return .check(nil) } catch {
                     return .check("the engine does not answer /_ping: \(error)")
                 }
             }
             group.addTask {
-                do { try await store.checkWritable(); return .check(nil) } catch {
+                do { try await health.store(); return .check(nil) } catch {
                     return .check("the store is not writable: \(error)")
                 }
             }
@@ -121,7 +137,7 @@ struct SystemdService: Service {
     }
 
     /// `3 running, 1 exited, 0 failed`.
-    func statusLine() async -> String {
+    static func statusLine(store: SessionStore) async -> String {
         var parts: [String] = []
         for state in [SessionState.running, .creating, .starting, .stopping, .exited, .failed] {
             let count = (try? await store.sessions(inStates: [state]).count) ?? 0
