@@ -51,8 +51,13 @@ public final class SystemdNotifier: Sendable {
     public func ready(status: String? = nil) throws(NotifyError) { try send(["READY=1"] + (status.map { ["STATUS=" + $0] } ?? [])) }
     /// Sends `STOPPING=1`.
     public func stopping(status: String? = nil) throws(NotifyError) { try send(["STOPPING=1"] + (status.map { ["STATUS=" + $0] } ?? [])) }
-    /// Sends `RELOADING=1`; follow with ``ready(status:)``.
-    public func reloading() throws(NotifyError) { try send(["RELOADING=1"]) }
+    /// Sends `RELOADING=1` with `MONOTONIC_USEC=` (which systemd 253+ wants with it); follow with
+    /// ``ready(status:)``.
+    public func reloading() throws(NotifyError) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        try send(["RELOADING=1", "MONOTONIC_USEC=\(UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000)"])
+    }
     /// Sends `STATUS=`, one line of free text `systemctl status` shows.
     public func status(_ text: String) throws(NotifyError) { try send(["STATUS=" + text]) }
     /// Sends `WATCHDOG=1`.

@@ -20,6 +20,10 @@ struct SystemdNotifierTests {
         // A newline inside a value would start a new assignment: it becomes a space.
         try notifier.status("two\nlines")
         #expect(listener.receive() == "STATUS=two lines")
+        try notifier.reloading()
+        let reloading = listener.receive() ?? ""
+        #expect(reloading.hasPrefix("RELOADING=1\nMONOTONIC_USEC="), "\(reloading)")
+        #expect(reloading.split(separator: "=").last.flatMap { UInt64($0) } ?? 0 > 0)
         try notifier.stopping()
         #expect(listener.receive() == "STOPPING=1")
     }
