@@ -35,21 +35,26 @@ extension Daemon {
     /// namespace that is a slave of the host's: its mounts never propagate out, and a container
     /// would see an empty workspace. That is refused at start-up rather than found out later.
     static func checkMountPropagation(_ configuration: DaemonConfiguration, logger: Logger) throws {
-        guard hardeningNeeds(for: configuration).mounts else { return }
-        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
-            let mount = MountInfo.covering(configuration.workspaceRoot, in: text), mount.isSlave
-        else { return }
-        let problem = """
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        guard let problem = mountPropagationProblem(configuration, mountinfo: mountinfo) else { return }
+        if ProcessInfo.processInfo.environment["INVOCATION_ID"] != nil {
+            throw DaemonError.startup(problem)
+        }
+        logger.warning("\(problem)")
+    }
+
+    /// Why mounts made under the workspace root would not reach the engine, if they would not.
+    static func mountPropagationProblem(_ configuration: DaemonConfiguration, mountinfo: String) -> String? {
+        guard hardeningNeeds(for: configuration).mounts,
+            let mount = MountInfo.covering(configuration.workspaceRoot, in: mountinfo), mount.isSlave
+        else { return nil }
+        return """
             the daemon must make mounts the Docker engine sees (paths.workspace_images is set), but the \
             mount \(mount.mountPoint) holding \(configuration.workspaceRoot) is a slave of another mount \
             namespace (systemd's ProtectSystem=, PrivateTmp=, ... do that), so its mounts would not reach \
             the engine. Install the drop-in sandcastled.service.d/host-mounts.conf (scripts/install \
             --host-mounts), or set paths.workspace_images = "" to run without workspace size limits
             """
-        if ProcessInfo.processInfo.environment["INVOCATION_ID"] != nil {
-            throw DaemonError.startup(problem)
-        }
-        logger.warning("\(problem)")
     }
 
     /// `--hardening-self-test`: the start-up hardening done (or not, with `--no-self-harden`),

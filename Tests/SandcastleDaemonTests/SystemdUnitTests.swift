@@ -135,5 +135,16 @@ struct SystemdUnitTests {
         #expect(MountInfo.covering("/var/lib/sandcastle/workspaces", in: unit)?.mountPoint == "/var/lib/sandcastle")
         #expect(MountInfo.covering("/var/lib/sandcastle/workspaces", in: unit)?.isSlave == true)
         #expect(MountInfo.covering("/var/lib/sandcastle x/w", in: unit)?.mountPoint == "/var/lib/sandcastle x")
+
+        // The daemon's start-up check: only a configuration that mounts, in a slave namespace.
+        var mounting = DaemonConfiguration.defaults(isRoot: true)
+        mounting.workspaceRoot = "/var/lib/sandcastle/workspaces"
+        mounting.workspaceImageDirectory = "/var/lib/sandcastle/workspace-images"
+        let problem = Daemon.mountPropagationProblem(mounting, mountinfo: unit)
+        #expect(problem?.contains("host-mounts.conf") == true, "\(String(describing: problem))")
+        #expect(Daemon.mountPropagationProblem(mounting, mountinfo: host) == nil)
+        var plain = mounting
+        plain.workspaceImageDirectory = nil
+        #expect(Daemon.mountPropagationProblem(plain, mountinfo: unit) == nil)
     }
 }
