@@ -22,7 +22,7 @@ public enum HostHardening {
     public struct Needs: Sendable, Equatable, CustomStringConvertible {
         /// The daemon makes mounts the engine must see: loop-mounted workspace images
         /// (`paths.workspace_images`) or workspaces bound into warm-pool slots. Keeps
-        /// `CAP_SYS_ADMIN` and the mount system calls.
+        /// `CAP_SYS_ADMIN`, `CAP_SYS_RESOURCE` (online growth of an image) and the mount system calls.
         public var mounts: Bool
         /// A TCP listener on a port below 1024. Keeps `CAP_NET_BIND_SERVICE`.
         public var privilegedPort: Bool
@@ -60,6 +60,10 @@ public enum HostHardening {
                 Capability(
                     name: "cap_sys_admin", value: CAP_SYS_ADMIN,
                     reason: "loop-mounts workspace images and binds workspaces into warm-pool slots (mount, losetup)"))
+            kept.append(
+                Capability(
+                    name: "cap_sys_resource", value: CAP_SYS_RESOURCE,
+                    reason: "grows a mounted workspace image online (resize2fs; ext4's resize ioctl checks it)"))
         }
         if needs.privilegedPort {
             kept.append(
