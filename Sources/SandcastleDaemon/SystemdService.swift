@@ -74,7 +74,9 @@ struct SystemdService: Service {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
                     if Task.isCancelled { break }
-                    let problem = await healthProblem(timeout: interval)
+                    // Half an interval at most for the checks: a healthy daemon's pings come at
+                    // most 3/4 of WatchdogSec apart.
+                    let problem = await healthProblem(timeout: interval / 2)
                     if let problem {
                         if healthy { logger.error("unhealthy: \(problem); the watchdog is no longer fed") }
                         send("status") { try $0.status("unhealthy: \(problem)") }
