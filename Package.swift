@@ -186,19 +186,27 @@ let package = Package(
             name: "SandcastleDaemon",
             dependencies: [
                 "DockerEngine", "SandboxPolicy", "SessionStore", "Sessions", "WorkspaceQuota", "SandcastleAPI",
-                "AccessControl", "TerminalRelay",
+                "AccessControl", "TerminalRelay", "HostHardening",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // The daemon's own hardening (capabilities with libcap, a seccomp filter with libseccomp)
+        // and sd_notify.
+        .target(name: "HostHardening", dependencies: ["CCap", "CSeccomp"]),
+        .testTarget(name: "HostHardeningTests", dependencies: ["HostHardening", "SandcastleTestSupport"]),
         .executableTarget(
             name: "sandcastled",
             dependencies: ["SandcastleDaemon", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "SandcastleDaemonTests",
-            dependencies: ["SandcastleDaemon", "DockerEngine", "sandcastled"]
+            dependencies: [
+                "SandcastleDaemon", "DockerEngine", "sandcastled", "HostHardening", "AccessControl", "SandcastleTestSupport",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ]
         ),
 
         // The typed client of the daemon's API: HTTP and the terminal WebSocket over a unix socket
