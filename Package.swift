@@ -152,9 +152,14 @@ let package = Package(
         .testTarget(
             name: "WorkspaceQuotaIntegrationTests",
             dependencies: [
-                "WorkspaceQuota", "SandboxPolicy",
+                "WorkspaceQuota", "SandboxPolicy", "SandcastleTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // scripts/dind (Docker-in-Docker, for tests that mount) and the warm pool's rslave slot binds in it.
+        .testTarget(
+            name: "DinDIntegrationTests",
+            dependencies: ["SandcastleTestSupport", "DockerEngine"]
         ),
 
         // The HTTP control API, the terminal WebSocket and the event stream (Hummingbird).
