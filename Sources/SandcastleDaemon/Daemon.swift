@@ -72,10 +72,12 @@ public enum Daemon {
         } catch {
             throw DaemonError.startup("the policies in \(configuration.policiesDirectory) are invalid; refusing to start:\n\(error)")
         }
+        let metrics = APIMetrics()
         let engine: DockerClient
         do {
             engine = try await DockerClient.connect(
-                .init(endpoint: configuration.engineEndpoint), logger: Logger(label: "sandcastle.docker"))
+                .init(endpoint: configuration.engineEndpoint, observer: PrometheusEngineCallMetrics(registry: metrics.registry)),
+                logger: Logger(label: "sandcastle.docker"))
         } catch {
             throw DaemonError.startup("cannot reach the Docker engine: \(error)")
         }
@@ -107,7 +109,6 @@ public enum Daemon {
             current: DaemonState.signingKey(configured: configuration.attachTokenKey, in: configuration.stateDirectory),
             previous: configuration.attachTokenPreviousKey.flatMap(Hex.decode).map { try AttachSigningKey(bytes: $0) },
             maxTTL: .seconds(configuration.attachTokenMaxTTLSeconds))
-        let metrics = APIMetrics()
         let relay = TerminalRelay(
             engine: engine,
             configuration: .init(scrollbackBytes: configuration.scrollbackBytes, viewerQueueBytes: configuration.viewerQueueBytes),
