@@ -53,7 +53,7 @@ struct WebSocketMaskScanner {
 }
 
 /// Fails a WebSocket connection whose client sends an unmasked frame: answers with a close frame
-/// (1002, protocol error) and closes it. Nothing of that frame reaches the WebSocket handler.
+/// (1002, protocol error) and closes it. The WebSocket handler never receives that frame.
 ///
 /// It sits first in every connection's pipeline (next to ``HeaderTimeoutHandler``) and stays idle
 /// while the connection speaks HTTP: it starts scanning with the first read after the upgrade
