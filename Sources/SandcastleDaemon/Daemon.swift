@@ -96,10 +96,12 @@ public enum Daemon {
         } catch {
             throw DaemonError.startup("the policies in \(configuration.policiesDirectory) are invalid; refusing to start:\n\(error)")
         }
+        let metrics = APIMetrics()
         let engine: DockerClient
         do {
             engine = try await DockerClient.connect(
-                .init(endpoint: configuration.engineEndpoint), logger: Logger(label: "sandcastle.docker"))
+                .init(endpoint: configuration.engineEndpoint, observer: PrometheusEngineCallMetrics(registry: metrics.registry)),
+                logger: Logger(label: "sandcastle.docker"))
         } catch {
             throw DaemonError.startup("cannot reach the Docker engine: \(error)")
         }
@@ -119,7 +121,6 @@ public enum Daemon {
             logger: Logger(label: "sandcastle.sessions"))
 
         let signer = try attachSigner(for: configuration)
-        let metrics = APIMetrics()
         let relay = TerminalRelay(
             engine: engine,
             configuration: .init(scrollbackBytes: configuration.scrollbackBytes, viewerQueueBytes: configuration.viewerQueueBytes),

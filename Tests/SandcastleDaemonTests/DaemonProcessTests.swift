@@ -166,6 +166,13 @@ struct DaemonProcessTests {
                 "http://x/v1/sessions",
             ])
             #expect(created.contains(#""state":"running""#), "\(created)")
+            // The daemon's engine client reports every call's latency at /metrics.
+            let metrics = try await daemon.curl(["http://x/metrics"])
+            for operation in ["GET /version", "POST /containers/create", "POST /containers/{id}/start"] {
+                #expect(
+                    metrics.contains(#"sandcastle_engine_request_duration_seconds_count{operation="\#(operation)",outcome="ok"}"#),
+                    "\(operation) missing from /metrics")
+            }
 
             // A follower of the event stream must not hold the shutdown up.
             async let follower = daemon.curl(["http://x/v1/events"], seconds: 60)
