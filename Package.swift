@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // C libraries: each imported by exactly one wrapper target.
@@ -181,6 +182,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -202,19 +204,59 @@ let package = Package(
             name: "SandcastleDaemon",
             dependencies: [
                 "DockerEngine", "SandboxPolicy", "SessionStore", "Sessions", "WorkspaceQuota", "SandcastleAPI",
-                "AccessControl", "TerminalRelay",
+                "AccessControl", "TerminalRelay", "HostHardening",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // The daemon's own hardening (capabilities with libcap, a seccomp filter with libseccomp)
+        // and sd_notify.
+        .target(name: "HostHardening", dependencies: ["CCap", "CSeccomp"]),
+        .testTarget(name: "HostHardeningTests", dependencies: ["HostHardening", "SandcastleTestSupport"]),
         .executableTarget(
             name: "sandcastled",
             dependencies: ["SandcastleDaemon", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "SandcastleDaemonTests",
-            dependencies: ["SandcastleDaemon", "DockerEngine", "sandcastled"]
+            dependencies: [
+                "SandcastleDaemon", "DockerEngine", "sandcastled", "HostHardening", "AccessControl", "SandcastleTestSupport",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ]
+        ),
+
+        // The typed client of the daemon's API: HTTP and the terminal WebSocket over a unix socket
+        // or TCP, on SwiftNIO alone (no engine, no store).
+        .target(
+            name: "SandcastleClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
+        // The operator CLI's commands; `sandcastle` is a thin wrapper. `doctor` reads the daemon's
+        // configuration and asks the engine directly, `policy check` validates offline.
+        .target(
+            name: "SandcastleCLI",
+            dependencies: [
+                "SandcastleClient", "SandcastleDaemon", "SandboxPolicy", "DockerEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "sandcastle",
+            dependencies: ["SandcastleCLI"]
+        ),
+        .testTarget(
+            name: "SandcastleCLITests",
+            dependencies: [
+                "SandcastleCLI", "SandcastleClient", "DockerEngine", "sandcastle", "sandcastled",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
 
         // API keys and roles, attach tokens, rate limits: pure logic, no HTTP.

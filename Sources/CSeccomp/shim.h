@@ -4,6 +4,7 @@
 #if defined(__linux__)
 #include <seccomp.h>
 #include <errno.h>
+#include <unistd.h>
 
 // The action and architecture constants are function-like or composite macros that Swift cannot
 // import; each wrapper returns the value the macro expands to.
@@ -24,6 +25,12 @@ static inline uint32_t sc_scmp_arch_native(void) { return SCMP_ARCH_NATIVE; }
 static inline int sc_seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int syscall,
                                             unsigned int arg_cnt, const struct scmp_arg_cmp *arg_array) {
     return seccomp_rule_add_array(ctx, action, syscall, arg_cnt, arg_array);
+}
+
+// syscall(2) is variadic: a system call by number with four arguments, to probe a loaded filter
+// with calls glibc has no wrapper for (keyctl, userfaultfd) or declares variadic (ptrace).
+static inline long sc_syscall4(long number, long a, long b, long c, long d) {
+    return syscall(number, a, b, c, d);
 }
 #endif
 

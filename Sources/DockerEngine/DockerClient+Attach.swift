@@ -41,6 +41,10 @@ extension DockerClient {
     /// Opens a raw connection through libcurl, sends `request`, and hands the connection to a
     /// SwiftNIO channel once the engine has answered `101 UPGRADED`.
     func hijack(path: String, body: [UInt8]?, tty: Bool) async throws -> HijackedStream {
+        try await observe(method: "POST", path: path) { try await hijackUnobserved(path: path, body: body, tty: tty) }
+    }
+
+    private func hijackUnobserved(path: String, body: [UInt8]?, tty: Bool) async throws -> HijackedStream {
         let method = "POST"
         let socket = try await transport.connect(method: method, path: path)
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(configuration.endpoint.hostHeader)\r\n"

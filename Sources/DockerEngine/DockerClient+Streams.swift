@@ -16,8 +16,9 @@ extension DockerClient {
                 ("filters", filters.values.isEmpty ? nil : filters.json), ("since", since.map(format)),
                 ("until", until.map(format)),
             ])
-        let (_, body) = try await transport.stream(
-            .init(method: "GET", path: path, timeout: nil), headTimeout: configuration.requestTimeout)
+        let (_, body) = try await observe(method: "GET", path: path) {
+            try await transport.stream(.init(method: "GET", path: path, timeout: nil), headTimeout: configuration.requestTimeout)
+        }
         return DockerEventStream(lines: DockerByteStream(base: body).lines(), path: path)
     }
 
@@ -66,9 +67,11 @@ extension DockerClient {
                 ("since", options.since.map { String(format: "%.9f", $0.timeIntervalSince1970) }),
                 ("tail", options.tail.map(String.init)),
             ])
-        let (_, body) = try await transport.stream(
-            .init(method: "GET", path: path, timeout: options.follow ? nil : configuration.requestTimeout),
-            headTimeout: configuration.requestTimeout)
+        let (_, body) = try await observe(method: "GET", path: path) {
+            try await transport.stream(
+                .init(method: "GET", path: path, timeout: options.follow ? nil : configuration.requestTimeout),
+                headTimeout: configuration.requestTimeout)
+        }
         return ContainerLogStream(bytes: DockerByteStream(base: body), tty: hasTTY)
     }
 }

@@ -1,7 +1,9 @@
 extension DockerClient {
     /// Maps to `GET /_ping`: the engine answers and says its highest API version.
     public func ping() async throws -> EnginePing {
-        try await Self.ping(transport: transport, timeout: configuration.requestTimeout)
+        try await observe(method: "GET", path: "/_ping") {
+            try await Self.ping(transport: transport, timeout: configuration.requestTimeout)
+        }
     }
 
     /// Maps to `GET /version`.

@@ -21,17 +21,20 @@ public final class DockerClient: Sendable {
         public var maxResponseBytes: Int
         /// A fixed API version instead of negotiation (it must still be at least 1.41).
         public var apiVersion: DockerAPIVersion?
+        /// Told the operation, outcome and duration of every call (latency metrics).
+        public var observer: (any DockerCallObserver)?
 
         public init(
             endpoint: DockerEndpoint = .defaultSocket, requestTimeout: Duration = .seconds(30),
             connectTimeout: Duration = .seconds(5), maxResponseBytes: Int = 64 << 20,
-            apiVersion: DockerAPIVersion? = nil
+            apiVersion: DockerAPIVersion? = nil, observer: (any DockerCallObserver)? = nil
         ) {
             self.endpoint = endpoint
             self.requestTimeout = requestTimeout
             self.connectTimeout = connectTimeout
             self.maxResponseBytes = maxResponseBytes
             self.apiVersion = apiVersion
+            self.observer = observer
         }
 
         /// The endpoint from `DOCKER_HOST`, or the default socket.
@@ -81,9 +84,12 @@ public final class DockerClient: Sendable {
             endpoint: configuration.endpoint, loop: loop, connectTimeout: configuration.connectTimeout,
             maxResponseBytes: configuration.maxResponseBytes)
         do {
-            let ping = try await Self.ping(transport: transport, timeout: configuration.requestTimeout)
-            let versionResponse = try await transport.send(
-                .init(method: "GET", path: "/version", timeout: configuration.requestTimeout))
+            let ping = try await observe(configuration.observer, method: "GET", path: "/_ping") {
+                try await Self.ping(transport: transport, timeout: configuration.requestTimeout)
+            }
+            let versionResponse = try await observe(configuration.observer, method: "GET", path: "/version") {
+                try await transport.send(.init(method: "GET", path: "/version", timeout: configuration.requestTimeout))
+            }
             let version = try decode(EngineVersion.self, versionResponse, method: "GET", path: "/version")
             let negotiated: DockerAPIVersion
             if let pinned = configuration.apiVersion {
@@ -176,10 +182,12 @@ public final class DockerClient: Sendable {
     func send(_ method: String, _ path: String, body: [UInt8]? = nil, contentType: String? = nil, timeout: Duration? = nil)
         async throws -> CurlResponse
     {
-        try await transport.send(
-            .init(
-                method: method, path: path, body: body, contentType: contentType,
-                timeout: timeout ?? configuration.requestTimeout))
+        try await observe(method: method, path: path) {
+            try await transport.send(
+                .init(
+                    method: method, path: path, body: body, contentType: contentType,
+                    timeout: timeout ?? configuration.requestTimeout))
+        }
     }
 
     func send<Body: Encodable>(_ method: String, _ path: String, json: Body, timeout: Duration? = nil) async throws

@@ -12,7 +12,10 @@ public struct APIDependencies: Sendable {
     public var manager: SessionManager
     public var store: SessionStore
     public var engine: any ContainerEngine
-    public var keyring: APIKeyring
+    /// Replaced on SIGHUP (keys added or revoked in the configuration).
+    public let keys: KeyringBox
+    /// The keys in force now.
+    public var keyring: APIKeyring { keys.current }
     /// Replaced on SIGHUP (key rotation), hence behind a mutex shared with the daemon.
     public var tokens: TokenSignerBox
     public var limits: RateLimits
@@ -32,7 +35,7 @@ public struct APIDependencies: Sendable {
         self.manager = manager
         self.store = store
         self.engine = engine
-        self.keyring = keyring
+        self.keys = KeyringBox(keyring)
         self.tokens = tokens
         self.limits = limits
         self.metrics = metrics
@@ -40,20 +43,27 @@ public struct APIDependencies: Sendable {
     }
 }
 
-/// The attach-token signer, swappable at runtime (key rotation on reload).
-public final class TokenSignerBox: Sendable {
-    private let signer: Mutex<AttachTokenSigner>
+/// A value the daemon replaces at runtime (on SIGHUP) while requests read it: they use whichever
+/// value is current when they arrive.
+public final class Swappable<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
 
-    public init(_ signer: AttachTokenSigner) {
-        self.signer = Mutex(signer)
+    public init(_ value: Value) {
+        self.value = Mutex(value)
     }
 
-    public var current: AttachTokenSigner { signer.withLock { $0 } }
+    public var current: Value { value.withLock { $0 } }
 
-    public func replace(_ newSigner: AttachTokenSigner) {
-        signer.withLock { $0 = newSigner }
+    public func replace(_ newValue: Value) {
+        value.withLock { $0 = newValue }
     }
 }
+
+/// The attach-token signer, swappable at runtime (key rotation on reload).
+public typealias TokenSignerBox = Swappable<AttachTokenSigner>
+
+/// The API keyring, swappable at runtime (keys added or revoked on reload).
+public typealias KeyringBox = Swappable<APIKeyring>
 
 /// Limits and switches of the HTTP layer.
 public struct APISettings: Sendable {

@@ -16,11 +16,12 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleReq
     }
     SystemController(dependencies: dependencies).addRoutes(to: router)
     let v1 = router.group("v1")
-        .add(middleware: AuthenticationMiddleware(keyring: dependencies.keyring, limits: dependencies.limits, metrics: dependencies.metrics))
+        .add(middleware: AuthenticationMiddleware(keys: dependencies.keys, limits: dependencies.limits, metrics: dependencies.metrics))
     SessionsController(dependencies: dependencies).addRoutes(to: v1)
     EventsController(dependencies: dependencies).addRoutes(to: v1)
     TerminalController(dependencies: dependencies).addRoutes(to: v1)
     PoolsController(dependencies: dependencies).addRoutes(to: v1)
+    AdminController(dependencies: dependencies).addRoutes(to: v1)
     return router
 }
 

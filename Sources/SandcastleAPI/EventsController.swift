@@ -18,18 +18,46 @@ struct EventsController {
     @Sendable func events(request: Request, context: SandcastleRequestContext) async throws -> Response {
         try context.require(.sessionView)
         let resumeText = request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters["since"].map(String.init)
+        let followText = request.uri.queryParameters["follow"].map(String.init)
+        guard followText == nil || followText == "true" || followText == "false" else {
+            throw APIError.invalid("follow must be true or false")
+        }
         let resumeAfter: Int64
         if let resumeText {
             guard let value = Int64(resumeText.trimmingCharacters(in: .whitespaces)), value >= 0 else {
                 throw APIError.invalid("Last-Event-ID (or since) must be an event id: a non-negative integer")
             }
             resumeAfter = value
+        } else if followText == "false" {
+            // A one-off read starts at the beginning of the log.
+            resumeAfter = 0
         } else {
             // A new subscriber starts at the present.
             resumeAfter = try await dependencies.store.latestEventID()
         }
         let sessionFilter = request.uri.queryParameters["session"].map(String.init)
         let store = dependencies.store
+        if followText == "false" {
+            // `?follow=false`: what the log holds now, then the stream ends.
+            let end = try await store.latestEventID()
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+                body: ResponseBody { writer in
+                    var after = resumeAfter
+                    while after < end {
+                        let batch = try await store.events(after: after, limit: 500)
+                        guard let last = batch.last else { break }
+                        var buffer = ByteBuffer()
+                        for event in batch where event.id <= end {
+                            if let sessionFilter, event.sessionID != sessionFilter { continue }
+                            buffer.writeString(Self.format(event))
+                        }
+                        if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                        after = last.id
+                    }
+                    try await writer.finish(nil)
+                })
+        }
         let heartbeat = dependencies.settings.heartbeatInterval
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))

@@ -55,7 +55,8 @@ final class HeaderTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 }
 
-/// An HTTP/1 + WebSocket upgrade server whose connections get a ``HeaderTimeoutHandler`` first.
+/// An HTTP/1 + WebSocket upgrade server whose connections get a ``HeaderTimeoutHandler`` and a
+/// ``WebSocketMaskGuard`` first.
 struct HeaderTimeoutChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
@@ -64,6 +65,7 @@ struct HeaderTimeoutChannel<Inner: ServerChildChannel>: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(HeaderTimeoutHandler(timeout: timeout))
+            try channel.pipeline.syncOperations.addHandler(WebSocketMaskGuard())
         }.flatMap {
             inner.setup(channel: channel, logger: logger)
         }

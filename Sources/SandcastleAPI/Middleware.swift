@@ -39,7 +39,7 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 /// client address; `429` with `Retry-After` when either bucket is empty.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = SandcastleRequestContext
-    let keyring: APIKeyring
+    let keys: KeyringBox
     let limits: RateLimits
     let metrics: APIMetrics
 
@@ -48,7 +48,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
     {
         var context = context
         let principal = request.headers[.authorization].flatMap(parseBearer(authorizationHeader:)).flatMap {
-            keyring.authenticate(presentedKey: $0)
+            keys.current.authenticate(presentedKey: $0)
         }
         switch limits.take(apiKeyName: principal?.name, address: context.clientAddress) {
         case .allowed:

@@ -34,7 +34,7 @@ func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleR
             return .dontUpgrade
         }
     } onUpgrade: { inbound, outbound, context in
-        await terminal.serve(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)
+        try await terminal.serve(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)
     }
     return router
 }
@@ -113,7 +113,12 @@ struct TerminalController {
 
     /// Relays one viewer: terminal events out, input and control messages in, until either side
     /// ends. The relay never waits for this viewer; if it falls behind it is closed (1008).
-    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, logger: Logger) async {
+    ///
+    /// - Throws: what reading the client's frames threw: swift-websocket's close errors (a message
+    ///   over the size limit, invalid UTF-8 in a text message, a frame out of sequence), from which
+    ///   the WebSocket handler sends the close code the client must see (1009, 1007, 1002)
+    ///   instead of a normal closure.
+    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, logger: Logger) async throws {
         let context = SandcastleRequestContext.detached(logger: logger)
         guard let grant = try? await authorize(request, context: context) else {
             try? await outbound.close(.policyViolation, reason: "authorization expired")
@@ -131,7 +136,7 @@ struct TerminalController {
         let sessionID = grant.session.id
         let role = grant.role.rawValue
         let maxFrame = dependencies.settings.maxFrameBytes
-        await withTaskGroup(of: Void.self) { group in
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
                     try await Self.forwardEvents(viewer.events, to: outbound, session: sessionID, role: role)
@@ -142,13 +147,15 @@ struct TerminalController {
             group.addTask {
                 do {
                     try await Self.forwardInput(from: inbound, to: viewer, outbound: outbound, maxFrame: maxFrame)
+                } catch is CancellationError {
                 } catch {
-                    logger.debug("terminal input ended", metadata: ["error": "\(error)"])
+                    logger.info("terminal input refused", metadata: ["session.id": "\(sessionID)", "error": "\(error)"])
+                    throw error
                 }
             }
             // Whichever side ends first ends the connection.
-            await group.next()
-            group.cancelAll()
+            defer { group.cancelAll() }
+            try await group.next()
         }
     }
 

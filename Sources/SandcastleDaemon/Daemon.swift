@@ -1,6 +1,7 @@
 import AccessControl
 import DockerEngine
 import Foundation
+import HostHardening
 import Hummingbird
 import Logging
 import SandboxPolicy
@@ -22,6 +23,8 @@ public enum Daemon {
     public struct Options: Sendable {
         public var configFile: String?
         public var selfHarden = true
+        /// Hidden: harden as at start-up, try the denied calls, print the results and exit.
+        public var hardeningSelfTest = false
 
         public init(arguments: [String]) throws {
             var iterator = arguments.dropFirst().makeIterator()
@@ -32,6 +35,8 @@ public enum Daemon {
                     configFile = value
                 case "--no-self-harden":
                     selfHarden = false
+                case "--hardening-self-test":
+                    hardeningSelfTest = true
                 case "--help", "-h":
                     print(Self.usage)
                     exit(0)
@@ -48,17 +53,36 @@ public enum Daemon {
             """
     }
 
+    /// The configuration file in force (`--config`, else `/etc/sandcastle/sandcastled.toml` if it
+    /// exists) and what it says; the embedded defaults without one. Synchronous: `main` reads it
+    /// before any thread starts, to know what the hardening must keep.
+    public static func loadConfiguration(options: Options, logger: Logger) throws -> (DaemonConfiguration, file: String?) {
+        let file = options.configFile ?? (FileManager.default.fileExists(atPath: "/etc/sandcastle/sandcastled.toml") ? "/etc/sandcastle/sandcastled.toml" : nil)
+        guard let file else {
+            logger.info("no configuration file: running on embedded defaults")
+            return (.defaults(), nil)
+        }
+        let configuration = try DaemonConfiguration.load(file: file)
+        logger.info("configuration loaded", metadata: ["config.file": "\(file)"])
+        return (configuration, file)
+    }
+
     /// Runs the daemon; returns when it has shut down.
     public static func run(options: Options, logger: Logger) async throws {
-        let configuration: DaemonConfiguration
-        let file = options.configFile ?? (FileManager.default.fileExists(atPath: "/etc/sandcastle/sandcastled.toml") ? "/etc/sandcastle/sandcastled.toml" : nil)
-        if let file {
-            configuration = try DaemonConfiguration.load(file: file)
-            logger.info("configuration loaded", metadata: ["config.file": "\(file)"])
-        } else {
-            configuration = .defaults()
-            logger.info("no configuration file: running on embedded defaults")
-        }
+        let (configuration, file) = try loadConfiguration(options: options, logger: logger)
+        try await run(configuration: configuration, file: file, hardening: nil, notifier: try SystemdNotifier(), logger: logger)
+    }
+
+    /// Runs the daemon on a loaded configuration (`file`: where it came from, re-read on SIGHUP);
+    /// `hardening` is what start-up hardening did, checked on every thread once ready; `notifier`
+    /// talks to systemd (nil outside it).
+    public static func run(
+        configuration: DaemonConfiguration, file: String?, hardening: HostHardening.Report?, notifier: SystemdNotifier?,
+        logger: Logger
+    ) async throws {
+        // A SIGHUP before the reload service listens must not kill the daemon (the default action).
+        signal(SIGHUP, SIG_IGN)
+        try checkMountPropagation(configuration, logger: logger)
         try DaemonState.prepare(configuration.stateDirectory)
         // Held until the process exits: a second daemon on the same state would fight this one
         // over its sessions and its socket.
@@ -72,10 +96,12 @@ public enum Daemon {
         } catch {
             throw DaemonError.startup("the policies in \(configuration.policiesDirectory) are invalid; refusing to start:\n\(error)")
         }
+        let metrics = APIMetrics()
         let engine: DockerClient
         do {
             engine = try await DockerClient.connect(
-                .init(endpoint: configuration.engineEndpoint), logger: Logger(label: "sandcastle.docker"))
+                .init(endpoint: configuration.engineEndpoint, observer: PrometheusEngineCallMetrics(registry: metrics.registry)),
+                logger: Logger(label: "sandcastle.docker"))
         } catch {
             throw DaemonError.startup("cannot reach the Docker engine: \(error)")
         }
@@ -94,20 +120,7 @@ public enum Daemon {
             engine: engine, store: store, policies: policies, workspaces: workspaces, sizeLimiter: sizeLimiter,
             logger: Logger(label: "sandcastle.sessions"))
 
-        var keyEntries = try configuration.apiKeys.map { entry in
-            guard let role = Role(rawValue: entry.role) else { throw DaemonError.configuration("unknown role \(entry.role)") }
-            return APIKeyEntry(name: entry.name, sha256: entry.sha256, role: role)
-        }
-        if keyEntries.isEmpty {
-            let admin = try DaemonState.bootstrapAdminKey(in: configuration.stateDirectory)
-            keyEntries = [admin.entry]
-            logger.notice("no API keys configured: using the local admin key in \(admin.path)")
-        }
-        let signer = try AttachTokenSigner(
-            current: DaemonState.signingKey(configured: configuration.attachTokenKey, in: configuration.stateDirectory),
-            previous: configuration.attachTokenPreviousKey.flatMap(Hex.decode).map { try AttachSigningKey(bytes: $0) },
-            maxTTL: .seconds(configuration.attachTokenMaxTTLSeconds))
-        let metrics = APIMetrics()
+        let signer = try attachSigner(for: configuration)
         let relay = TerminalRelay(
             engine: engine,
             configuration: .init(scrollbackBytes: configuration.scrollbackBytes, viewerQueueBytes: configuration.viewerQueueBytes),
@@ -118,12 +131,13 @@ public enum Daemon {
             configuration: .init(
                 root: configuration.pool.root ?? configuration.stateDirectory + "/pool",
                 gate: GateMount(hostPath: configuration.pool.gate), daemonInstance: instance,
-                readyTimeout: .seconds(configuration.pool.readyTimeoutSeconds), targets: configuration.pool.targets),
+                readyTimeout: .seconds(configuration.pool.readyTimeoutSeconds), targets: configuration.pool.targets,
+                canMount: hardeningNeeds(for: configuration).mounts || !options.selfHarden),
             mounter: LinuxSlotMounter(), metrics: PrometheusPoolMetrics(registry: metrics.registry),
             logger: Logger(label: "sandcastle.pool"))
         try await pool.loadStoredTargets()
         let dependencies = APIDependencies(
-            manager: manager, store: store, engine: engine, keyring: try APIKeyring(entries: keyEntries),
+            manager: manager, store: store, engine: engine, keyring: try apiKeyring(for: configuration, logger: logger),
             tokens: TokenSignerBox(signer),
             limits: RateLimits(
                 perKey: try TokenBucketLimiter(
@@ -143,6 +157,7 @@ public enum Daemon {
         let socketPath = configuration.socketPath
         let socketGroup = configuration.socketGroup
         let ownSocket = Mutex<(UInt64, UInt64)?>(nil)
+        let readiness = SystemdService.Readiness(listeners: configuration.tcpAddress == nil ? 1 : 2)
         var services: [any Service] = [
             buildApplication(
                 dependencies, address: .unixDomainSocket(path: socketPath),
@@ -151,6 +166,7 @@ public enum Daemon {
                     ownSocket.withLock { $0 = socketIdentity(socketPath) }
                     setSocketPermissions(socketPath, group: socketGroup, logger: logger)
                     logger.info("listening", metadata: ["api.socket": "\(socketPath)"])
+                    readiness.listenerUp()
                 }),
             TaskService(name: "engine-events") { await manager.followEngineEvents() },
             TaskService(name: "reaper") { await manager.runReaper() },
@@ -160,11 +176,22 @@ public enum Daemon {
             services.append(
                 buildApplication(
                     dependencies, address: .hostname(tcp.host, port: tcp.port),
-                    headerTimeout: .seconds(configuration.headerTimeoutSeconds), logger: Logger(label: "sandcastle.api.tcp")))
+                    headerTimeout: .seconds(configuration.headerTimeoutSeconds), logger: Logger(label: "sandcastle.api.tcp"),
+                    onServerRunning: { readiness.listenerUp() }))
         }
-        // Last, so it stops first: viewers are closed (1001) before the listeners wait for their
-        // connections to end. The containers keep running.
+        services.append(
+            ReloadService(
+                reloadable: Reloadable(
+                    file: file, running: configuration, manager: manager, keys: dependencies.keys, tokens: dependencies.tokens,
+                    notifier: notifier, logger: logger)))
+        // Near the end, so it stops early: viewers are closed (1001) before the listeners wait for
+        // their connections to end. The containers keep running.
         services.append(RelayService(relay: relay))
+        // Last, so it stops first: STOPPING=1 goes out as soon as SIGTERM arrives.
+        services.append(
+            SystemdService(
+                notifier: notifier, readiness: readiness, health: .of(engine: engine, store: store), logger: logger,
+                onReady: { if let hardening { verifyThreads(report: hardening, logger: logger) } }))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -41,8 +41,10 @@ public struct PoolSettings: Sendable, Equatable {
         self.targets = targets
     }
 
-    /// Whether any profile has a pool in the file.
-    public var isEnabled: Bool { targets.contains { $0.size > 0 } }
+    /// Whether the file declares a pool (any `[[pool.targets]]` entry, even of size 0): the daemon
+    /// then keeps what mounting needs (CAP_SYS_ADMIN, the mount system calls), and the admin API
+    /// may grow the pool. Without one it drops them, and the API refuses a size above 0.
+    public var isEnabled: Bool { !targets.isEmpty }
 }
 
 extension DaemonConfiguration {

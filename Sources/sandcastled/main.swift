@@ -1,5 +1,6 @@
 // sandcastled: the Sandcastle daemon. Everything but process set-up lives in SandcastleDaemon.
 import Foundation
+import HostHardening
 import Logging
 import SandcastleDaemon
 
@@ -11,11 +12,26 @@ LoggingSystem.bootstrap { label in
 let logger = Logger(label: "sandcastled")
 
 do {
+    // Everything up to the hardening is synchronous and runs on the main thread alone:
+    // capabilities are per thread, and no other thread may exist yet (HostHardening.apply checks).
     let options = try Daemon.Options(arguments: CommandLine.arguments)
-    try await Daemon.run(options: options, logger: logger)
-} catch let error as DaemonError {
-    FileHandle.standardError.write(Data("sandcastled: \(error)\n".utf8))
-    exit(1)
+    let (configuration, file) = try Daemon.loadConfiguration(options: options, logger: logger)
+    // Read, then hidden from the tools the daemon runs (mount, mkfs), while no thread can race setenv.
+    let notifier = try SystemdNotifier()
+    unsetenv("NOTIFY_SOCKET")
+    unsetenv("WATCHDOG_USEC")
+    unsetenv("WATCHDOG_PID")
+    var hardening: HostHardening.Report?
+    if options.selfHarden {
+        hardening = try Daemon.harden(configuration, logger: logger)
+    } else {
+        logger.warning("--no-self-harden: keeping every capability, no seccomp filter")
+    }
+    if options.hardeningSelfTest {
+        Daemon.printSelfTest(report: hardening)
+        exit(0)
+    }
+    try await Daemon.run(configuration: configuration, file: file, hardening: hardening, notifier: notifier, logger: logger)
 } catch {
     FileHandle.standardError.write(Data("sandcastled: \(error)\n".utf8))
     exit(1)

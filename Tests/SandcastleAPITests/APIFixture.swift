@@ -1,4 +1,5 @@
 import AccessControl
+import DockerEngine
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -27,8 +28,12 @@ struct APIFixture: Sendable {
         perKeyBurst: Int = 10_000, perAddressBurst: Int = 10_000, maxBodyBytes: Int = 64 << 10,
         allowedOrigins: Set<String> = ["https://app.example.com", "ws://127.0.0.1"], viewerQueueBytes: Int = 1 << 20
     ) async throws -> APIFixture {
-        let manager = try await ManagerFixture.make()
         let metrics = APIMetrics()
+        // The engine client reports every call's latency into the API's registry, as in the daemon.
+        var engine = try DockerClient.Configuration.fromEnvironment()
+        engine.observer = PrometheusEngineCallMetrics(registry: metrics.registry)
+        let client = try await DockerClient.connect(engine)
+        let manager = try await ManagerFixture.make(client: client)
         let relay = TerminalRelay(
             engine: manager.client, configuration: .init(viewerQueueBytes: viewerQueueBytes),
             delegate: RelayBridge(manager: manager.manager), metrics: PrometheusRelayMetrics(registry: metrics.registry))

@@ -54,6 +54,13 @@ struct OpenAPITests {
             _ = try await call(.put, "/v1/pools/default", admin, body: #"{"image":"debian:12","size":1}"#)
             _ = try await call(.put, "/v1/pools/default", admin, body: #"{"image":"x","size":1,"Privileged":true}"#)
             _ = try await call(.put, "/v1/pools/default", developer, body: #"{"image":"x","size":1}"#)
+            _ = try await call(.get, "/v1/events?follow=false", developer)
+            _ = try await call(.get, "/v1/events?follow=maybe", developer)
+            _ = try await call(.post, "/v1/admin/gc?dryRun=true", .role(.admin))
+            _ = try await call(.post, "/v1/admin/gc?dryRun=perhaps", .role(.admin))
+            _ = try await call(.post, "/v1/admin/gc", developer)
+            _ = try await call(.get, "/v1/admin/backup", .role(.admin))
+            _ = try await call(.get, "/v1/admin/backup", developer)
             #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         }
     }

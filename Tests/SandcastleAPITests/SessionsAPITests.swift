@@ -1,4 +1,5 @@
 import AccessControl
+import DockerEngine
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -174,6 +175,15 @@ struct SessionsAPITests {
             #expect(text.contains(#"sandcastle_sessions{state="running"} 1"#))
             #expect(text.contains("sandcastle_launch_duration_seconds"))
             #expect(text.contains(#"route="/v1/sessions""#))
+            // Engine call latency, by operation (no ids) and outcome.
+            let engine = "sandcastle_engine_request_duration_seconds_count"
+            #expect(text.contains(#"\#(engine){operation="POST /containers/create",outcome="ok"}"#), "\(text)")
+            #expect(text.contains(#"\#(engine){operation="POST /containers/{id}/start",outcome="ok"}"#))
+            #expect(text.contains(#"\#(engine){operation="GET /containers/{id}/json",outcome="ok"}"#))
+            await #expect(throws: DockerError.self) { try await fixture.manager.client.inspectContainer("sandcastle-no-such-container") }
+            let after = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(after.contains(#"\#(engine){operation="GET /containers/{id}/json",outcome="notFound"} 1"#))
+            #expect(!after.contains("sandcastle-no-such-container"), "an id in a label")
             let document = try await client.execute(uri: "/v1/openapi.json", method: .get)
             #expect(document.status == .ok)
             #expect(document.json["openapi"] as? String == "3.1.0")

@@ -23,30 +23,48 @@ struct DaemonProcessTests {
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
-        init(directory: String, logName: String = "daemon.log") throws {
+        /// `api` goes into the `[api]` table, `tail` after the rest (`[auth]`, say); `policies`
+        /// replaces the repository's directory; `environment` is added to the test's own.
+        init(
+            directory: String, logName: String = "daemon.log", api: String = "", policies: String? = nil, tail: String = "",
+            arguments: [String] = [], environment: [String: String] = [:]
+        ) throws {
             self.directory = directory
             log = directory + "/" + logName
             let config = """
                 [api]
                 socket = "\(directory)/api.sock"
-                allowed_origins = ["https://app.example.com"]
+                allowed_origins = ["https://app.example.com", "ws://127.0.0.1"]
+                \(api)
                 [paths]
                 state_directory = "\(directory)/state"
                 workspace_root = "\(directory)/workspaces"
-                policies = "\(Self.repositoryRoot.appendingPathComponent("Policies").path)"
+                policies = "\(policies ?? Self.repositoryRoot.appendingPathComponent("Policies").path)"
                 workspace_images = ""
                 [engine]
                 stop_grace_seconds = 2
+                \(tail)
                 """
-            try config.write(toFile: directory + "/sandcastled.toml", atomically: true, encoding: .utf8)
+            try Self.writeConfig(config, in: directory)
             FileManager.default.createFile(atPath: log, contents: nil)
             process = Process()
             process.executableURL = try Self.executable()
-            process.arguments = ["--config", directory + "/sandcastled.toml"]
+            process.arguments = ["--config", directory + "/sandcastled.toml"] + arguments
+            if !environment.isEmpty {
+                process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = handle
             process.standardError = handle
             try process.run()
+        }
+
+        /// Writes the configuration only when it is not there yet: a restart keeps the one a test
+        /// may have changed (SIGHUP tests rewrite it).
+        static func writeConfig(_ text: String, in directory: String) throws {
+            let path = directory + "/sandcastled.toml"
+            guard !FileManager.default.fileExists(atPath: path) else { return }
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
         }
 
         static let repositoryRoot = URL(fileURLWithPath: #filePath)
@@ -148,6 +166,13 @@ struct DaemonProcessTests {
                 "http://x/v1/sessions",
             ])
             #expect(created.contains(#""state":"running""#), "\(created)")
+            // The daemon's engine client reports every call's latency at /metrics.
+            let metrics = try await daemon.curl(["http://x/metrics"])
+            for operation in ["GET /version", "POST /containers/create", "POST /containers/{id}/start"] {
+                #expect(
+                    metrics.contains(#"sandcastle_engine_request_duration_seconds_count{operation="\#(operation)",outcome="ok"}"#),
+                    "\(operation) missing from /metrics")
+            }
 
             // A follower of the event stream must not hold the shutdown up.
             async let follower = daemon.curl(["http://x/v1/events"], seconds: 60)

@@ -35,12 +35,14 @@ export DEBIAN_FRONTEND=noninteractive
 
 # The Debian packages the build, the test image, the tests and the daemon need.
 sandcastle_packages=(
-    # engine and test image
-    docker.io busybox-static gcc libc6-dev
+    # engine and test images (debootstrap: the Debian test image, Images/debian/build)
+    docker.io busybox-static gcc libc6-dev debootstrap
     # C libraries the Swift targets link
     libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev pkg-config
     # what the tests and these scripts use (e2fsprogs and mount: workspace size limits)
     e2fsprogs util-linux mount iproute2 curl ca-certificates procps tar git
+    # systemd-analyze verify/security on the units in systemd/ (no systemd needs to run)
+    systemd
     # what the Swift toolchain in /opt/swift links with
     binutils libstdc++-12-dev libgcc-12-dev zlib1g-dev
 )

@@ -59,11 +59,15 @@ public actor WarmPool {
         public var readyTimeout: Duration
         /// Targets from the configuration file (the admin API's, kept in the store, win).
         public var targets: [PoolTarget]
+        /// Whether this process may mount (it kept CAP_SYS_ADMIN and the mount system calls);
+        /// without it, targets above size 0 are refused.
+        public var canMount: Bool
 
         public init(
             root: String, gate: GateMount, daemonInstance: String, readyTimeout: Duration = .seconds(30),
-            targets: [PoolTarget] = []
+            targets: [PoolTarget] = [], canMount: Bool = true
         ) {
+            self.canMount = canMount
             self.root = root
             self.gate = gate
             self.daemonInstance = daemonInstance
@@ -164,6 +168,12 @@ public actor WarmPool {
     func validate(_ target: PoolTarget) async throws(PoolError) {
         guard (0...Self.maximumSize).contains(target.size) else {
             throw PoolError(.configuration, "pool size \(target.size) for profile \(target.profile) is not in 0...\(Self.maximumSize)")
+        }
+        guard configuration.canMount || target.size == 0 else {
+            throw PoolError(
+                .configuration,
+                "this daemon started without a pool in its configuration, so it gave up the privileges to mount; "
+                    + "add a [[pool.targets]] entry (size may be 0) and restart it")
         }
         guard (1...6000).contains(target.refillPerMinute) else {
             throw PoolError(

@@ -1,0 +1,76 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// HTTP/1.1 to the daemon, one connection per request, on SwiftNIO's event loops (nothing here
+/// blocks a thread). The same code serves the unix socket and TCP.
+///
+/// Why not the engine client's libcurl transport: it is built around `DockerError` and the
+/// engine's endpoints, and the terminal needs a WebSocket that libcurl (7.88, Debian 12) does not
+/// offer; one NIO transport serves both, and NIO is already in every target's graph.
+struct HTTPTransport: Sendable {
+    let address: DaemonAddress
+    let group: any EventLoopGroup
+
+    struct Request: Sendable {
+        var method: HTTPMethod
+        var path: String
+        var headers: [(String, String)] = []
+        var body: [UInt8]? = nil
+    }
+
+    /// Sends `request`; `onHead` sees the status and headers, `onBody` each body chunk as it
+    /// arrives (so a stream can be followed). Returns when the response has ended.
+    func exchange(
+        _ request: Request, onHead: (Int, HTTPHeaders) async throws -> Void, onBody: (ByteBuffer) async throws -> Void
+    ) async throws {
+        let channel = try await address.connect(group: group) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+            }
+        }
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                var headers = HTTPHeaders(request.headers)
+                headers.replaceOrAdd(name: "Host", value: hostHeader)
+                headers.replaceOrAdd(name: "Connection", value: "close")
+                headers.replaceOrAdd(name: "Content-Length", value: String(request.body?.count ?? 0))
+                // One write: the daemon may answer and close as soon as it has the head, and a
+                // later write of the (empty) end would then fail on the closed channel.
+                var parts: [HTTPClientRequestPart] = [
+                    .head(HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path, headers: headers))
+                ]
+                if let body = request.body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                parts.append(.end(nil))
+                try await outbound.write(contentsOf: parts)
+                var sawHead = false
+                for try await part in inbound {
+                    switch part {
+                    case .head(let head):
+                        sawHead = true
+                        try await onHead(Int(head.status.code), head.headers)
+                    case .body(let buffer):
+                        try await onBody(buffer)
+                    case .end:
+                        return
+                    }
+                }
+                if !sawHead { throw SandcastleClientError.protocolViolation("the daemon closed the connection without answering \(request.method) \(request.path)") }
+            }
+        } catch let error as SandcastleClientError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw SandcastleClientError.protocolViolation("\(request.method) \(request.path): \(error)")
+        }
+    }
+
+    var hostHeader: String {
+        switch address {
+        case .unixSocket: "localhost"
+        case .tcp(let host, let port): "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        }
+    }
+}

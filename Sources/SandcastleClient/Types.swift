@@ -1,0 +1,86 @@
+import Foundation
+
+/// A session as the daemon's API shows it (`GET /v1/sessions/{id}`).
+public struct Session: Codable, Sendable, Equatable {
+    public var id: String
+    public var state: String
+    public var owner: String
+    public var image: String
+    public var profile: String
+    public var workspace: String
+    public var command: [String]
+    public var envNames: [String]
+    public var labels: [String: String]
+    public var containerId: String?
+    public var exitCode: Int?
+    public var exitReason: String?
+    public var error: String?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var lastActivityAt: Date
+    public var ttlSeconds: Int?
+    public var idleTimeoutSeconds: Int?
+}
+
+struct SessionPage: Decodable {
+    var sessions: [Session]
+    var next: String?
+}
+
+/// A minted attach token (`POST /v1/sessions/{id}/attach-tokens`).
+public struct AttachToken: Codable, Sendable {
+    public var token: String
+    public var expiresAt: Date
+    public var role: String
+}
+
+/// One entry of the event log, as `GET /v1/events` sends it.
+public struct SessionEvent: Sendable {
+    public var id: Int64
+    public var type: String
+    public var session: String?
+    public var time: String
+    /// The whole `data:` line: the event as JSON.
+    public var json: String
+}
+
+/// What `POST /v1/admin/gc` found (and, unless a dry run, removed).
+public struct GarbageReport: Codable, Sendable {
+    public struct Container: Codable, Sendable {
+        public var id: String
+        public var name: String
+        public var session: String?
+        public var state: String
+    }
+    public var dryRun: Bool
+    /// Containers of this daemon that no session wants.
+    public var orphans: [Container]
+    /// Container ids removed (empty on a dry run).
+    public var removed: [String]
+    /// Sandcastle containers of other daemon instances on the same engine: never touched.
+    public var otherInstances: Int
+}
+
+struct ErrorBody: Decodable {
+    struct Detail: Decodable {
+        struct Problem: Decodable {
+            var field: String
+            var value: String?
+            var message: String
+        }
+        var code: String
+        var message: String
+        var problems: [Problem]?
+    }
+    var error: Detail
+}
+
+extension JSONDecoder {
+    /// Dates in ISO 8601, as the API sends them.
+    static func api() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

@@ -1,0 +1,7 @@
+import SandcastleCLI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(await Sandcastle.run(arguments: Array(CommandLine.arguments.dropFirst())))
