@@ -132,7 +132,7 @@ public enum Daemon {
                 root: configuration.pool.root ?? configuration.stateDirectory + "/pool",
                 gate: GateMount(hostPath: configuration.pool.gate), daemonInstance: instance,
                 readyTimeout: .seconds(configuration.pool.readyTimeoutSeconds), targets: configuration.pool.targets,
-                canMount: hardeningNeeds(for: configuration).mounts || !options.selfHarden),
+                canMount: hardening == nil || hardeningNeeds(for: configuration).mounts),
             mounter: LinuxSlotMounter(), metrics: PrometheusPoolMetrics(registry: metrics.registry),
             logger: Logger(label: "sandcastle.pool"))
         try await pool.loadStoredTargets()
