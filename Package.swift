@@ -130,6 +130,18 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "SessionsTests",
+            dependencies: ["Sessions", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The warm pool on a real engine with real slot mounts: run inside Docker-in-Docker only.
+        .testTarget(
+            name: "WarmPoolIntegrationTests",
+            dependencies: [
+                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "SandcastleTestSupport", "sandcastled",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "SandboxIntegrationTests",
             dependencies: ["Sessions", "SandboxPolicy", "DockerEngine"]
         ),

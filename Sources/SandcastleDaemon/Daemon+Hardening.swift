@@ -8,10 +8,10 @@ import Glibc
 
 extension Daemon {
     /// What `configuration` makes the daemon need from the host beyond its fixed capabilities.
-    /// A warm pool (bind mounts into slots) must set `mounts` too.
+    /// A warm pool (any `[[pool.targets]]` entry: bind mounts into slots) sets `mounts` too.
     public static func hardeningNeeds(for configuration: DaemonConfiguration) -> HostHardening.Needs {
         HostHardening.Needs(
-            mounts: configuration.workspaceImageDirectory != nil,
+            mounts: configuration.workspaceImageDirectory != nil || configuration.pool.isEnabled,
             privilegedPort: (configuration.tcpAddress?.port ?? 1024) < 1024)
     }
 
