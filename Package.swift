@@ -130,6 +130,18 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "SessionsTests",
+            dependencies: ["Sessions", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The warm pool on a real engine with real slot mounts: run inside Docker-in-Docker only.
+        .testTarget(
+            name: "WarmPoolIntegrationTests",
+            dependencies: [
+                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "SandcastleTestSupport", "sandcastled",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "SandboxIntegrationTests",
             dependencies: ["Sessions", "SandboxPolicy", "DockerEngine"]
         ),
@@ -152,9 +164,14 @@ let package = Package(
         .testTarget(
             name: "WorkspaceQuotaIntegrationTests",
             dependencies: [
-                "WorkspaceQuota", "SandboxPolicy",
+                "WorkspaceQuota", "SandboxPolicy", "SandcastleTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // scripts/dind (Docker-in-Docker, for tests that mount) and the warm pool's rslave slot binds in it.
+        .testTarget(
+            name: "DinDIntegrationTests",
+            dependencies: ["SandcastleTestSupport", "DockerEngine"]
         ),
 
         // The HTTP control API, the terminal WebSocket and the event stream (Hummingbird).

@@ -19,12 +19,16 @@ public struct APIDependencies: Sendable {
     public var metrics: APIMetrics
     public var settings: APISettings
     public var relay: TerminalRelay
+    /// The warm pool (admin routes `/v1/pools`); nil without one.
+    public var pool: WarmPool?
 
     public init(
         manager: SessionManager, store: SessionStore, engine: any ContainerEngine, keyring: APIKeyring,
-        tokens: TokenSignerBox, limits: RateLimits, metrics: APIMetrics, settings: APISettings, relay: TerminalRelay
+        tokens: TokenSignerBox, limits: RateLimits, metrics: APIMetrics, settings: APISettings, relay: TerminalRelay,
+        pool: WarmPool? = nil
     ) {
         self.relay = relay
+        self.pool = pool
         self.manager = manager
         self.store = store
         self.engine = engine

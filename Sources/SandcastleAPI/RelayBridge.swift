@@ -21,6 +21,10 @@ public struct RelayBridge: TerminalRelayDelegate {
         await manager.observeEnds { session in
             relay.finish(session: session.id, code: session.exitCode ?? -1, reason: exitFrameReason(session.exitReason))
         }
+        // A session claimed from the warm pool: the gate's stream is its one attachment.
+        await manager.observeClaims { session, stream in
+            _ = try? await relay.terminal(session: session.id, containerID: session.containerID ?? "", openStream: stream)
+        }
     }
 
     /// The protocol's reasons (`exited|oom|killed|timeout|removed`) from the store's finer ones.

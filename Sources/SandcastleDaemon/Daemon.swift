@@ -114,6 +114,14 @@ public enum Daemon {
             delegate: RelayBridge(manager: manager), metrics: PrometheusRelayMetrics(registry: metrics.registry),
             logger: Logger(label: "sandcastle.relay"))
         await RelayBridge.connect(manager: manager, relay: relay)
+        let pool = await manager.makePool(
+            configuration: .init(
+                root: configuration.pool.root ?? configuration.stateDirectory + "/pool",
+                gate: GateMount(hostPath: configuration.pool.gate), daemonInstance: instance,
+                readyTimeout: .seconds(configuration.pool.readyTimeoutSeconds), targets: configuration.pool.targets),
+            mounter: LinuxSlotMounter(), metrics: PrometheusPoolMetrics(registry: metrics.registry),
+            logger: Logger(label: "sandcastle.pool"))
+        try await pool.loadStoredTargets()
         let dependencies = APIDependencies(
             manager: manager, store: store, engine: engine, keyring: try APIKeyring(entries: keyEntries),
             tokens: TokenSignerBox(signer),
@@ -127,7 +135,7 @@ public enum Daemon {
             settings: APISettings(
                 maxBodyBytes: configuration.maxBodyBytes, allowedOrigins: Set(configuration.allowedOrigins),
                 maxFrameBytes: configuration.maxFrameBytes),
-            relay: relay)
+            relay: relay, pool: pool)
 
         try await manager.reconcile()
 
@@ -146,6 +154,7 @@ public enum Daemon {
                 }),
             TaskService(name: "engine-events") { await manager.followEngineEvents() },
             TaskService(name: "reaper") { await manager.runReaper() },
+            TaskService(name: "warm-pool") { await pool.run() },
         ]
         if let tcp = configuration.tcpAddress {
             services.append(

@@ -46,6 +46,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var viewerQueueBytes: Int
     public var maxFrameBytes: Int
 
+    /// The warm pool (`[pool]`); no targets by default, so the daemon never mounts anything.
+    public var pool = PoolSettings()
+
     public struct APIKeyEntry: Sendable, Equatable {
         public var name: String
         public var sha256: String
@@ -194,6 +197,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             if let value = positive(relay, "max_frame_bytes", log) { config.maxFrameBytes = value }
             relay.refuseUnknownKeys()
         }
+        parsePool(top, into: &config, log: log)
         top.refuseUnknownKeys()
         guard log.isEmpty else {
             throw ConfigurationError(

@@ -17,6 +17,7 @@ enum Schema {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1", migrate: v1)
         migrator.registerMigration("v2-workspaces", migrate: v2Workspaces)
+        migrator.registerMigration("v3-pool", migrate: v3Pool)
         return migrator
     }()
 
@@ -108,6 +109,40 @@ enum Schema {
                 INSERT OR IGNORE INTO workspace (name, uid, createdAt)
                     SELECT workspace, workspaceUID, min(createdAt) FROM session
                     WHERE workspaceUID > 0 GROUP BY workspace;
+                """)
+    }
+
+    /// The warm pool: its slots (one pre-started container each, and the host directory bound
+    /// into it), and the pool targets set through the admin API.
+    ///
+    /// `sessionID` is UNIQUE: a slot serves at most one session, and a session claims at most one
+    /// slot, whatever races. A claimed slot's row stays until its session is removed.
+    static func v3Pool(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE pool_slot (
+                    id TEXT NOT NULL PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+                    profile TEXT NOT NULL,
+                    image TEXT NOT NULL,
+                    containerName TEXT NOT NULL UNIQUE,
+                    containerID TEXT UNIQUE,
+                    directory TEXT NOT NULL UNIQUE,
+                    state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'claimed')),
+                    sessionID TEXT UNIQUE,
+                    daemonInstance TEXT NOT NULL,
+                    createdAt INTEGER NOT NULL,
+                    claimedAt INTEGER,
+                    CHECK ((state = 'claimed') = (sessionID IS NOT NULL))
+                ) STRICT;
+                CREATE INDEX pool_slot_ready ON pool_slot(profile, image, state, createdAt);
+
+                CREATE TABLE pool_target (
+                    profile TEXT NOT NULL PRIMARY KEY,
+                    image TEXT NOT NULL,
+                    size INTEGER NOT NULL CHECK (size >= 0),
+                    refillPerMinute INTEGER NOT NULL CHECK (refillPerMinute > 0),
+                    updatedAt INTEGER NOT NULL
+                ) STRICT;
                 """)
     }
 }

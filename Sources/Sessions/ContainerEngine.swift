@@ -18,6 +18,9 @@ public protocol ContainerEngine: Sendable {
     func ping() async throws -> EnginePing
     /// The terminal output the engine logged for a TTY container: the last `tail` lines, or all.
     func terminalLogs(_ id: String, tail: Int?) async throws -> any AsyncSequence<ByteBuffer, any Error> & Sendable
+    /// Attaches to a TTY container's stdin and output without replaying its log (the warm pool
+    /// keeps this stream open until the slot is claimed).
+    func attachTerminalStream(_ id: String) async throws -> HijackedStream
 }
 
 extension DockerClient: ContainerEngine {
@@ -30,5 +33,9 @@ extension DockerClient: ContainerEngine {
     public func terminalLogs(_ id: String, tail: Int?) async throws -> any AsyncSequence<ByteBuffer, any Error> & Sendable {
         // A session's container has a TTY: its log is the raw terminal output, one stream.
         try await logs(id, tty: true, options: .init(tail: tail)).map(\.payload)
+    }
+
+    public func attachTerminalStream(_ id: String) async throws -> HijackedStream {
+        try await attachContainer(id, tty: true, options: AttachOptions(stdin: true, stdout: true, stderr: true, logs: false))
     }
 }

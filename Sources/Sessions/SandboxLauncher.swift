@@ -23,10 +23,12 @@ public struct SandboxLauncher: Sendable {
     /// - Throws: ``LaunchError`` `.policyViolation` (after removing the container) when the engine
     ///   reports anything but what was asked, `.workspaceChanged` when the workspace directory was
     ///   replaced between resolution and create; engine errors as they come.
-    public func create(name: String, config: ContainerConfig, workspace: ResolvedWorkspace) async throws -> String {
+    public func create(
+        name: String, config: ContainerConfig, workspace: ResolvedWorkspace, gate: GateMount? = nil
+    ) async throws -> String {
         let created = try await engine.createContainer(name: name, config: config)
         do {
-            try await verify(containerID: created.id, expected: config, workspace: workspace)
+            try await verify(containerID: created.id, expected: config, workspace: workspace, gate: gate)
         } catch {
             do {
                 try await engine.removeContainer(created.id, force: true, removeVolumes: true)
@@ -41,10 +43,12 @@ public struct SandboxLauncher: Sendable {
     }
 
     /// Reads the container back and compares it with `expected`.
-    public func verify(containerID: String, expected: ContainerConfig, workspace: ResolvedWorkspace) async throws {
+    public func verify(
+        containerID: String, expected: ContainerConfig, workspace: ResolvedWorkspace, gate: GateMount? = nil
+    ) async throws {
         let inspect = try await engine.inspectContainer(containerID)
         let violations = ReadBack.verify(
-            inspected: InspectedContainer(inspect), expected: expected, resolvedWorkspace: workspace.path)
+            inspected: InspectedContainer(inspect), expected: expected, resolvedWorkspace: workspace.path, gate: gate)
         if !violations.isEmpty {
             throw LaunchError.policyViolation(containerID: containerID, violations: violations)
         }

@@ -45,8 +45,23 @@ extension SessionManager {
         var report = ReconcileReport()
         let containers = try await limiter.run { try await engine.listContainers(all: true, filters: ownContainers) }
         var bySession: [String: ContainerSummary] = [:]
+        // A pool container has no session label: its claimed slot names the session.
+        let claimedSlots = pool == nil ? [] : try await store.poolSlots().filter { $0.state == .claimed }
+        var sessionOfContainer: [String: String] = [:]
+        for slot in claimedSlots {
+            if let container = slot.containerID, let session = slot.sessionID { sessionOfContainer[container] = session }
+        }
+        var unclaimedPoolContainers = Set<String>()
         for container in containers {
-            if let session = container.labels?[SandcastleLabels.session] { bySession[session] = container }
+            if let session = container.labels?[SandcastleLabels.session] {
+                bySession[session] = container
+            } else if container.labels?[LaunchSpec.poolSlotLabel] != nil {
+                if let session = sessionOfContainer[container.id] {
+                    bySession[session] = container
+                } else {
+                    unclaimedPoolContainers.insert(container.id)
+                }
+            }
         }
         let live = try await store.sessions(inStates: SessionState.live)
         var wanted = Set<String>()
@@ -59,7 +74,8 @@ extension SessionManager {
             let container = bySession[session.id]
             switch session.state {
             case .creating, .starting:
-                if let container, container.state == "running" {
+                // A claim the crash interrupted cannot be finished: the gate's stream is gone.
+                if let container, container.state == "running", session.poolSlot == nil {
                     try await adopt(session, containerID: container.id)
                     wanted.insert(container.id)
                     report.adopted.append(session.id)
@@ -92,6 +108,8 @@ extension SessionManager {
             if let container = bySession[session.id] { wanted.insert(container.id) }
         }
         for container in containers where !wanted.contains(container.id) {
+            // Ready pool containers belong to the running pool; at start-up they are stale.
+            if !startup, unclaimedPoolContainers.contains(container.id) { continue }
             if !startup, let session = container.labels?[SandcastleLabels.session], launches[session] != nil { continue }
             logger.warning(
                 "removing a container of this daemon that no session wants",
@@ -110,6 +128,9 @@ extension SessionManager {
             for (id, reason) in interruptedStops {
                 group.addTask { _ = try? await self.stop(id, reason: reason) }
             }
+        }
+        if startup, let pool {
+            try await pool.reconcile()
         }
         logger.info("reconciled with the engine", metadata: ["report": "\(report)"])
         return report
@@ -165,8 +186,18 @@ extension SessionManager {
     /// Applies one engine event. Idempotent: an event seen twice, or one whose effect a listing
     /// already recorded, changes nothing.
     public func handle(_ event: DockerEvent) async {
-        guard event.type == "container", let sessionID = event.actor.attributes?[SandcastleLabels.session] else { return }
+        guard event.type == "container" else { return }
         let containerID = event.actor.id
+        var label = event.actor.attributes?[SandcastleLabels.session]
+        if label == nil, event.actor.attributes?[LaunchSpec.poolSlotLabel] != nil {
+            // A pool container: its session, if claimed, is the one holding its container id.
+            label = (try? await store.session(containerID: containerID))?.id
+            if label == nil, event.action == "die" || event.action == "destroy" {
+                await pool?.containerEnded(containerID)
+                return
+            }
+        }
+        guard let sessionID = label else { return }
         do {
             switch event.action {
             case "oom":

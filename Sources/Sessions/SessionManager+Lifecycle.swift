@@ -62,6 +62,12 @@ extension SessionManager {
         guard let containerID = current.containerID else {
             throw SessionManagerError(.conflict, "session \(id) has no container to start; create a new session", sessionID: id)
         }
+        if current.poolSlot != nil {
+            throw SessionManagerError(
+                .conflict,
+                "session \(id) came from the warm pool, whose container runs the gate first and cannot be started again; create a new session",
+                sessionID: id)
+        }
         do {
             try await store.transition(id: id, from: [.exited], to: .starting, at: clock.now())
         } catch {
@@ -106,6 +112,10 @@ extension SessionManager {
             } catch {
                 throw SessionManagerError(.engine, "removing the container of session \(id) failed: \(error)", sessionID: id, underlying: error)
             }
+        }
+        if latest.poolSlot != nil, let pool {
+            // Unmounts the workspace from the slot and deletes the slot directory (never the workspace).
+            await pool.release(sessionID: id)
         }
         if latest.state != .removed {
             do {

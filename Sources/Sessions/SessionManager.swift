@@ -63,6 +63,11 @@ public actor SessionManager {
     /// Told of every session that ended (exited or removed), after the store recorded it: the
     /// terminal relay sends its viewers the exit frame.
     var endObserver: (@Sendable (Session) async -> Void)?
+    /// The warm pool, when the daemon has one: sessions are claimed from it before launching cold.
+    var pool: WarmPool?
+    /// Told of every session claimed from the pool, with the gate's attach stream (the terminal
+    /// relay takes it as the session's attachment). Without one the stream is closed.
+    var claimObserver: (@Sendable (Session, HijackedStream) async -> Void)?
 
     public init(
         configuration: Configuration, engine: any ContainerEngine, store: SessionStore, policies: PolicySet,
@@ -85,6 +90,27 @@ public actor SessionManager {
     public func observeEnds(_ observer: @escaping @Sendable (Session) async -> Void) {
         endObserver = observer
     }
+
+    /// Creates the warm pool on this manager's engine, store, engine limiter and policies, and
+    /// claims sessions from it from now on (reconciliation covers its slots too).
+    public func makePool(
+        configuration: WarmPool.Configuration, mounter: any SlotMounter, metrics: any PoolMetrics = NoPoolMetrics(),
+        logger: Logger = Logger(label: "sandcastle.pool")
+    ) -> WarmPool {
+        let pool = WarmPool(
+            configuration: configuration, engine: engine, store: store, mounter: mounter, limiter: limiter,
+            policies: { [weak self] in await self?.policies ?? PolicySet(directory: "", profiles: [:]) }, metrics: metrics, logger: logger)
+        self.pool = pool
+        return pool
+    }
+
+    /// Sets who receives the attach stream of a session claimed from the pool.
+    public func observeClaims(_ observer: @escaping @Sendable (Session, HijackedStream) async -> Void) {
+        claimObserver = observer
+    }
+
+    /// The current policies (the warm pool builds its containers from them).
+    public func currentPolicies() -> PolicySet { policies }
 
     /// Replaces the policies (SIGHUP). Running sessions keep the limits they were launched with.
     public func updatePolicies(_ policies: PolicySet) {
@@ -193,6 +219,7 @@ public actor SessionManager {
         var containerID: String?
         do {
             let user = WorkspaceUser(uid: uid)
+            if let claimed = try await claimFromPool(session, approved: approved, user: user) { return claimed }
             var workspace = try workspaces.resolve(session.workspace, creatingFor: user)
             var mount = WorkspaceMount(hostPath: workspace.path)
             if let bytes = approved.profile.workspaceSizeBytes, let sizeLimiter {
@@ -216,6 +243,9 @@ public actor SessionManager {
             throw error
         } catch {
             logger.warning("launch failed", metadata: ["session.id": "\(id)", "error": "\(error)"])
+            if let pool, (try? await store.session(id: id))?.poolSlot != nil {
+                await pool.release(sessionID: id)
+            }
             if let containerID {
                 try? await limiter.run { try await engine.removeContainer(containerID, force: true, removeVolumes: true) }
             }
@@ -232,6 +262,33 @@ public actor SessionManager {
             }
             throw SessionManagerError(.launchFailed, "session \(id) failed to launch: \(message)", sessionID: id, underlying: error)
         }
+    }
+
+    /// A session claimed from the warm pool, recorded `running`; nil when the pool cannot serve
+    /// it (the caller launches cold). No engine call.
+    private func claimFromPool(_ session: Session, approved: ApprovedSession, user: WorkspaceUser) async throws -> Session? {
+        guard let pool else { return nil }
+        let workspace = try workspaces.resolve(session.workspace, creatingFor: user)
+        guard let claim = try await pool.claim(approved: approved, sessionID: session.id, workspace: workspace, user: user)
+        else { return nil }
+        let containerID = claim.session.containerID ?? ""
+        let running: Session
+        do {
+            running = try await store.transition(
+                id: session.id, from: [.starting], to: .running, at: clock.now(),
+                event: NewEvent(
+                    type: .sessionStarted, sessionID: session.id,
+                    payload: Self.payload(["containerID": containerID, "poolSlot": claim.session.poolSlot ?? ""])))
+        } catch {
+            await claim.stream.close()
+            throw error
+        }
+        if let claimObserver {
+            await claimObserver(running, claim.stream)
+        } else {
+            await claim.stream.close()
+        }
+        return running
     }
 
     /// Creates the container; a container left under the same name by an interrupted launch of

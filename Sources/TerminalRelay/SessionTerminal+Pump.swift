@@ -1,3 +1,4 @@
+import DockerEngine
 import Logging
 import NIOCore
 
@@ -7,13 +8,18 @@ extension SessionTerminal {
     /// waits for the caller's ``finish(code:reason:)``. Whichever ends first cancels the other.
     func run() async {
         // Shut down before its pump was started: nothing to attach for.
-        guard state.withLock({ $0.phase == .running }) else { return }
+        guard state.withLock({ $0.phase == .running }) else {
+            await takeOpenStream()?.close()
+            return
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.pump() }
             group.addTask { await self.watchForFinish() }
             _ = await group.next()
             group.cancelAll()
         }
+        // A handed-over attachment the pump never got to.
+        await takeOpenStream()?.close()
         // The pump is gone. An exit the caller asked for is delivered now (its last bytes had
         // their grace); without one the relay is shutting down.
         let requested = state.withLock { $0.requestedExit }
@@ -58,13 +64,16 @@ extension SessionTerminal {
             let began = ContinuousClock.now
             var attached = false
             do {
-                try await context.engine.withTerminalAttachment(containerID: containerID, replayLogs: replayLogs) {
-                    output, input in
-                    attached = true
-                    attachmentOpened(input)
-                    defer { attachmentClosed() }
-                    for try await chunk in output {
-                        deliver(chunk)
+                if let open = takeOpenStream() {
+                    try await open.executeThenClose { output, input in
+                        attached = true
+                        try await drain(output, input: input)
+                    }
+                } else {
+                    try await context.engine.withTerminalAttachment(containerID: containerID, replayLogs: replayLogs) {
+                        output, input in
+                        attached = true
+                        try await drain(output, input: input)
                     }
                 }
             } catch {
@@ -115,6 +124,23 @@ extension SessionTerminal {
                 continue
             }
             return
+        }
+    }
+
+    /// Feeds one attachment's output to the ring and the viewers until it ends.
+    private func drain(_ output: some AsyncSequence<ByteBuffer, any Error>, input: any TerminalInput) async throws {
+        attachmentOpened(input)
+        defer { attachmentClosed() }
+        for try await chunk in output {
+            deliver(chunk)
+        }
+    }
+
+    /// The attachment handed over at creation, once.
+    private func takeOpenStream() -> HijackedStream? {
+        state.withLock { state in
+            defer { state.openStream = nil }
+            return state.openStream
         }
     }
 

@@ -1,3 +1,4 @@
+import DockerEngine
 import Logging
 import NIOCore
 import Synchronization
@@ -43,7 +44,10 @@ public final class SessionTerminal: Sendable {
     let logger: Logger
     let state: Mutex<State>
 
-    init(sessionID: String, containerID: String, replayLogs: Bool, context: RelayContext) {
+    init(
+        sessionID: String, containerID: String, replayLogs: Bool, context: RelayContext,
+        openStream: HijackedStream? = nil
+    ) {
         self.sessionID = sessionID
         self.containerID = containerID
         self.replayLogs = replayLogs
@@ -52,7 +56,8 @@ public final class SessionTerminal: Sendable {
         logger[metadataKey: "session.id"] = "\(sessionID)"
         logger[metadataKey: "container.id"] = "\(containerID.prefix(12))"
         self.logger = logger
-        self.state = Mutex(State(ring: ScrollbackRing(capacity: context.configuration.scrollbackBytes)))
+        self.state = Mutex(
+            State(ring: ScrollbackRing(capacity: context.configuration.scrollbackBytes), openStream: openStream))
     }
 
     // MARK: - State
@@ -97,6 +102,9 @@ public final class SessionTerminal: Sendable {
         var appliedSize: TerminalSize?
         var resizing = false
         var lastActivityReport: ContinuousClock.Instant?
+        /// An attachment opened before the terminal existed (a warm-pool claim): the pump's first
+        /// attachment, instead of asking the engine for one.
+        var openStream: HijackedStream?
 
         /// Queues `event` as the last of viewer `id` and stops feeding it output.
         mutating func close(

@@ -1,3 +1,4 @@
+import DockerEngine
 import Logging
 import NIOCore
 import Synchronization
@@ -169,6 +170,36 @@ public final class TerminalRelay: Sendable {
         }
         if isNew { startContinuation.yield(terminal) }
         return terminal
+    }
+
+    /// A new terminal for `session` whose first attachment is `stream`, already open to the
+    /// container's TTY (a warm-pool claim: the gate's stream, attached when the container
+    /// started, so the claim makes no engine call). Later attachments, if that one ends while the
+    /// container runs, come from the engine as usual; the container's log is never replayed.
+    ///
+    /// - Throws: ``TerminalRelayError/shutDown`` after ``shutdown()`` (the stream is closed);
+    ///   `containerMismatch` when the session already has a running terminal.
+    public func terminal(session: String, containerID: String, openStream stream: HijackedStream) async throws(TerminalRelayError)
+        -> SessionTerminal
+    {
+        let result = state.withLock { registry -> Result<SessionTerminal, TerminalRelayError> in
+            guard !registry.isShutDown else { return .failure(.shutDown) }
+            if let existing = registry.terminals[session], !existing.isFinished {
+                return .failure(.containerMismatch(session: session, running: existing.containerID, requested: containerID))
+            }
+            let terminal = SessionTerminal(
+                sessionID: session, containerID: containerID, replayLogs: false, context: context, openStream: stream)
+            registry.terminals[session] = terminal
+            return .success(terminal)
+        }
+        switch result {
+        case .success(let terminal):
+            startContinuation.yield(terminal)
+            return terminal
+        case .failure(let error):
+            await stream.close()
+            throw error
+        }
     }
 
     /// The session's terminal if it has one that has not ended.

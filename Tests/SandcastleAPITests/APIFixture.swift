@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import SandboxPolicy
 import SandcastleAPI
 import SandcastleTestSupport
 import Sessions
@@ -32,6 +33,12 @@ struct APIFixture: Sendable {
             engine: manager.client, configuration: .init(viewerQueueBytes: viewerQueueBytes),
             delegate: RelayBridge(manager: manager.manager), metrics: PrometheusRelayMetrics(registry: metrics.registry))
         await RelayBridge.connect(manager: manager.manager, relay: relay)
+        // A pool that is never run: its admin routes answer, and it never mounts (on this host).
+        let pool = await manager.manager.makePool(
+            configuration: .init(
+                root: manager.directory + "/pool", gate: GateMount(hostPath: manager.directory + "/no-gate"),
+                daemonInstance: manager.instance),
+            mounter: RefusingSlotMounter())
         var entries = keys.map { APIKeyEntry(name: "\($0.key.rawValue)-key", sha256: APIKeyring.sha256Hex(of: $0.value), role: $0.key) }
         entries.append(APIKeyEntry(name: "developer-2", sha256: APIKeyring.sha256Hex(of: otherDeveloperKey), role: .developer))
         let dependencies = APIDependencies(
@@ -44,7 +51,7 @@ struct APIFixture: Sendable {
                 perAddress: try TokenBucketLimiter(capacity: perAddressBurst, refillPerSecond: 1, maxKeys: 1000)),
             metrics: metrics,
             settings: APISettings(maxBodyBytes: maxBodyBytes, allowedOrigins: allowedOrigins, heartbeatInterval: .seconds(1)),
-            relay: relay)
+            relay: relay, pool: pool)
         return APIFixture(manager: manager, dependencies: dependencies, relay: relay)
     }
 
@@ -100,4 +107,14 @@ extension TestResponse {
     var json: [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
     }
+}
+
+/// Refuses every mount: API tests run on a shared host, where the pool must never mount.
+struct RefusingSlotMounter: SlotMounter {
+    func preparePoolRoot(_ root: String) throws(PoolError) { throw PoolError(.mount, "no mounts in API tests") }
+    func mountWorkspace(_ workspace: ResolvedWorkspace, onto slotDirectory: String) throws(PoolError) {
+        throw PoolError(.mount, "no mounts in API tests")
+    }
+    func unmountAll(_ slotDirectory: String) throws(PoolError) {}
+    func isMountPoint(_ path: String) -> Bool { false }
 }

@@ -46,6 +46,14 @@ struct OpenAPITests {
             _ = try await call(.delete, "/v1/sessions/oa-1?workspace=bogus", developer)
             _ = try await call(.delete, "/v1/sessions/oa-1", developer)
             _ = try await call(.post, "/v1/sessions/oa-1/start", developer)
+            let admin = HTTPFields.role(.admin)
+            let image = ManagerFixture.image
+            _ = try await call(.get, "/v1/pools", admin)
+            _ = try await call(.get, "/v1/pools", developer)
+            _ = try await call(.put, "/v1/pools/default", admin, body: #"{"image":"\#(image)","size":0,"refillPerMinute":60}"#)
+            _ = try await call(.put, "/v1/pools/default", admin, body: #"{"image":"debian:12","size":1}"#)
+            _ = try await call(.put, "/v1/pools/default", admin, body: #"{"image":"x","size":1,"Privileged":true}"#)
+            _ = try await call(.put, "/v1/pools/default", developer, body: #"{"image":"x","size":1}"#)
             #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         }
     }

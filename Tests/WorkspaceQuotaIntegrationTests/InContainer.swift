@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SandcastleTestSupport
 
 /// Whether this process is the copy of the test bundle that `LimiterInContainerTests` started
 /// inside a container, and may therefore mount.
@@ -12,16 +13,9 @@ enum InContainer {
     static let hostNamespaceVariable = "SANDCASTLE_QUOTA_HOST_MNTNS"
     static let scratchVariable = "SANDCASTLE_QUOTA_SCRATCH"
 
-    static var mountNamespace: String? {
-        var buffer = [CChar](repeating: 0, count: 256)
-        let count = readlink("/proc/self/ns/mnt", &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
     static var isInside: Bool {
         let environment = ProcessInfo.processInfo.environment
-        guard let host = environment[hostNamespaceVariable], !host.isEmpty, let own = mountNamespace,
+        guard let host = environment[hostNamespaceVariable], !host.isEmpty, let own = MountTable.namespace,
             environment[scratchVariable] != nil
         else { return false }
         return host != own && getuid() == 0

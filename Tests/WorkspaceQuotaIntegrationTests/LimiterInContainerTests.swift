@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SandcastleTestSupport
 import Testing
 
 @testable import WorkspaceQuota
@@ -27,7 +28,7 @@ struct LimiterInContainerTests {
         let name = "sandcastle-quota-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { cleanUp(container: name, scratch: scratch) }
 
-        let bundle = try executablePath()
+        let bundle = try ChildProcess.currentExecutable
         let flags = Self.dockerFlags(name: name, scratch: scratch, bundleDirectory: (bundle as NSString).deletingLastPathComponent)
         let script =
             "i=0; while [ $i -lt \(Self.loopNodes) ]; do [ -e /dev/loop$i ] || mknod -m 0660 /dev/loop$i b 7 $i; "
@@ -37,9 +38,8 @@ struct LimiterInContainerTests {
         let elapsed = ContinuousClock.now - started
         print("in-container run took \(elapsed)")
         #expect(run.status == 0, "the container's tests failed (exit \(run.status)):\n\(run.output)")
-        // A filter that matched nothing would pass too: count what ran.
         // A filter that matched nothing, or a suite skipped inside, would pass too: count what passed.
-        let passed = run.output.split(separator: "\n").filter { $0.contains("Test \"") && $0.contains("\" passed after") }
+        let passed = SwiftTestingOutput.passedTests(in: run.output)
         #expect(passed.count == 5, "expected 5 in-container tests to pass, \(passed.count) did:\n\(run.output)")
     }
 
@@ -53,7 +53,7 @@ struct LimiterInContainerTests {
             "-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro", "-v", "/usr/lib64:/lib64:ro",
             "-v", "/opt/swift:/opt/swift:ro", "-v", "\(bundleDirectory):\(bundleDirectory):ro",
             "-v", "\(scratch):\(scratch)",
-            "-e", "\(InContainer.hostNamespaceVariable)=\(InContainer.mountNamespace ?? "unknown")",
+            "-e", "\(InContainer.hostNamespaceVariable)=\(MountTable.namespace ?? "unknown")",
             "-e", "\(InContainer.scratchVariable)=\(scratch)",
         ]
     }
@@ -62,13 +62,6 @@ struct LimiterInContainerTests {
         var template = Array("/tmp/sandcastle-quota-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw SetupError("mkdtemp failed: errno \(errno)") }
         return String(cString: made)
-    }
-
-    func executablePath() throws -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { throw SetupError("cannot read /proc/self/exe: errno \(errno)") }
-        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Removes the container, and any loop device still bound to a file under `scratch` (a leak
@@ -125,39 +118,9 @@ enum Preconditions {
 /// The docker CLI (it honours DOCKER_HOST, as scripts/test sets it).
 enum Docker {
     static func run(_ arguments: [String], timeout: Duration) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["docker"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let collected = OutputBuffer()
-        let reader = Thread {
-            collected.data = output.fileHandleForReading.readDataToEndOfFile()
-            collected.done.signal()
-        }
-        reader.start()
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline { usleep(50_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            collected.done.wait()
-            throw SetupError("docker \(arguments.prefix(1)) timed out after \(timeout):\n\(collected.text)")
-        }
-        process.waitUntilExit()
-        collected.done.wait()
-        return (process.terminationStatus, collected.text)
+        let result = try ChildProcess.runBlocking("docker", arguments, timeout: timeout)
+        return (result.status, result.output)
     }
-}
-
-private final class OutputBuffer: @unchecked Sendable {
-    // Written by the reader thread before it signals `done`, read only after waiting on it.
-    var data = Data()
-    let done = DispatchSemaphore(value: 0)
-    var text: String { String(decoding: data, as: UTF8.self) }
 }
 
 struct SetupError: Error, CustomStringConvertible {

@@ -21,9 +21,10 @@ public struct HijackedStream: Sendable {
         }
     }
 
-    /// Closes the connection without using it.
+    /// Closes the connection without using it. (Through ``executeThenClose(_:)``, which also
+    /// finishes the outbound writer: NIO traps when a writer is released unfinished.)
     public func close() async {
-        try? await channel.channel.close()
+        _ = try? await channel.executeThenClose { _, _ in }
     }
 }
 
@@ -49,5 +50,15 @@ public struct HijackedInput: Sendable {
     /// flowing.
     public func closeWrite() {
         writer.finish()
+    }
+}
+
+extension HijackedStream {
+    /// Sends `bytes` to the process's stdin before the stream is used with
+    /// ``executeThenClose(_:)`` (which may then happen on another task): the warm pool writes the
+    /// claim message to a gate it attached to long before, then hands the stream to the terminal
+    /// relay. Writes go through the channel itself, in order, ahead of anything written later.
+    public func send(_ bytes: ByteBuffer) async throws {
+        try await channel.channel.writeAndFlush(bytes)
     }
 }

@@ -25,20 +25,31 @@ public enum ReadBack {
     ///
     /// - Parameter resolvedWorkspace: the path `WorkspaceResolver` resolved; the only mount's source
     ///   must be exactly this.
+    ///   - gate: for a warm-pool container (``LaunchSpec/poolContainerConfig(profile:image:slot:gate:slotID:)``):
+    ///     the gate must be the entrypoint and its one read-only bind the second mount, and the user
+    ///     `0:0` is expected (the gate switches); `resolvedWorkspace` is then the slot directory.
     public static func verify(
-        inspected: InspectedContainer, expected: ContainerConfig, resolvedWorkspace: String
+        inspected: InspectedContainer, expected: ContainerConfig, resolvedWorkspace: String, gate: GateMount? = nil
     ) -> [PolicyViolation] {
         var check = Comparison()
-        compareConfig(&check, inspected.config, expected)
+        compareConfig(&check, inspected.config, expected, gate: gate)
         compareHostConfig(&check, inspected.hostConfig, expected.hostConfig ?? HostConfig())
-        compareMounts(&check, inspected, expected.hostConfig ?? HostConfig(), resolvedWorkspace: resolvedWorkspace)
+        compareMounts(
+            &check, inspected, expected.hostConfig ?? HostConfig(), resolvedWorkspace: resolvedWorkspace, gate: gate)
         return check.violations
     }
 
-    private static func compareConfig(_ check: inout Comparison, _ actual: ContainerConfig, _ expected: ContainerConfig)
-    {
+    private static func compareConfig(
+        _ check: inout Comparison, _ actual: ContainerConfig, _ expected: ContainerConfig, gate: GateMount?
+    ) {
         check.same("Config.User", expected.user ?? "", actual.user ?? "")
-        if ["", "0", "root"].contains((actual.user ?? "").split(separator: ":").first.map(String.init) ?? "") {
+        if let gate {
+            // Root, but only the gate runs as root, with the capabilities it gives up before the
+            // session's command runs; the read-back of CapAdd holds them to that set.
+            check.same("Config.User", "0:0", actual.user ?? "")
+            check.same("Config.Entrypoint", [GateMount.target], actual.entrypoint ?? [])
+            if gate.hostPath.isEmpty { check.fail("gate", "a host path", "empty") }
+        } else if ["", "0", "root"].contains((actual.user ?? "").split(separator: ":").first.map(String.init) ?? "") {
             check.fail("Config.User", "a non-root uid", actual.user ?? "(empty: root)")
         }
         check.same("Config.Image", expected.image ?? "", actual.image ?? "")
@@ -119,14 +130,20 @@ public enum ReadBack {
     }
 
     private static func compareMounts(
-        _ check: inout Comparison, _ inspected: InspectedContainer, _ expected: HostConfig, resolvedWorkspace: String
+        _ check: inout Comparison, _ inspected: InspectedContainer, _ expected: HostConfig, resolvedWorkspace: String,
+        gate: GateMount?
     ) {
         let expectedMount = expected.mounts?.first
-        if expectedMount?.source != resolvedWorkspace || expected.mounts?.count != 1 {
+        let expectedCount = gate == nil ? 1 : 2
+        if expectedMount?.source != resolvedWorkspace || expected.mounts?.count != expectedCount {
             check.fail("expected HostConfig.Mounts", "one bind of \(resolvedWorkspace)", describe(expected.mounts))
         }
         let propagation = expectedMount?.bindOptions?.propagation ?? .rprivate
-        let mounts = inspected.hostConfig.mounts ?? []
+        var mounts = inspected.hostConfig.mounts ?? []
+        var inspectedMounts = inspected.mounts
+        if let gate {
+            compareGateMounts(&check, gate, host: &mounts, inspected: &inspectedMounts)
+        }
         if mounts.count != 1 { check.fail("HostConfig.Mounts", "exactly one mount", "\(mounts.count)") }
         for (index, mount) in mounts.enumerated() {
             let field = "HostConfig.Mounts[\(index)]"
@@ -138,10 +155,10 @@ public enum ReadBack {
                 "\(field).BindOptions.Propagation", propagation.rawValue, mount.bindOptions?.propagation?.rawValue ?? ""
             )
         }
-        if inspected.mounts.count != 1 {
-            check.fail("Mounts", "exactly one mount (the workspace)", "\(inspected.mounts.count)")
+        if inspectedMounts.count != 1 {
+            check.fail("Mounts", "exactly one mount (the workspace)", "\(inspectedMounts.count)")
         }
-        for (index, mount) in inspected.mounts.enumerated() {
+        for (index, mount) in inspectedMounts.enumerated() {
             let field = "Mounts[\(index)]"
             guard mount.destination == LaunchSpec.workspaceTarget else {
                 check.fail(
@@ -153,6 +170,29 @@ public enum ReadBack {
             check.same("\(field).Source", resolvedWorkspace, mount.source ?? "")
             check.same("\(field).RW", true, mount.rw ?? false)
             check.same("\(field).Propagation", propagation.rawValue, mount.propagation ?? "")
+        }
+    }
+
+    /// Takes the gate's bind out of both mount lists after checking it: a read-only bind of the
+    /// gate's host path at ``GateMount/target``, exactly once in each.
+    private static func compareGateMounts(
+        _ check: inout Comparison, _ gate: GateMount, host: inout [Mount], inspected: inout [InspectedMount]
+    ) {
+        let hostGates = host.filter { $0.target == GateMount.target }
+        host.removeAll { $0.target == GateMount.target }
+        if hostGates.count != 1 { check.fail("HostConfig.Mounts[gate]", "one bind at \(GateMount.target)", "\(hostGates.count)") }
+        for mount in hostGates {
+            check.same("HostConfig.Mounts[gate].Type", Mount.Kind.bind.rawValue, mount.type.rawValue)
+            check.same("HostConfig.Mounts[gate].Source", gate.hostPath, mount.source ?? "")
+            check.same("HostConfig.Mounts[gate].ReadOnly", true, mount.readOnly ?? false)
+        }
+        let inspectedGates = inspected.filter { $0.destination == GateMount.target }
+        inspected.removeAll { $0.destination == GateMount.target }
+        if inspectedGates.count != 1 { check.fail("Mounts[gate]", "one bind at \(GateMount.target)", "\(inspectedGates.count)") }
+        for mount in inspectedGates {
+            check.same("Mounts[gate].Type", "bind", mount.type ?? "")
+            check.same("Mounts[gate].Source", gate.hostPath, mount.source ?? "")
+            check.same("Mounts[gate].RW", false, mount.rw ?? true)
         }
     }
 
