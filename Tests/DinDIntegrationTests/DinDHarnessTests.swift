@@ -16,6 +16,11 @@ struct DinDHarnessTests {
         }
     }
 
+    @Test("with / private in the container, an rslave slot needs a shared slot root (proof inside)")
+    func privateRootInside() async throws {
+        try await InDinD.expectPasses(filter: "PrivateRootInsideTests", count: 1, rootPropagation: .private)
+    }
+
     @Test("scripts/dind gives the command the inner engine and another mount namespace, exits with its status, and removes its container")
     func statusAndCleanUp() async throws {
         let name = "sandcastle-dind-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

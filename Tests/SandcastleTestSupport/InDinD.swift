@@ -59,6 +59,14 @@ public enum InDinD {
         public var hostMounts: MountTable.Watch.Report
     }
 
+    /// The propagation of `/` in the container (`scripts/dind --propagation`).
+    public enum RootPropagation: String, Sendable {
+        /// As on a host booted by systemd: an `rslave` bind of any directory works.
+        case shared
+        /// As on this development machine: code must make its slot directory a shared mount itself.
+        case `private`
+    }
+
     /// Runs this test bundle inside a new Docker-in-Docker container with Swift Testing's
     /// `--filter filter`, and waits for it on a thread of its own.
     ///
@@ -67,10 +75,11 @@ public enum InDinD {
     ///   - environment: more variables for the bundle inside (every `SANDCASTLE_*` variable of this
     ///     process goes in anyway).
     public static func runTests(
-        filter: String, images: [String] = [], environment: [String: String] = [:], timeout: Duration = .seconds(600)
+        filter: String, images: [String] = [], environment: [String: String] = [:],
+        rootPropagation: RootPropagation = .shared, timeout: Duration = .seconds(600)
     ) async throws -> Run {
         let bundle = try ChildProcess.currentExecutable
-        var arguments = ["run"]
+        var arguments = ["run", "--propagation", rootPropagation.rawValue]
         for image in images { arguments += ["--image", image] }
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) { arguments += ["-e", "\(name)=\(value)"] }
         // The bundle runs in place: mount its directory too when a --scratch-path put it elsewhere.
@@ -86,9 +95,11 @@ public enum InDinD {
     @discardableResult
     public static func expectPasses(
         filter: String, count: Int, images: [String] = [], environment: [String: String] = [:],
-        timeout: Duration = .seconds(600), sourceLocation: SourceLocation = #_sourceLocation
+        rootPropagation: RootPropagation = .shared, timeout: Duration = .seconds(600),
+        sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> Run {
-        let run = try await runTests(filter: filter, images: images, environment: environment, timeout: timeout)
+        let run = try await runTests(
+            filter: filter, images: images, environment: environment, rootPropagation: rootPropagation, timeout: timeout)
         print("Docker-in-Docker run of \(filter): exit \(run.status), \(run.passed.count) passed, \(run.duration)")
         #expect(run.status == 0, "the tests inside Docker-in-Docker failed (exit \(run.status)):\n\(run.output)",
             sourceLocation: sourceLocation)

@@ -19,6 +19,12 @@ public enum MountTable {
         public var source: String
         public var description: String { "\(source) on \(mountPoint) type \(fileSystemType)" }
 
+        public init(mountPoint: String, fileSystemType: String, source: String) {
+            self.mountPoint = mountPoint
+            self.fileSystemType = fileSystemType
+            self.source = source
+        }
+
         /// What a Docker engine adds and removes for its containers on any host, whoever runs them:
         /// root file systems (`overlay` on `.../merged`), network namespaces (`nsfs`), IPC `shm`
         /// mounts under `containers/<id>/mounts/`.
@@ -30,13 +36,31 @@ public enum MountTable {
 
     /// `/proc/self/mountinfo`, one entry per mount (mount point, type and source, escapes decoded).
     public static func current() -> [Entry] {
-        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { line in
+        entries(in: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
+    }
+
+    /// The entries of a `mountinfo` text.
+    public static func entries(in text: String) -> [Entry] {
+        text.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: false)
             guard fields.count >= 10, let dash = fields.firstIndex(of: "-"), dash + 2 < fields.count else { return nil }
             return Entry(
                 mountPoint: unescape(fields[4]), fileSystemType: String(fields[dash + 1]), source: unescape(fields[dash + 2]))
         }
+    }
+
+    /// Whether the mount on top at `mountPoint` is shared (`shared:N` in its optional fields), or nil
+    /// when nothing is mounted there.
+    public static func isShared(_ mountPoint: String) -> Bool? {
+        isShared(mountPoint, in: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
+    }
+
+    /// `isShared` in a `mountinfo` text.
+    public static func isShared(_ mountPoint: String, in text: String) -> Bool? {
+        let fields = text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: false) }
+            .last { $0.count >= 10 && unescape($0[4]) == mountPoint }
+        guard let fields, let dash = fields.firstIndex(of: "-") else { return nil }
+        return fields[6..<dash].contains { $0.hasPrefix("shared:") }
     }
 
     /// The host's mounts other than container plumbing, as a multiset (the same mount point may

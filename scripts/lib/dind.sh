@@ -32,7 +32,7 @@
 # The calling script sets repo_root (the repository, mounted at the same path).
 : "${repo_root:?scripts/lib/dind.sh needs repo_root}"
 
-dind_recipe_version=1
+dind_recipe_version=2
 dind_label=dev.sandcastle.dind
 dind_run_dir=/run/sandcastle-dind
 dind_inner_socket=/run/dind/docker.sock
@@ -40,6 +40,8 @@ dind_root_dirs=(bin sbin lib lib32 lib64 libx32)
 dind_etc_files=(passwd group nsswitch.conf ld.so.cache ld.so.conf os-release mke2fs.conf)
 # More host paths to mount at the same path (read-write); the calling script fills it.
 dind_extra_mounts=()
+# / in the container: shared (the default) or private (DIND_ROOT_PROPAGATION in dind-init).
+dind_root_propagation=shared
 
 # The capability names by number (capability.h), for --cap-drop.
 dind_cap_names=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
@@ -56,15 +58,19 @@ dind_recipe() {
 }
 
 # dind_missing_caps: the capabilities missing from the bounding set of this
-# process or of any running dockerd (runc fails to start a container asking for
-# one of them: "unable to apply caps: operation not permitted").
+# process or of a dockerd in this pid namespace (runc fails to start a
+# container asking for one of them: "unable to apply caps: operation not
+# permitted"). Engines inside containers (other Docker-in-Docker runs) have
+# smaller sets and are not the outer engine: they are not looked at.
 dind_missing_caps() {
-    local bnd=0x1ffffffffff line p comm
+    local bnd=0x1ffffffffff line p comm pidns
+    pidns="$(readlink /proc/self/ns/pid)"
     for p in /proc/self /proc/[0-9]*; do
         if [ "$p" != /proc/self ]; then
             comm=""
-            read -r comm <"$p/comm" 2>/dev/null || continue
+            read -r comm 2>/dev/null <"$p/comm" || continue
             [ "$comm" = dockerd ] || continue
+            [ "$(readlink "$p/ns/pid" 2>/dev/null)" = "$pidns" ] || continue
         fi
         line="$(grep '^CapBnd:' "$p/status" 2>/dev/null || true)"
         [ -n "$line" ] && bnd=$((bnd & 0x${line##*[[:space:]]}))
@@ -73,6 +79,21 @@ dind_missing_caps() {
     for bit in "${!dind_cap_names[@]}"; do
         if [ $(((bnd >> bit) & 1)) = 0 ]; then printf '%s\n' "${dind_cap_names[$bit]}"; fi
     done
+}
+
+# dind_toolchain: the Swift toolchain's root (what holds usr/bin/swift and the
+# runtime the test bundle links) when it is neither /opt/swift nor under /usr
+# (those are mounted anyway); empty otherwise.
+dind_toolchain() {
+    local swift root
+    swift="$(command -v swift 2>/dev/null)" || return 0
+    swift="$(realpath -e "$swift" 2>/dev/null)" || return 0
+    root="${swift%/usr/bin/swift*}"
+    [ "$root" != "$swift" ] && [ -n "$root" ] || return 0
+    case "$root/" in
+    /opt/swift/* | /usr/*) ;;
+    *) printf '%s\n' "$root" ;;
+    esac
 }
 
 # dind_base_image: prints the tag of the base image, building it when the
@@ -112,6 +133,7 @@ dind_base_image() {
         for d in "${dind_root_dirs[@]}"; do
             if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$d"; elif [ -d "/$d" ]; then mkdir "$d"; fi
         done
+        ln -s ../proc/self/mounts etc/mtab
         for f in "${dind_etc_files[@]}" ld.so.conf.d; do
             [ -e "/etc/$f" ] && cp -a "/etc/$f" etc/
         done
@@ -154,11 +176,29 @@ dind_container_args() {
         if [ ! -L "/$d" ] && [ -d "/$d" ]; then dind_args+=(-v "/$d:/$d:ro"); fi
     done
     [ -d /opt/swift ] && dind_args+=(-v /opt/swift:/opt/swift:ro)
+    local toolchain
+    toolchain="$(dind_toolchain)"
+    [ -n "$toolchain" ] && dind_args+=(-v "$toolchain:$toolchain:ro")
     for d in "${dind_extra_mounts[@]}"; do
         dind_args+=(-v "$d:$d")
     done
     [ -n "${SANDCASTLE_DIND_DOCKERD_ARGS:-}" ] && dind_args+=(-e "DIND_DOCKERD_ARGS=$SANDCASTLE_DIND_DOCKERD_ARGS")
+    dind_args+=(-e "DIND_ROOT_PROPAGATION=${dind_root_propagation:-shared}")
+    dind_args+=(--label "$dind_label.propagation=${dind_root_propagation:-shared}")
     dind_args+=("$image" /usr/bin/docker-init -- /bin/bash "$repo_root/scripts/lib/dind-init")
+}
+
+# dind_drop_arg CAP: takes `--cap-drop CAP` out of dind_args.
+dind_drop_arg() {
+    local rest=() i
+    for ((i = 0; i < ${#dind_args[@]}; i++)); do
+        if [ "${dind_args[$i]}" = --cap-drop ] && [ "${dind_args[$((i + 1))]:-}" = "$1" ]; then
+            i=$((i + 1))
+            continue
+        fi
+        rest+=("${dind_args[$i]}")
+    done
+    dind_args=("${rest[@]}")
 }
 
 # dind_wait NAME SOCKDIR TIMEOUT: until the inner engine answers, or the
@@ -189,11 +229,19 @@ dind_start() {
     mkdir -p "$sockdir"
     chmod 0700 "$sockdir"
     dind_container_args "$name" "$sockdir" "$keep" "$base"
-    local out
-    out="$(docker "${dind_args[@]}" 2>&1)" || {
+    local out unknown tries=0
+    until out="$(docker "${dind_args[@]}" 2>&1)"; do
+        # An engine that does not know a capability (20.10: BPF, PERFMON,
+        # CHECKPOINT_RESTORE) refuses to drop it, and never grants it with ALL.
+        unknown="$(sed -n 's/.*unknown capability: "\{0,1\}CAP_\([A-Z_]*\).*/\1/p' <<<"$out" | head -n1)"
+        if [ -n "$unknown" ] && [ $((tries += 1)) -le 8 ]; then
+            dind_drop_arg "$unknown"
+            docker rm -f -v "$name" >/dev/null 2>&1 || true
+            continue
+        fi
         printf '%s\n' "$out" >&2
-        die "could not start the Docker-in-Docker container $name (docker run ${dind_args[*]})"
-    }
+        die "could not start the Docker-in-Docker container $name (docker ${dind_args[*]})"
+    done
     dind_wait "$name" "$sockdir" "${SANDCASTLE_DIND_TIMEOUT:-60}"
     dind_host="unix://$sockdir/docker.sock"
 }
@@ -203,11 +251,11 @@ dind_start() {
 dind_reuse() {
     local name="$1" sockdir="$dind_run_dir/$1" fmt info base
     fmt="{{.State.Running}}|{{.Config.Image}}|{{index .Config.Labels \"$dind_label.repo\"}}"
-    fmt+="|{{index .Config.Labels \"$dind_label.recipe\"}}"
+    fmt+="|{{index .Config.Labels \"$dind_label.recipe\"}}|{{index .Config.Labels \"$dind_label.propagation\"}}"
     info="$(docker inspect -f "$fmt" "$name" 2>/dev/null)" || return 1
     base="$(dind_base_image)"
-    if [ "$info" != "true|$base|$repo_root|$(dind_recipe)" ]; then
-        say "==> not reusing $name (stopped, or made by another recipe or repository: $info)"
+    if [ "$info" != "true|$base|$repo_root|$(dind_recipe)|${dind_root_propagation:-shared}" ]; then
+        say "==> not reusing $name (stopped, or another recipe, repository or propagation: $info)"
         return 1
     fi
     ping_engine "unix://$sockdir/docker.sock" || return 1
@@ -262,4 +310,13 @@ dind_reap_stale() {
                 dind_remove "$name"
             fi
         done
+    # socket directories whose container is gone (not a fresh one: its container may be starting)
+    local dir
+    for dir in "$dind_run_dir"/*/; do
+        [ -d "$dir" ] || continue
+        name="$(basename "$dir")"
+        if [ -n "$(find "$dir" -maxdepth 0 -mmin +10)" ] && ! docker inspect "$name" >/dev/null 2>&1; then
+            rm -rf "${dir:?}"
+        fi
+    done
 }
