@@ -81,10 +81,14 @@ public struct Benchmark: Sendable {
         let name = nextName(kind)
         let clock = ContinuousClock()
         let start = clock.now
-        let id = try await api.createSession(id: name, image: options.image, profile: options.profile, workspace: name, command: command)
-        let token = try await api.mintToken(session: id)
-        try await WebSocketTerminal.with(host: api.host, port: api.port, session: id, token: token) { terminal in
-            _ = try await terminal.hello()
+        let id = try await step("creating session \(name)") {
+            try await api.createSession(id: name, image: options.image, profile: options.profile, workspace: name, command: command)
+        }
+        let token = try await step("minting a token for \(id)") { try await api.mintToken(session: id) }
+        try await step("opening the terminal of \(id)") {
+            try await WebSocketTerminal.with(host: api.host, port: api.port, session: id, token: token) { terminal in
+                _ = try await terminal.hello()
+            }
         }
         return (id, clock.now - start)
     }
@@ -281,6 +285,17 @@ public struct Benchmark: Sendable {
                 if let input = iterator.next() { group.addTask { try await body(input) } }
             }
             return results
+        }
+    }
+
+    /// Runs one step of a launch, naming it in the error when it fails.
+    func step<Result>(_ what: String, _ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch let error as BenchError {
+            throw error
+        } catch {
+            throw BenchError.daemon("\(what): \(error)")
         }
     }
 
