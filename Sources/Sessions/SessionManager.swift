@@ -160,7 +160,7 @@ public actor SessionManager {
         let uid: UInt32
         do {
             uid = try await store.workspaceUID(
-                for: request.workspace, candidates: Array(approved.profile.uids.candidates(forWorkspace: request.workspace)))
+                for: request.workspace, candidates: approved.profile.uids.candidates(forWorkspace: request.workspace))
         } catch {
             throw SessionManagerError.store(error, "allocating a uid for workspace \(request.workspace)", sessionID: id)
         }
