@@ -68,8 +68,22 @@ public struct DaemonAPI: Sendable {
         return response
     }
 
-    /// Sends one request on a connection of its own and collects the whole response.
+    /// Sends one request on a connection of its own and collects the whole response. A connection
+    /// that fails before any answer arrived is tried once more: every call the benchmark makes is
+    /// idempotent (sessions are created under a client-supplied id).
     public func send(_ method: String, _ path: String, body: Data? = nil) async throws -> Response {
+        do {
+            return try await sendOnce(method, path, body: body)
+        } catch let first as ChannelError {
+            do {
+                return try await sendOnce(method, path, body: body)
+            } catch {
+                throw BenchError.daemon("\(method) \(path) failed twice: \(error) (first: \(first))")
+            }
+        }
+    }
+
+    private func sendOnce(_ method: String, _ path: String, body: Data?) async throws -> Response {
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
