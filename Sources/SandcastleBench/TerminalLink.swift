@@ -129,7 +129,10 @@ public enum TerminalMeasurements {
         var received = 0
         while received < bytes {
             guard let chunk = try await terminal.read() else {
-                throw BenchError.terminal("the terminal ended after \(received) of \(bytes) bytes")
+                throw BenchError.terminal(
+                    "the terminal ended after \(received) of \(bytes) bytes: the session ended, or (WebSocket) the daemon "
+                        + "closed this viewer for falling behind (1008, its queue overflowed: [relay] viewer_queue_bytes); "
+                        + "a loaded machine can stall the bench's reader")
             }
             received += chunk.readableBytes
         }
