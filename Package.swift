@@ -288,6 +288,32 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // The benchmark: the daemon side by side with the raw engine (issue 7). A library so that
+        // its pure logic (statistics, targets, the report) is tested; `sandcastle-bench` is thin.
+        .target(
+            name: "SandcastleBench",
+            dependencies: [
+                "DockerEngine", "SandboxPolicy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "sandcastle-bench",
+            dependencies: [
+                "SandcastleBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SandcastleBenchTests",
+            dependencies: ["SandcastleBench"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

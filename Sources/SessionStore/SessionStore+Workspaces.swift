@@ -7,12 +7,16 @@ extension SessionStore {
     ///
     /// - Throws: ``SessionStoreError`` `conflict` when every candidate is taken (the profile's uid
     ///   range is full), `storageFull` and the like as for any write.
-    public func workspaceUID(for name: String, candidates: [UInt32], at date: Date = Date()) async throws -> UInt32 {
+    public func workspaceUID<Candidates: Sequence<UInt32> & Sendable>(
+        for name: String, candidates: Candidates, at date: Date = Date()
+    ) async throws -> UInt32 {
         try await write("allocating a uid for workspace \(name)") { db in
             if let uid = try Int64.fetchOne(db, sql: "SELECT uid FROM workspace WHERE name = ?", arguments: [name]) {
                 return UInt32(uid)
             }
+            var tried = 0
             for candidate in candidates where candidate > 0 {
+                tried += 1
                 let taken = try Bool.fetchOne(
                     db, sql: "SELECT EXISTS (SELECT 1 FROM workspace WHERE uid = ?)", arguments: [Int64(candidate)]) ?? true
                 if taken { continue }
@@ -23,7 +27,7 @@ extension SessionStore {
             }
             throw SessionStoreError(
                 code: .conflict,
-                message: "no free uid for workspace '\(name)': all \(candidates.count) candidates belong to other "
+                message: "no free uid for workspace '\(name)': all \(tried) candidates belong to other "
                     + "workspaces. Widen the profile's uid range or delete unused workspaces.")
         }
     }

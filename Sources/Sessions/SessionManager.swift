@@ -159,15 +159,8 @@ public actor SessionManager {
 
         let uid: UInt32
         do {
-            // The first candidates nearly always hold a free uid: materialising the whole range (a
-            // million uids in the shipped profiles) cost hundreds of milliseconds per create. Only
-            // when they are all taken is the whole range tried.
-            let candidates = approved.profile.uids.candidates(forWorkspace: request.workspace)
-            do {
-                uid = try await store.workspaceUID(for: request.workspace, candidates: Array(candidates.prefix(1024)))
-            } catch let error as SessionStoreError where error.code == .conflict {
-                uid = try await store.workspaceUID(for: request.workspace, candidates: Array(candidates))
-            }
+            uid = try await store.workspaceUID(
+                for: request.workspace, candidates: approved.profile.uids.candidates(forWorkspace: request.workspace))
         } catch {
             throw SessionManagerError.store(error, "allocating a uid for workspace \(request.workspace)", sessionID: id)
         }

@@ -29,6 +29,21 @@ struct WorkspaceUIDTests {
         #expect(all.count == 5)
     }
 
+    @Test("candidates of the widest range are computed as they are taken, not listed up front")
+    func candidatesOfTheWidestRange() throws {
+        // 2^32 - 1 uids: a listing of them would need 16 GiB.
+        let widest = try #require(UIDRange(first: 1, last: UInt32.max))
+        let preferred = widest.preferredUID(forWorkspace: "w")
+        let firstFew = Array(widest.candidates(forWorkspace: "w").prefix(3))
+        let expected = (0..<3).map { UInt32(1 + (UInt64(preferred - 1) + UInt64($0)) % widest.count) }
+        #expect(firstFew == expected)
+        // Wrapping at the last uid: the range's end is followed by its start.
+        let end = try #require(UIDRange(first: UInt32.max - 1, last: UInt32.max))
+        let order = Array(end.candidates(forWorkspace: "w"))
+        #expect(Set(order) == [UInt32.max - 1, UInt32.max])
+        #expect(order.count == 2)
+    }
+
     @Test("ranges never contain root")
     func noRoot() {
         #expect(UIDRange(first: 0, last: 10) == nil)

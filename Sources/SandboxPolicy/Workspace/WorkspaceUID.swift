@@ -33,11 +33,36 @@ public struct UIDRange: Sendable, Hashable, CustomStringConvertible {
 
     /// The order in which the store (`SessionStore.workspaceUID`) tries uids for a workspace: its preferred uid, then the next
     /// ones, wrapping at `last`, each uid once.
-    public func candidates(forWorkspace name: String) -> some Sequence<UInt32> {
-        let start = UInt64(preferredUID(forWorkspace: name) - first)
-        let (first, count) = (UInt64(self.first), self.count)
-        return (0..<count).lazy.map { UInt32(first + (start + $0) % count) }
+    ///
+    /// Computed as it is iterated: a range holds up to 2^32 uids, and the store usually takes the
+    /// first candidate, so nothing is allocated per candidate.
+    public func candidates(forWorkspace name: String) -> UIDCandidates {
+        UIDCandidates(first: UInt64(first), count: count, start: UInt64(preferredUID(forWorkspace: name) - first))
     }
+}
+
+/// The uids of a ``UIDRange`` from a starting one, wrapping around, each once (see
+/// ``UIDRange/candidates(forWorkspace:)``).
+public struct UIDCandidates: Sequence, Sendable {
+    let first: UInt64
+    let count: UInt64
+    /// Offset of the first candidate from `first`.
+    let start: UInt64
+
+    public var underestimatedCount: Int { Int(clamping: count) }
+
+    public struct Iterator: IteratorProtocol {
+        let candidates: UIDCandidates
+        var index: UInt64 = 0
+
+        public mutating func next() -> UInt32? {
+            guard index < candidates.count else { return nil }
+            defer { index += 1 }
+            return UInt32(candidates.first + (candidates.start + index) % candidates.count)
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(candidates: self) }
 }
 
 /// The non-root identity a sandbox runs as: the workspace's uid, and a gid equal to it.

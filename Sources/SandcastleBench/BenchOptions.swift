@@ -1,0 +1,35 @@
+/// What a run measures, and how much.
+public struct BenchOptions: Sendable {
+    public enum Section: String, Sendable, CaseIterable, Codable {
+        case idle, cold, echo, throughput, warm
+    }
+
+    /// The sections to run, in ``Section`` order.
+    public var sections: [Section] = Section.allCases
+    public var image = "sandcastle/testbox:latest"
+    public var profile = "default"
+    /// The directory of policy profiles (the daemon's, to build the raw side's identical config).
+    public var policies = "Policies"
+
+    /// Sequential cold launches (and as many raw create+starts, interleaved).
+    public var coldSamples = 20
+    /// Burst sizes of the warm section; the pool is sized to each in turn.
+    public var warmBursts = [1, 8, 32]
+    /// At least this many launches per burst size (rounds of the burst).
+    public var warmSamples = 32
+    /// Bytes pushed through the TTY, each way measured once.
+    public var throughputBytes = 256 << 20
+    public var echoSamples = 2000
+    public var idleSessions = 500
+    /// Concurrent session creations while filling the idle section.
+    public var createConcurrency = 16
+
+    public init() {}
+
+    /// The session command of each section: they print `ready` once their terminal is set up.
+    static let idleCommand = ["cat"]
+    static func throughputCommand(bytes: Int) -> [String] {
+        ["sh", "-c", "stty -echo; echo ready; read line; head -c \(bytes) /dev/zero; exec cat"]
+    }
+    static let echoCommand = ["sh", "-c", "stty raw -echo; echo ready; exec cat"]
+}

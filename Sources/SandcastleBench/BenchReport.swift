@@ -1,0 +1,248 @@
+import Foundation
+
+/// Everything one run of `sandcastle-bench` measured, as written to `--json`.
+///
+/// Each section is optional: a run may measure only some (`--sections`), and reports of separate
+/// runs (the warm pool inside Docker-in-Docker, the rest on the host) are merged with
+/// ``merged(with:)``. Durations are in microseconds, sizes in bytes, rates in bytes per second.
+public struct BenchReport: Sendable, Codable, Equatable {
+    /// The version of this JSON shape.
+    public var format = 1
+    public var environments: [Environment] = []
+    public var cold: Cold?
+    public var warm: [WarmBurst]?
+    public var throughput: Throughput?
+    public var echo: Echo?
+    public var idle: Idle?
+    /// The targets of issue 7 checked against the sections present (see ``Targets``).
+    public var verdicts: [Verdict] = []
+
+    public init() {}
+
+    /// Where a part of the report was measured.
+    public struct Environment: Sendable, Codable, Equatable {
+        /// The sections measured there.
+        public var sections: [String]
+        public var engineVersion: String
+        public var engineAPIVersion: String
+        public var processors: Int
+        public var kernel: String
+        public var image: String
+        public var profile: String
+        public var startedAt: String
+
+        public init(
+            sections: [String], engineVersion: String, engineAPIVersion: String, processors: Int, kernel: String,
+            image: String, profile: String, startedAt: String
+        ) {
+            self.sections = sections
+            self.engineVersion = engineVersion
+            self.engineAPIVersion = engineAPIVersion
+            self.processors = processors
+            self.kernel = kernel
+            self.image = image
+            self.profile = profile
+            self.startedAt = startedAt
+        }
+    }
+
+    /// A cold launch: `POST /v1/sessions` to the terminal's `hello` frame (pool empty), beside the
+    /// engine's create+start of the same container configuration.
+    public struct Cold: Sendable, Codable, Equatable {
+        public var daemon: LatencySummary
+        public var raw: LatencySummary
+        public var ratioP50: Double { daemon.p50 / raw.p50 }
+
+        public init(daemon: LatencySummary, raw: LatencySummary) {
+            self.daemon = daemon
+            self.raw = raw
+        }
+
+        enum CodingKeys: String, CodingKey { case daemon, raw, ratioP50 }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            daemon = try container.decode(LatencySummary.self, forKey: .daemon)
+            raw = try container.decode(LatencySummary.self, forKey: .raw)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(daemon, forKey: .daemon)
+            try container.encode(raw, forKey: .raw)
+            try container.encode(ratioP50, forKey: .ratioP50)
+        }
+    }
+
+    /// Warm launches in bursts of `burst` concurrent requests, the pool sized to the burst.
+    public struct WarmBurst: Sendable, Codable, Equatable {
+        public var burst: Int
+        public var rounds: Int
+        /// Launches served by a cold launch instead of a pool slot (the pool ran dry).
+        public var coldFallbacks: Int?
+        public var launch: LatencySummary
+
+        public init(burst: Int, rounds: Int, coldFallbacks: Int?, launch: LatencySummary) {
+            self.burst = burst
+            self.rounds = rounds
+            self.coldFallbacks = coldFallbacks
+            self.launch = launch
+        }
+    }
+
+    /// Bytes through the TTY: the daemon's WebSocket beside a raw hijacked attach.
+    public struct Throughput: Sendable, Codable, Equatable {
+        public var bytes: Int
+        public var daemonSeconds: Double
+        public var rawSeconds: Double
+        public var daemonBytesPerSecond: Double { Double(bytes) / daemonSeconds }
+        public var rawBytesPerSecond: Double { Double(bytes) / rawSeconds }
+        public var ratio: Double { daemonBytesPerSecond / rawBytesPerSecond }
+
+        public init(bytes: Int, daemonSeconds: Double, rawSeconds: Double) {
+            self.bytes = bytes
+            self.daemonSeconds = daemonSeconds
+            self.rawSeconds = rawSeconds
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case bytes, daemonSeconds, rawSeconds, daemonBytesPerSecond, rawBytesPerSecond, ratio
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            bytes = try container.decode(Int.self, forKey: .bytes)
+            daemonSeconds = try container.decode(Double.self, forKey: .daemonSeconds)
+            rawSeconds = try container.decode(Double.self, forKey: .rawSeconds)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(bytes, forKey: .bytes)
+            try container.encode(daemonSeconds, forKey: .daemonSeconds)
+            try container.encode(rawSeconds, forKey: .rawSeconds)
+            try container.encode(daemonBytesPerSecond, forKey: .daemonBytesPerSecond)
+            try container.encode(rawBytesPerSecond, forKey: .rawBytesPerSecond)
+            try container.encode(ratio, forKey: .ratio)
+        }
+    }
+
+    /// One byte in, the same byte out: through the daemon's WebSocket and through a raw attach.
+    public struct Echo: Sendable, Codable, Equatable {
+        public var daemon: LatencySummary
+        public var raw: LatencySummary
+        /// What the daemon adds at p50, in microseconds.
+        public var addedP50: Double { daemon.p50 - raw.p50 }
+
+        public init(daemon: LatencySummary, raw: LatencySummary) {
+            self.daemon = daemon
+            self.raw = raw
+        }
+
+        enum CodingKeys: String, CodingKey { case daemon, raw, addedP50 }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            daemon = try container.decode(LatencySummary.self, forKey: .daemon)
+            raw = try container.decode(LatencySummary.self, forKey: .raw)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(daemon, forKey: .daemon)
+            try container.encode(raw, forKey: .raw)
+            try container.encode(addedP50, forKey: .addedP50)
+        }
+    }
+
+    /// Idle sessions, each with one attached viewer, and the daemon's resident memory.
+    public struct Idle: Sendable, Codable, Equatable {
+        public var sessions: Int
+        /// VmRSS before the sessions were made.
+        public var baselineRSSBytes: Int
+        /// VmRSS with every session attached.
+        public var rssBytes: Int
+        public var perSessionBytes: Double {
+            sessions > 0 ? Double(rssBytes - baselineRSSBytes) / Double(sessions) : 0
+        }
+
+        public init(sessions: Int, baselineRSSBytes: Int, rssBytes: Int) {
+            self.sessions = sessions
+            self.baselineRSSBytes = baselineRSSBytes
+            self.rssBytes = rssBytes
+        }
+
+        /// The resident memory expected at `sessions` sessions, from this run's per-session cost.
+        public func projectedRSS(sessions target: Int) -> Double {
+            Double(baselineRSSBytes) + perSessionBytes * Double(target)
+        }
+
+        enum CodingKeys: String, CodingKey { case sessions, baselineRSSBytes, rssBytes, perSessionBytes }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            sessions = try container.decode(Int.self, forKey: .sessions)
+            baselineRSSBytes = try container.decode(Int.self, forKey: .baselineRSSBytes)
+            rssBytes = try container.decode(Int.self, forKey: .rssBytes)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(sessions, forKey: .sessions)
+            try container.encode(baselineRSSBytes, forKey: .baselineRSSBytes)
+            try container.encode(rssBytes, forKey: .rssBytes)
+            try container.encode(perSessionBytes, forKey: .perSessionBytes)
+        }
+    }
+
+    /// One target and whether the run met it.
+    public struct Verdict: Sendable, Codable, Equatable {
+        public enum Status: String, Sendable, Codable {
+            case pass, fail
+        }
+
+        /// A stable name: `warm.burst8.p50`, `cold.ratio`, `throughput.ratio`, `echo.added_p50`,
+        /// `idle.rss`.
+        public var target: String
+        public var status: Status
+        public var measured: Double
+        public var limit: Double
+        public var unit: String
+        /// How far from the limit, in words, and what the number is made of.
+        public var detail: String
+
+        public init(target: String, status: Status, measured: Double, limit: Double, unit: String, detail: String) {
+            self.target = target
+            self.status = status
+            self.measured = measured
+            self.limit = limit
+            self.unit = unit
+            self.detail = detail
+        }
+    }
+
+    /// This report with the sections of `other` added (those of `other` win where both have one),
+    /// and the verdicts computed again.
+    public func merged(with other: BenchReport) -> BenchReport {
+        var result = self
+        result.environments += other.environments
+        result.cold = other.cold ?? cold
+        result.warm = other.warm ?? warm
+        result.throughput = other.throughput ?? throughput
+        result.echo = other.echo ?? echo
+        result.idle = other.idle ?? idle
+        result.verdicts = Targets().evaluate(result)
+        return result
+    }
+
+    /// The report as pretty JSON, keys sorted.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    public static func decode(_ data: Data) throws -> BenchReport {
+        try JSONDecoder().decode(BenchReport.self, from: data)
+    }
+}

@@ -1,0 +1,341 @@
+import DockerEngine
+import Foundation
+import Logging
+import NIOCore
+import SandboxPolicy
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One run of the benchmark: the daemon (over its API and terminal WebSocket) beside the raw
+/// engine (the same container configuration, a hijacked attach), section by section.
+///
+/// Every timing uses `ContinuousClock` (monotonic). Blocking work (the daemon's process, file
+/// reads of `/proc`) is tiny and happens between measurements; the engine client does its
+/// blocking libcurl calls on its own thread.
+public struct Benchmark: Sendable {
+    /// The daemon under test.
+    public struct Target: Sendable {
+        public var api: DaemonAPI
+        /// For the idle section's memory reading; nil when the daemon is not on this host.
+        public var pid: Int32?
+
+        public init(api: DaemonAPI, pid: Int32?) {
+            self.api = api
+            self.pid = pid
+        }
+    }
+
+    public let options: BenchOptions
+    public let target: Target
+    public let raw: RawEngine
+    /// Sizes the daemon's warm pool; nil when the daemon has none (the warm section then fails).
+    public let pool: (any PoolControl)?
+    let logger: Logger
+    let runID: String
+
+    public init(options: BenchOptions, target: Target, raw: RawEngine, pool: (any PoolControl)?, runID: String, logger: Logger) {
+        self.options = options
+        self.target = target
+        self.raw = raw
+        self.pool = pool
+        self.runID = runID
+        self.logger = logger
+    }
+
+    var api: DaemonAPI { target.api }
+
+    /// Runs the chosen sections and returns the report (verdicts included).
+    public func run(environment: BenchReport.Environment) async throws -> BenchReport {
+        var report = BenchReport()
+        report.environments = [environment]
+        defer { logger.info("run finished") }
+        for section in BenchOptions.Section.allCases where options.sections.contains(section) {
+            logger.notice("section \(section.rawValue)")
+            switch section {
+            case .idle: report.idle = try await idle()
+            case .cold: report.cold = try await cold()
+            case .echo: report.echo = try await echo()
+            case .throughput: report.throughput = try await throughput()
+            case .warm: report.warm = try await warm()
+            }
+        }
+        await raw.sweep()
+        report.verdicts = Targets().evaluate(report)
+        return report
+    }
+
+    // MARK: - Launches
+
+    private let sequence = Counter()
+
+    func nextName(_ kind: String) -> String {
+        "bench-\(runID)-\(kind)-\(sequence.next())"
+    }
+
+    /// Creates a session, mints a token, opens its terminal and waits for `hello`; returns the
+    /// session id and the time from the create request to the hello frame.
+    func launchToHello(kind: String, command: [String]) async throws -> (id: String, elapsed: Duration) {
+        let name = nextName(kind)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let id = try await step("creating session \(name)") {
+            try await api.createSession(id: name, image: options.image, profile: options.profile, workspace: name, command: command)
+        }
+        let token = try await step("minting a token for \(id)") { try await api.mintToken(session: id) }
+        try await step("opening the terminal of \(id)") {
+            try await WebSocketTerminal.with(host: api.host, port: api.port, session: id, token: token) { terminal in
+                _ = try await terminal.hello()
+            }
+        }
+        return (id, clock.now - start)
+    }
+
+    func cold() async throws -> BenchReport.Cold {
+        var daemon: [Duration] = []
+        var engine: [Duration] = []
+        for index in 0..<options.coldSamples {
+            // Interleaved, so that a drift of the engine or the machine touches both sides alike.
+            let launched = try await launchToHello(kind: "cold", command: BenchOptions.idleCommand)
+            daemon.append(launched.elapsed)
+            try await api.removeSession(launched.id)
+            let rawLaunch = try await raw.createAndStart(command: BenchOptions.idleCommand, name: nextName("raw"))
+            engine.append(rawLaunch.elapsed)
+            await raw.remove(rawLaunch.id)
+            logger.info(
+                "cold launch",
+                metadata: [
+                    "sample": "\(index + 1)/\(options.coldSamples)", "daemon.ms": "\(launched.elapsed.microseconds / 1000)",
+                    "raw.ms": "\(rawLaunch.elapsed.microseconds / 1000)",
+                ])
+        }
+        return .init(daemon: try summary(daemon, "cold"), raw: try summary(engine, "raw create+start"))
+    }
+
+    func warm() async throws -> [BenchReport.WarmBurst] {
+        guard let pool else {
+            throw BenchError.usage("the warm section needs the daemon's warm pool (admin pool routes); this daemon has none")
+        }
+        var bursts: [BenchReport.WarmBurst] = []
+        for burst in options.warmBursts {
+            let rounds = max(1, (options.warmSamples + burst - 1) / burst)
+            var samples: [Duration] = []
+            var fallbacks = 0
+            for round in 0..<rounds {
+                try await pool.resize(profile: options.profile, image: options.image, size: burst)
+                try await pool.waitUntilReady(profile: options.profile, image: options.image, slots: burst, timeout: .seconds(120))
+                let before = try await pool.coldFallbacks()
+                let launched = try await withThrowingTaskGroup(of: (String, Duration).self) { group in
+                    for _ in 0..<burst {
+                        group.addTask { try await launchToHello(kind: "warm", command: BenchOptions.idleCommand) }
+                    }
+                    var results: [(String, Duration)] = []
+                    for try await result in group { results.append(result) }
+                    return results
+                }
+                let after = try await pool.coldFallbacks()
+                if let after { fallbacks += after - (before ?? 0) }
+                samples += launched.map(\.1)
+                logger.info(
+                    "warm burst",
+                    metadata: [
+                        "burst": "\(burst)", "round": "\(round + 1)/\(rounds)",
+                        "p50.ms": "\((LatencySummary(launched.map(\.1))?.p50 ?? 0) / 1000)",
+                    ])
+                // Emptied before the next round refills it: only what a claim costs is measured.
+                try await pool.resize(profile: options.profile, image: options.image, size: 0)
+                try await removeAll(launched.map(\.0))
+            }
+            bursts.append(.init(burst: burst, rounds: rounds, coldFallbacks: fallbacks, launch: try summary(samples, "warm burst \(burst)")))
+        }
+        return bursts
+    }
+
+    // MARK: - Terminal
+
+    func throughput() async throws -> BenchReport.Throughput {
+        let bytes = options.throughputBytes
+        let command = BenchOptions.throughputCommand(bytes: bytes)
+        let rawElapsed = try await raw.withAttachedContainer(command: command, name: nextName("raw")) { terminal in
+            try await TerminalMeasurements.waitFor("ready", on: &terminal)
+            return try await TerminalMeasurements.drain(bytes, after: "\n", on: &terminal)
+        }
+        logger.info("raw attach throughput", metadata: ["seconds": "\(rawElapsed.microseconds / 1e6)"])
+        let daemonElapsed = try await withSession(kind: "tput", command: command) { terminal in
+            try await TerminalMeasurements.waitFor("ready", on: &terminal)
+            return try await TerminalMeasurements.drain(bytes, after: "\n", on: &terminal)
+        }
+        logger.info("daemon throughput", metadata: ["seconds": "\(daemonElapsed.microseconds / 1e6)"])
+        return .init(bytes: bytes, daemonSeconds: daemonElapsed.microseconds / 1e6, rawSeconds: rawElapsed.microseconds / 1e6)
+    }
+
+    func echo() async throws -> BenchReport.Echo {
+        let samples = options.echoSamples
+        let warmUp = min(50, samples)
+        let rawSamples = try await raw.withAttachedContainer(command: BenchOptions.echoCommand, name: nextName("raw")) { terminal in
+            try await TerminalMeasurements.waitFor("ready", on: &terminal)
+            _ = try await TerminalMeasurements.echo(samples: warmUp, on: &terminal)
+            return try await TerminalMeasurements.echo(samples: samples, on: &terminal)
+        }
+        let daemonSamples = try await withSession(kind: "echo", command: BenchOptions.echoCommand) { terminal in
+            try await TerminalMeasurements.waitFor("ready", on: &terminal)
+            _ = try await TerminalMeasurements.echo(samples: warmUp, on: &terminal)
+            return try await TerminalMeasurements.echo(samples: samples, on: &terminal)
+        }
+        return .init(daemon: try summary(daemonSamples, "echo"), raw: try summary(rawSamples, "raw echo"))
+    }
+
+    /// Runs `body` over the terminal of a new session, then removes the session.
+    func withSession<Result: Sendable>(
+        kind: String, command: [String], _ body: @escaping @Sendable (inout WebSocketTerminal) async throws -> Result
+    ) async throws -> Result {
+        let id = try await api.createSession(
+            id: nextName(kind), image: options.image, profile: options.profile, workspace: nextName(kind), command: command)
+        do {
+            let token = try await api.mintToken(session: id)
+            let result = try await WebSocketTerminal.with(host: api.host, port: api.port, session: id, token: token) { terminal in
+                _ = try await terminal.hello()
+                return try await body(&terminal)
+            }
+            try await api.removeSession(id)
+            return result
+        } catch {
+            try? await api.removeSession(id)
+            throw error
+        }
+    }
+
+    // MARK: - Idle sessions
+
+    func idle() async throws -> BenchReport.Idle {
+        guard let pid = target.pid else {
+            throw BenchError.usage("the idle section reads the daemon's VmRSS: give its pid (--daemon-pid) or let the bench start it")
+        }
+        let count = options.idleSessions
+        let baseline = try ResidentMemory.bytes(pid: pid)
+        logger.info("idle: creating sessions", metadata: ["sessions": "\(count)", "baseline.rss": "\(baseline)"])
+        let ids = try await createSessions(count)
+        let release = Release()
+        let attached = Counter()
+        do {
+            let rss = try await withThrowingTaskGroup(of: Void.self) { group in
+                for id in ids {
+                    group.addTask {
+                        let token = try await api.mintToken(session: id, ttlSeconds: 300)
+                        try await WebSocketTerminal.with(host: api.host, port: api.port, session: id, token: token) { terminal in
+                            _ = try await terminal.hello()
+                            attached.add()
+                            await release.wait()
+                        }
+                    }
+                }
+                let deadline = ContinuousClock.now + .seconds(120)
+                while attached.value < count {
+                    if ContinuousClock.now > deadline {
+                        throw BenchError.terminal("only \(attached.value) of \(count) viewers got their hello within 120 s")
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                // Let the daemon settle (hello frames flushed, allocator caches), then read.
+                try await Task.sleep(for: .seconds(2))
+                let rss = try ResidentMemory.bytes(pid: pid)
+                logger.info("idle: all attached", metadata: ["rss": "\(rss)"])
+                release.open()
+                try await group.waitForAll()
+                return rss
+            }
+            try await removeAll(ids)
+            return .init(sessions: count, baselineRSSBytes: baseline, rssBytes: rss)
+        } catch {
+            release.open()
+            try? await removeAll(ids)
+            throw error
+        }
+    }
+
+    /// Creates `count` sessions running ``BenchOptions/idleCommand``, a bounded number at a time.
+    func createSessions(_ count: Int) async throws -> [String] {
+        try await forEachBounded(Array(0..<count)) { _ in
+            let name = nextName("idle")
+            return try await api.createSession(
+                id: name, image: options.image, profile: options.profile, workspace: name, command: BenchOptions.idleCommand)
+        }
+    }
+
+    /// Removes sessions, a bounded number at a time.
+    func removeAll(_ ids: [String]) async throws {
+        _ = try await forEachBounded(ids) { id in try await api.removeSession(id) }
+    }
+
+    func forEachBounded<Input: Sendable, Output: Sendable>(
+        _ inputs: [Input], _ body: @escaping @Sendable (Input) async throws -> Output
+    ) async throws -> [Output] {
+        let width = max(1, options.createConcurrency)
+        return try await withThrowingTaskGroup(of: Output.self) { group in
+            var results: [Output] = []
+            var iterator = inputs.makeIterator()
+            for _ in 0..<width {
+                guard let input = iterator.next() else { break }
+                group.addTask { try await body(input) }
+            }
+            while let result = try await group.next() {
+                results.append(result)
+                if let input = iterator.next() { group.addTask { try await body(input) } }
+            }
+            return results
+        }
+    }
+
+    /// Runs one step of a launch, naming it in the error when it fails.
+    func step<Result>(_ what: String, _ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch let error as BenchError {
+            throw error
+        } catch {
+            throw BenchError.daemon("\(what): \(error)")
+        }
+    }
+
+    func summary(_ durations: [Duration], _ what: String) throws -> LatencySummary {
+        guard let summary = LatencySummary(durations) else { throw BenchError.usage("no samples for \(what): raise its sample count") }
+        return summary
+    }
+}
+
+/// A shared counter.
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    func next() -> Int { count.add(1, ordering: .relaxed).newValue }
+    func add() { _ = count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
+/// A one-shot gate many tasks wait on.
+final class Release: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let open = state.withLock { state in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if open { continuation.resume() }
+        }
+    }
+
+    var isOpen: Bool { state.withLock { $0.open } }
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}

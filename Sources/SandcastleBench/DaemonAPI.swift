@@ -1,0 +1,126 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The few calls of the daemon's control API the benchmark makes, over its TCP listener (the
+/// WebSocket client cannot dial a unix socket, so both go the same way).
+///
+/// One connection per request (`Connection: close`): on loopback that costs tens of
+/// microseconds, and it keeps concurrent launches independent of one another.
+public struct DaemonAPI: Sendable {
+    public let host: String
+    public let port: Int
+    public let apiKey: String
+
+    public init(host: String, port: Int, apiKey: String) {
+        self.host = host
+        self.port = port
+        self.apiKey = apiKey
+    }
+
+    /// A response: status and body.
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: Data
+
+        /// The body as a JSON object; nil when it is not one.
+        public var object: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
+        public var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    /// `POST /v1/sessions`; returns the session's id.
+    public func createSession(
+        id: String, image: String, profile: String, workspace: String, command: [String]
+    ) async throws -> String {
+        let body: [String: Any] = ["id": id, "image": image, "profile": profile, "workspace": workspace, "command": command]
+        let response = try await expect([200, 201], "POST", "/v1/sessions", json: body)
+        guard let created = response.object?["id"] as? String else {
+            throw BenchError.daemon("POST /v1/sessions answered without an id: \(response.text.prefix(300))")
+        }
+        return created
+    }
+
+    /// `POST /v1/sessions/{id}/attach-tokens` for a read-write viewer.
+    public func mintToken(session: String, ttlSeconds: Int = 120) async throws -> String {
+        let response = try await expect(
+            [200, 201], "POST", "/v1/sessions/\(session)/attach-tokens", json: ["role": "rw", "ttlSeconds": ttlSeconds])
+        guard let token = response.object?["token"] as? String else {
+            throw BenchError.daemon("attach-tokens answered without a token: \(response.text.prefix(300))")
+        }
+        return token
+    }
+
+    /// `DELETE /v1/sessions/{id}?workspace=delete`: stops and removes the container and the
+    /// workspace. A session already gone counts as removed.
+    public func removeSession(_ id: String) async throws {
+        _ = try await expect([200, 202, 204, 404], "DELETE", "/v1/sessions/\(id)?workspace=delete")
+    }
+
+    /// Sends a request and checks its status.
+    @discardableResult
+    public func expect(_ statuses: Set<Int>, _ method: String, _ path: String, json: [String: Any]? = nil) async throws -> Response {
+        let body = try json.map { try JSONSerialization.data(withJSONObject: $0) }
+        let response = try await send(method, path, body: body)
+        guard statuses.contains(response.status) else {
+            throw BenchError.daemon("\(method) \(path) answered \(response.status): \(response.text.prefix(500))")
+        }
+        return response
+    }
+
+    /// Sends one request on a connection of its own and collects the whole response. A connection
+    /// that fails before any answer arrived is tried once more: every call the benchmark makes is
+    /// idempotent (sessions are created under a client-supplied id).
+    public func send(_ method: String, _ path: String, body: Data? = nil) async throws -> Response {
+        do {
+            return try await sendOnce(method, path, body: body)
+        } catch let first as ChannelError {
+            do {
+                return try await sendOnce(method, path, body: body)
+            } catch {
+                throw BenchError.daemon("\(method) \(path) failed twice: \(error) (first: \(first))")
+            }
+        }
+    }
+
+    private func sendOnce(_ method: String, _ path: String, body: Data?) async throws -> Response {
+        let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw BenchError.daemon("cannot connect to the daemon at \(host):\(port) for \(method) \(path): \(error)")
+        }
+        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path)
+        head.headers.add(name: "Host", value: "\(host):\(port)")
+        head.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+        head.headers.add(name: "Connection", value: "close")
+        if let body {
+            head.headers.add(name: "Content-Type", value: "application/json")
+            head.headers.add(name: "Content-Length", value: String(body.count))
+        } else if method != "GET" {
+            head.headers.add(name: "Content-Length", value: "0")
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(.head(head))
+            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+            try await outbound.write(.end(nil))
+            var status = 0
+            var collected = ByteBuffer()
+            for try await part in inbound {
+                switch part {
+                case .head(let responseHead): status = Int(responseHead.status.code)
+                case .body(var chunk): collected.writeBuffer(&chunk)
+                case .end: return Response(status: status, body: Data(collected.readableBytesView))
+                }
+            }
+            throw BenchError.daemon("the daemon closed the connection before answering \(method) \(path)")
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+
+/// The performance targets of issue 7, checked against a report.
+public struct Targets: Sendable, Equatable {
+    /// Warm launch, request to `hello`, for bursts up to the pool size.
+    public var warmP50Microseconds: Double = 15_000
+    public var warmP99Microseconds: Double = 50_000
+    /// Cold launch p50 over raw create+start p50.
+    public var coldRatio: Double = 1.05
+    /// Terminal throughput over raw attach throughput.
+    public var throughputRatio: Double = 0.95
+    /// Echo round trip added by the daemon at p50.
+    public var addedEchoMicroseconds: Double = 100
+    /// Idle attached sessions, and the daemon's resident memory with them.
+    public var idleSessions = 500
+    public var idleRSSBytes: Double = 200_000_000
+
+    public init() {}
+
+    /// One verdict per target whose section the report has.
+    public func evaluate(_ report: BenchReport) -> [BenchReport.Verdict] {
+        var verdicts: [BenchReport.Verdict] = []
+        func verdict(_ target: String, _ measured: Double, atMost limit: Double, unit: String, _ detail: String) {
+            verdicts.append(.init(target: target, status: measured <= limit ? .pass : .fail, measured: measured, limit: limit, unit: unit, detail: detail))
+        }
+        for burst in report.warm ?? [] {
+            let p50 = burst.launch.p50 / 1000
+            let p99 = burst.launch.p99 / 1000
+            verdict(
+                "warm.burst\(burst.burst).p50", p50, atMost: warmP50Microseconds / 1000, unit: "ms",
+                Self.howFar(p50, warmP50Microseconds / 1000, "ms") + " over \(burst.launch.count) launches")
+            verdict(
+                "warm.burst\(burst.burst).p99", p99, atMost: warmP99Microseconds / 1000, unit: "ms",
+                Self.howFar(p99, warmP99Microseconds / 1000, "ms") + " over \(burst.launch.count) launches")
+        }
+        if let cold = report.cold {
+            verdict(
+                "cold.ratio", cold.ratioP50, atMost: coldRatio, unit: "x raw",
+                String(format: "p50 %.1f ms vs raw create+start %.1f ms", cold.daemon.p50 / 1000, cold.raw.p50 / 1000))
+        }
+        if let throughput = report.throughput {
+            let ratio = throughput.ratio
+            verdicts.append(
+                .init(
+                    target: "throughput.ratio", status: ratio >= throughputRatio ? .pass : .fail, measured: ratio,
+                    limit: throughputRatio, unit: "x raw",
+                    detail: String(
+                        format: "%.1f MB/s vs raw attach %.1f MB/s", throughput.daemonBytesPerSecond / 1e6,
+                        throughput.rawBytesPerSecond / 1e6)))
+        }
+        if let echo = report.echo {
+            verdict(
+                "echo.added_p50", echo.addedP50, atMost: addedEchoMicroseconds, unit: "us",
+                String(format: "p50 %.0f us vs raw %.0f us", echo.daemon.p50, echo.raw.p50))
+        }
+        if let idle = report.idle {
+            if idle.sessions >= idleSessions {
+                verdict(
+                    "idle.rss", Double(idle.rssBytes) / 1e6, atMost: idleRSSBytes / 1e6, unit: "MB",
+                    String(
+                        format: "%d sessions; %.1f KB per session over a %.1f MB baseline", idle.sessions,
+                        idle.perSessionBytes / 1e3, Double(idle.baselineRSSBytes) / 1e6))
+            } else {
+                // Fewer sessions than the target: judged on the projection, and saying so.
+                let projected = idle.projectedRSS(sessions: idleSessions) / 1e6
+                verdict(
+                    "idle.rss", projected, atMost: idleRSSBytes / 1e6, unit: "MB",
+                    String(
+                        format: "projected to %d from %d sessions (%.1f MB measured; %.1f KB per session)", idleSessions,
+                        idle.sessions, Double(idle.rssBytes) / 1e6, idle.perSessionBytes / 1e3))
+            }
+        }
+        return verdicts
+    }
+
+    static func howFar(_ measured: Double, _ limit: Double, _ unit: String) -> String {
+        measured <= limit
+            ? String(format: "%.2f %@ under the limit", limit - measured, unit)
+            : String(format: "%.2f %@ over the limit", measured - limit, unit)
+    }
+}
+
+extension BenchReport {
+    /// The report as a plain-text table: every measurement, then every target with its verdict.
+    public func table() -> String {
+        var lines: [String] = []
+        func row(_ name: String, _ summary: LatencySummary, scale: Double = 1000, unit: String = "ms") {
+            lines.append(
+                name.padding(toLength: 34, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "%6d %10.2f %10.2f %10.2f %10.2f  %@", summary.count, summary.p50 / scale,
+                        summary.p99 / scale, summary.min / scale, summary.max / scale, unit))
+        }
+        lines.append(
+            "measurement".padding(toLength: 34, withPad: " ", startingAt: 0)
+                + "     n        p50        p99        min        max")
+        if let cold = cold {
+            row("cold launch (API to hello)", cold.daemon)
+            row("raw create+start", cold.raw)
+        }
+        for burst in warm ?? [] {
+            row("warm launch, burst \(burst.burst)", burst.launch)
+        }
+        if let echo = echo {
+            row("echo round trip (daemon)", echo.daemon, scale: 1, unit: "us")
+            row("echo round trip (raw attach)", echo.raw, scale: 1, unit: "us")
+        }
+        if let throughput = throughput {
+            lines.append(
+                String(
+                    format: "throughput, %d MiB: daemon %.1f MB/s (%.2f s), raw attach %.1f MB/s (%.2f s)",
+                    throughput.bytes >> 20, throughput.daemonBytesPerSecond / 1e6, throughput.daemonSeconds,
+                    throughput.rawBytesPerSecond / 1e6, throughput.rawSeconds))
+        }
+        if let idle = idle {
+            lines.append(
+                String(
+                    format: "idle: %d attached sessions, daemon VmRSS %.1f MB (baseline %.1f MB, %.1f KB per session)",
+                    idle.sessions, Double(idle.rssBytes) / 1e6, Double(idle.baselineRSSBytes) / 1e6, idle.perSessionBytes / 1e3))
+        }
+        if !verdicts.isEmpty {
+            lines.append("")
+            lines.append("target".padding(toLength: 22, withPad: " ", startingAt: 0) + "result  measured      limit")
+            for verdict in verdicts {
+                lines.append(
+                    verdict.target.padding(toLength: 22, withPad: " ", startingAt: 0)
+                        + verdict.status.rawValue.uppercased().padding(toLength: 8, withPad: " ", startingAt: 0)
+                        + String(format: "%8.2f %@ <=> %.2f %@  ", verdict.measured, verdict.unit, verdict.limit, verdict.unit)
+                        + verdict.detail)
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
