@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "SandcastleDaemonTests",
             dependencies: [
-                "SandcastleDaemon", "DockerEngine", "sandcastled", "HostHardening", "AccessControl", "SandcastleTestSupport",
+                "SandcastleDaemon", "DockerEngine", "sandcastled", "HostHardening", "AccessControl", "SandcastleTestSupport", "SessionStore",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]
         ),

@@ -43,18 +43,27 @@ extension Daemon {
         logger.warning("\(problem)")
     }
 
-    /// Why mounts made under the workspace root would not reach the engine, if they would not.
+    /// Why mounts the daemon makes (loop mounts under the workspace root, slot binds under the pool
+    /// root) would not reach the engine, if they would not.
     static func mountPropagationProblem(_ configuration: DaemonConfiguration, mountinfo: String) -> String? {
-        guard hardeningNeeds(for: configuration).mounts,
-            let mount = MountInfo.covering(configuration.workspaceRoot, in: mountinfo), mount.isSlave
-        else { return nil }
-        return """
-            the daemon must make mounts the Docker engine sees (paths.workspace_images is set), but the \
-            mount \(mount.mountPoint) holding \(configuration.workspaceRoot) is a slave of another mount \
-            namespace (systemd's ProtectSystem=, PrivateTmp=, ... do that), so its mounts would not reach \
-            the engine. Install the drop-in sandcastled.service.d/host-mounts.conf (scripts/install \
-            --host-mounts), or set paths.workspace_images = "" to run without workspace size limits
-            """
+        var mounted: [(path: String, reason: String, without: String)] = []
+        if configuration.workspaceImageDirectory != nil {
+            mounted.append((configuration.workspaceRoot, "paths.workspace_images is set", "set paths.workspace_images = \"\""))
+        }
+        if configuration.pool.isEnabled {
+            mounted.append((configuration.poolRoot, "a warm pool is configured", "remove the [[pool.targets]] entries"))
+        }
+        for (path, reason, without) in mounted {
+            guard let mount = MountInfo.covering(path, in: mountinfo), mount.isSlave else { continue }
+            return """
+                the daemon must make mounts the Docker engine sees (\(reason)), but the mount \(mount.mountPoint) \
+                holding \(path) is a slave of another mount namespace (systemd's ProtectSystem=, PrivateTmp=, \
+                ... do that), so its mounts would not reach the engine. Install the drop-in \
+                sandcastled.service.d/host-mounts.conf (scripts/install --host-mounts), or \(without) to run \
+                without them
+                """
+        }
+        return nil
     }
 
     /// `--hardening-self-test`: the start-up hardening done (or not, with `--no-self-harden`),

@@ -129,7 +129,7 @@ public enum Daemon {
         await RelayBridge.connect(manager: manager, relay: relay)
         let pool = await manager.makePool(
             configuration: .init(
-                root: configuration.pool.root ?? configuration.stateDirectory + "/pool",
+                root: configuration.poolRoot,
                 gate: GateMount(hostPath: configuration.pool.gate), daemonInstance: instance,
                 readyTimeout: .seconds(configuration.pool.readyTimeoutSeconds), targets: configuration.pool.targets,
                 canMount: hardening == nil || hardeningNeeds(for: configuration).mounts),

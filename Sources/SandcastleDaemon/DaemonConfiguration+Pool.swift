@@ -48,6 +48,9 @@ public struct PoolSettings: Sendable, Equatable {
 }
 
 extension DaemonConfiguration {
+    /// Where the pool's slot directories live: `[pool] root`, else `<state directory>/pool`.
+    public var poolRoot: String { pool.root ?? stateDirectory + "/pool" }
+
     /// Reads `[pool]` into `config.pool`.
     static func parsePool(_ top: ConfigTable, into config: inout DaemonConfiguration, log: ProblemLog) {
         guard let pool = top.table("pool", required: false) else { return }

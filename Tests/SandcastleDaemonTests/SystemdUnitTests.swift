@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import SandcastleDaemon
+import SessionStore
 
 /// The files in `systemd/`, installed by `scripts/install` into a scratch root and checked there
 /// with `systemd-analyze` offline (no systemd runs here): `verify` must find nothing to say, and
@@ -146,5 +147,11 @@ struct SystemdUnitTests {
         var plain = mounting
         plain.workspaceImageDirectory = nil
         #expect(Daemon.mountPropagationProblem(plain, mountinfo: unit) == nil)
+        // A warm pool mounts under its root, which is checked the same way.
+        var pooled = plain
+        pooled.pool.targets = [PoolTarget(profile: "default", image: "sandcastle/testbox:latest", size: 0, refillPerMinute: 120)]
+        let poolProblem = Daemon.mountPropagationProblem(pooled, mountinfo: unit)
+        #expect(poolProblem?.contains("warm pool") == true, "\(String(describing: poolProblem))")
+        #expect(Daemon.mountPropagationProblem(pooled, mountinfo: host) == nil)
     }
 }
