@@ -74,7 +74,11 @@ struct ReplayBoundaryTests {
             received += bytes.readableBytesView
         }
         let expected = Array(output[Int(min(hello, UInt64(output.count)))...])
-        #expect(received == expected, "\(context): hello \(hello), got \(received.count) bytes, expected \(expected.count)")
+        if received != expected {
+            let firstDifference = (0..<min(received.count, expected.count)).first { received[$0] != expected[$0] } ?? min(received.count, expected.count)
+            Issue.record(
+                "\(context): hello \(hello), got \(received.count) bytes, expected \(expected.count); they differ from offset \(hello + UInt64(firstDifference)) on")
+        }
     }
 
     /// Viewers join between every two chunks, asking for nothing, for the end, for a byte or a
@@ -107,11 +111,13 @@ struct ReplayBoundaryTests {
 
     /// The same while the output really arrives concurrently: viewers join while another task
     /// appends, each asking for an offset it read a moment before, and read their events live.
-    @Test func aViewerJoiningWhileOutputIsAppendedGetsNoByteTwiceAndNoneMissing() async throws {
+    /// Repeated, because a join that is not atomic with the appends shows only in some runs.
+    @Test(arguments: 1...8)
+    func aViewerJoiningWhileOutputIsAppendedGetsNoByteTwiceAndNoneMissing(run: Int) async throws {
         let engine = FakeEngine()
         try await withRunningRelay(TerminalRelay(engine: engine, configuration: Self.configuration)) { relay in
             let terminal = try relay.terminal(session: "s1", containerID: "c1")
-            let rounds = 20
+            let rounds = 8
             let output = Array(repeating: Self.chunks.joined(), count: rounds).flatMap { $0 }
             // Each round of output starts once another viewer has joined, so joins and appends overlap.
             let (joins, joinSignal) = AsyncStream<Void>.makeStream()
@@ -124,7 +130,7 @@ struct ReplayBoundaryTests {
             }
             await withTaskGroup(of: Void.self) { group in
                 var joined = 0
-                while terminal.endOffset < UInt64(output.count), joined < 200 {
+                while terminal.endOffset < UInt64(output.count), joined < 120 {
                     let end = terminal.endOffset
                     let since: UInt64? = [nil, end, end.saturatingSubtract(5), end.saturatingSubtract(200)][joined % 4]
                     let join = Joined(since: since, endAtJoin: nil, startAtJoin: nil, viewer: terminal.attach(role: .readOnly, since: since))
