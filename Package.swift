@@ -294,10 +294,8 @@ let package = Package(
         .target(
             name: "SandcastleBench",
             dependencies: [
-                "DockerEngine", "SandboxPolicy",
+                "DockerEngine", "SandboxPolicy", "SandcastleClient",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,13 +1,9 @@
 import Foundation
-import NIOCore
-import NIOHTTP1
-import NIOPosix
+import SandcastleClient
 
-/// The few calls of the daemon's control API the benchmark makes, over its TCP listener (the
-/// WebSocket client cannot dial a unix socket, so both go the same way).
-///
-/// One connection per request (`Connection: close`): on loopback that costs tens of
-/// microseconds, and it keeps concurrent launches independent of one another.
+/// The few calls of the daemon's control API the benchmark makes, over its TCP listener, through
+/// `SandcastleClient`'s transport (one connection per request: on loopback that costs tens of
+/// microseconds, and it keeps concurrent launches independent of one another).
 public struct DaemonAPI: Sendable {
     public let host: String
     public let port: Int
@@ -74,7 +70,7 @@ public struct DaemonAPI: Sendable {
     public func send(_ method: String, _ path: String, body: Data? = nil) async throws -> Response {
         do {
             return try await sendOnce(method, path, body: body)
-        } catch let first as ChannelError {
+        } catch let first as SandcastleClientError where first.status == nil {
             do {
                 return try await sendOnce(method, path, body: body)
             } catch {
@@ -84,43 +80,8 @@ public struct DaemonAPI: Sendable {
     }
 
     private func sendOnce(_ method: String, _ path: String, body: Data?) async throws -> Response {
-        let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
-        do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw BenchError.daemon("cannot connect to the daemon at \(host):\(port) for \(method) \(path): \(error)")
-        }
-        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path)
-        head.headers.add(name: "Host", value: "\(host):\(port)")
-        head.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
-        head.headers.add(name: "Connection", value: "close")
-        if let body {
-            head.headers.add(name: "Content-Type", value: "application/json")
-            head.headers.add(name: "Content-Length", value: String(body.count))
-        } else if method != "GET" {
-            head.headers.add(name: "Content-Length", value: "0")
-        }
-        return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(.head(head))
-            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            try await outbound.write(.end(nil))
-            var status = 0
-            var collected = ByteBuffer()
-            for try await part in inbound {
-                switch part {
-                case .head(let responseHead): status = Int(responseHead.status.code)
-                case .body(var chunk): collected.writeBuffer(&chunk)
-                case .end: return Response(status: status, body: Data(collected.readableBytesView))
-                }
-            }
-            throw BenchError.daemon("the daemon closed the connection before answering \(method) \(path)")
-        }
+        let client = SandcastleClient(address: .tcp(host: host, port: port), apiKey: apiKey)
+        let answer = try await client.raw(method, path, body: body.map { Array($0) })
+        return Response(status: answer.status, body: Data(answer.body))
     }
 }

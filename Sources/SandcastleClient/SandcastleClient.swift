@@ -107,6 +107,20 @@ public struct SandcastleClient: Sendable {
         return String(decoding: response.body, as: UTF8.self)
     }
 
+    /// Any route, answered whatever its status: for callers that check statuses themselves (the
+    /// benchmark's pool and metrics calls). `body`, when given, is sent as JSON.
+    public func raw(_ method: String, _ path: String, body: [UInt8]? = nil) async throws -> (status: Int, body: [UInt8]) {
+        var status = 0
+        var collected: [UInt8] = []
+        var headers = authorization
+        if body != nil { headers.append(("Content-Type", "application/json")) }
+        try await transport.exchange(
+            .init(method: HTTPMethod(rawValue: method), path: path, headers: headers, body: body),
+            onHead: { code, _ in status = code },
+            onBody: { chunk in collected += chunk.readableBytesView })
+        return (status, collected)
+    }
+
     // MARK: Plumbing
 
     struct Response {
