@@ -1,6 +1,7 @@
 import DockerEngine
 import Foundation
 import Synchronization
+import SandcastleTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -119,23 +120,7 @@ struct DaemonProcessTests {
     }
 
     static func runCurl(_ arguments: [String], seconds: Int) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                process.arguments = ["curl", "-sN", "--max-time", String(seconds)] + arguments
-                let pipe = Pipe()
-                process.standardOutput = pipe
-                do {
-                    try process.run()
-                    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    continuation.resume(returning: String(decoding: data, as: UTF8.self))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
-        }
+        try await ChildProcess.run("curl", ["-sN", "--max-time", String(seconds)] + arguments, timeout: .seconds(seconds + 10)).output
     }
 
     @Test func servesStopsGracefullyAndPicksUpItsSessionsAgain() async throws {

@@ -168,25 +168,10 @@ final class DaemonProcess: Sendable {
     }
 
     func curl(_ arguments: [String], seconds: Int = 30) async throws -> String {
-        let arguments = ["curl", "-sN", "--max-time", String(seconds), "--unix-socket", socket, "-H", "Authorization: Bearer \(adminKey)"]
-            + arguments
-        return try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                process.arguments = arguments
-                let pipe = Pipe()
-                process.standardOutput = pipe
-                do {
-                    try process.run()
-                    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    continuation.resume(returning: String(decoding: data, as: UTF8.self))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
-        }
+        try await ChildProcess.run(
+            "curl", ["-sN", "--max-time", String(seconds), "--unix-socket", socket, "-H", "Authorization: Bearer \(adminKey)"] + arguments,
+            timeout: .seconds(seconds + 10)
+        ).output
     }
 
     func stop(_ signal: Int32) async -> Int32 {
