@@ -40,6 +40,20 @@ public struct BenchRun: Sendable {
         self.daemonExecutable = daemonExecutable
     }
 
+    /// A daemon keeps the privileges to mount only when its configuration names a pool: the warm
+    /// section declares one of size 0 and sizes it through the admin API.
+    var poolConfig: String {
+        guard options.sections.contains(.warm) else { return "" }
+        return """
+
+            [[pool.targets]]
+            profile = "\(options.profile)"
+            image = "\(options.image)"
+            size = 0
+
+            """
+    }
+
     public func run(logger: Logger) async throws -> BenchReport {
         let endpoint = try DockerEndpoint.fromEnvironment(ProcessInfo.processInfo.environment)
         let client = try await DockerClient.connect(.init(endpoint: endpoint), logger: Logger(label: "sandcastle.bench.docker"))
@@ -63,7 +77,7 @@ public struct BenchRun: Sendable {
         } else {
             let daemon = try await DaemonProcess.start(
                 executable: daemonExecutable, engine: endpoint, policies: absolute(options.policies), logLevel: daemonLogLevel,
-                extraConfig: extraDaemonConfig)
+                extraConfig: extraDaemonConfig + poolConfig)
             logger.notice("sandcastled started", metadata: ["pid": "\(daemon.pid)", "port": "\(daemon.port)", "log": "\(daemon.logFile)"])
             started = daemon
             target = .init(api: DaemonAPI(host: "127.0.0.1", port: daemon.port, apiKey: daemon.apiKey), pid: daemon.pid)
