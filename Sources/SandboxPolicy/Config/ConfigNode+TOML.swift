@@ -5,6 +5,7 @@ extension ConfigNode {
     ///
     /// - Returns: the document's root table, or the parser's message with its line and column.
     package static func parseTOML(_ text: String) -> Result<ConfigNode, TOMLSyntaxError> {
+        if let problem = TOMLHeaderCheck.firstProblem(in: text) { return .failure(problem) }
         do {
             let table = try TOMLTable(string: text)
             return .success(ConfigNode(toml: table))
