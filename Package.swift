@@ -254,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "SandcastleCLITests",
             dependencies: [
-                "SandcastleCLI", "SandcastleClient", "DockerEngine", "sandcastle", "sandcastled",
+                "SandcastleCLI", "SandcastleClient", "DockerEngine", "SandcastleTestSupport", "sandcastle", "sandcastled",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

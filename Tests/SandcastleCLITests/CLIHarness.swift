@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import SandcastleTestSupport
 import Synchronization
 import Testing
 
@@ -17,23 +18,10 @@ struct CLIRun: CustomStringConvertible {
 }
 
 enum Binaries {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repositoryRoot = ManagerFixture.repositoryRoot
 
     /// A product built beside the test bundle.
-    static func path(_ name: String) throws -> String {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = directory.appendingPathComponent(name).path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        let fallback = repositoryRoot.appendingPathComponent(".build/debug/\(name)").path
-        guard FileManager.default.isExecutableFile(atPath: fallback) else {
-            throw HarnessFailure("\(name) is not built (looked beside \(CommandLine.arguments[0]))")
-        }
-        return fallback
-    }
+    static func path(_ name: String) throws -> String { try builtExecutable(name).path }
 
     static var testImage: String {
         ProcessInfo.processInfo.environment["SANDCASTLE_TEST_IMAGE"] ?? "sandcastle/testbox:latest"
@@ -101,16 +89,17 @@ struct HarnessFailure: Error, CustomStringConvertible {
 final class LiveDaemon: Sendable {
     let directory: String
     let tag: String
-    let process: Process
+    let daemon: SandcastledProcess
+    var process: Process { daemon.process }
 
     var socket: String { directory + "/api.sock" }
     var configFile: String { directory + "/sandcastled.toml" }
-    var logFile: String { directory + "/daemon.log" }
+    var logFile: String { daemon.log }
     var instance: String {
         ((try? String(contentsOfFile: directory + "/state/instance-id", encoding: .utf8)) ?? "")
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
-    var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+    var log: String { daemon.logText }
 
     /// Connection arguments for the CLI: the socket and the configuration (for the admin key).
     var connection: [String] { ["--socket", socket, "--config", configFile] }
@@ -136,14 +125,7 @@ final class LiveDaemon: Sendable {
             stop_grace_seconds = 2
             """
         try config.write(toFile: directory + "/sandcastled.toml", atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: directory + "/daemon.log", contents: nil)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: try Binaries.path("sandcastled"))
-        process.arguments = ["--config", directory + "/sandcastled.toml"]
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/daemon.log"))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        daemon = try SandcastledProcess(configuredIn: directory)
     }
 
     /// Starts a daemon, runs `body`, and always stops it and removes its containers and files.
@@ -181,14 +163,7 @@ final class LiveDaemon: Sendable {
 
     func tearDown() async {
         let instance = self.instance
-        kill(process.processIdentifier, SIGTERM)
-        let process = self.process
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread {
-                process.waitUntilExit()
-                continuation.resume()
-            }.start()
-        }
+        _ = await daemon.stop()
         if !instance.isEmpty, let engine = try? await DockerClient.connect(.fromEnvironment()) {
             var filters = DockerFilters()
             filters.label("dev.sandcastle.instance", instance)

@@ -12,108 +12,7 @@ import Glibc
 /// socket with curl, stopped with SIGTERM and started again.
 @Suite("The sandcastled process", .serialized)
 struct DaemonProcessTests {
-    final class Daemon: Sendable {
-        let directory: String
-        // Process is not Sendable; after run() only its thread-safe members are used.
-        nonisolated(unsafe) let process: Process
-        let log: String
-
-        var socket: String { directory + "/api.sock" }
-        var adminKey: String {
-            ((try? String(contentsOfFile: directory + "/state/admin.key", encoding: .utf8)) ?? "")
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-
-        /// `api` goes into the `[api]` table, `tail` after the rest (`[auth]`, say); `policies`
-        /// replaces the repository's directory; `environment` is added to the test's own.
-        init(
-            directory: String, logName: String = "daemon.log", api: String = "", policies: String? = nil, tail: String = "",
-            arguments: [String] = [], environment: [String: String] = [:]
-        ) throws {
-            self.directory = directory
-            log = directory + "/" + logName
-            let config = """
-                [api]
-                socket = "\(directory)/api.sock"
-                allowed_origins = ["https://app.example.com", "ws://127.0.0.1"]
-                \(api)
-                [paths]
-                state_directory = "\(directory)/state"
-                workspace_root = "\(directory)/workspaces"
-                policies = "\(policies ?? Self.repositoryRoot.appendingPathComponent("Policies").path)"
-                workspace_images = ""
-                [engine]
-                stop_grace_seconds = 2
-                \(tail)
-                """
-            try Self.writeConfig(config, in: directory)
-            FileManager.default.createFile(atPath: log, contents: nil)
-            process = Process()
-            process.executableURL = try Self.executable()
-            process.arguments = ["--config", directory + "/sandcastled.toml"] + arguments
-            if !environment.isEmpty {
-                process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            }
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-        }
-
-        /// Writes the configuration only when it is not there yet: a restart keeps the one a test
-        /// may have changed (SIGHUP tests rewrite it).
-        static func writeConfig(_ text: String, in directory: String) throws {
-            let path = directory + "/sandcastled.toml"
-            guard !FileManager.default.fileExists(atPath: path) else { return }
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
-        }
-
-        static let repositoryRoot = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-        static func executable() throws -> URL {
-            var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            for _ in 0..<3 {
-                let candidate = directory.appendingPathComponent("sandcastled")
-                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-                directory = directory.deletingLastPathComponent()
-            }
-            let fallback = repositoryRoot.appendingPathComponent(".build/debug/sandcastled")
-            guard FileManager.default.isExecutableFile(atPath: fallback.path) else {
-                throw ProcessFailure(description: "sandcastled is not built (looked beside \(CommandLine.arguments[0]))")
-            }
-            return fallback
-        }
-
-        var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
-
-        /// Waits for `/healthz` on the socket.
-        func waitUntilListening() async throws {
-            for _ in 0..<300 {
-                if !process.isRunning { throw ProcessFailure(description: "sandcastled exited: \(logText)") }
-                if (try? await curl(["-f", "http://x/healthz"]))?.contains("ok") == true { return }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            throw ProcessFailure(description: "sandcastled never listened: \(logText)")
-        }
-
-        /// curl over the daemon's socket with the admin key.
-        func curl(_ arguments: [String], seconds: Int = 30) async throws -> String {
-            try await runCurl(["--unix-socket", socket, "-H", "Authorization: Bearer \(adminKey)"] + arguments, seconds: seconds)
-        }
-
-        /// Sends `signal` and waits for the process to end; returns its exit status.
-        func stop(_ signal: Int32 = SIGTERM) async -> Int32 {
-            kill(process.processIdentifier, signal)
-            let process = self.process
-            return await withCheckedContinuation { continuation in
-                Thread {
-                    process.waitUntilExit()
-                    continuation.resume(returning: process.terminationStatus)
-                }.start()
-            }
-        }
-    }
+    typealias Daemon = SandcastledProcess
 
     struct ProcessFailure: Error, CustomStringConvertible {
         var description: String
@@ -203,5 +102,38 @@ struct DaemonProcessTests {
             }
         }
         try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+extension SandcastledProcess {
+    static let repositoryRoot = ManagerFixture.repositoryRoot
+
+    /// Writes this suite's configuration (when the file is not there yet: a restart keeps the one
+    /// a test may have changed, as the SIGHUP tests do) and starts the daemon on it. `api` goes
+    /// into the `[api]` table, `tail` after the rest (`[auth]`, say); `policies` replaces the
+    /// repository's directory.
+    convenience init(
+        directory: String, logName: String = "daemon.log", api: String = "", policies: String? = nil, tail: String = "",
+        arguments: [String] = [], environment: [String: String] = [:]
+    ) throws {
+        let path = directory + "/sandcastled.toml"
+        if !FileManager.default.fileExists(atPath: path) {
+            let config = """
+                [api]
+                socket = "\(directory)/api.sock"
+                allowed_origins = ["https://app.example.com", "ws://127.0.0.1"]
+                \(api)
+                [paths]
+                state_directory = "\(directory)/state"
+                workspace_root = "\(directory)/workspaces"
+                policies = "\(policies ?? ManagerFixture.policiesDirectory)"
+                workspace_images = ""
+                [engine]
+                stop_grace_seconds = 2
+                \(tail)
+                """
+            try config.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        try self.init(configuredIn: directory, logName: logName, arguments: arguments, environment: environment)
     }
 }

@@ -37,11 +37,11 @@ struct WarmPoolDaemonInsideTests {
             refill_per_minute = 6000
             """
         try config.write(toFile: directory + "/sandcastled.toml", atomically: true, encoding: .utf8)
-        var daemon = try DaemonProcess(directory: directory, log: "first.log")
+        var daemon = try SandcastledProcess(configuredIn: directory, logName: "first.log")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var instance = ""
         do {
-            try await daemon.waitUntilListening()
+            try await daemon.waitUntilListening(timeout: .seconds(60))
             instance = ((try? String(contentsOfFile: directory + "/state/instance-id", encoding: .utf8)) ?? "")
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             try await daemon.waitForReadyPool(3)
@@ -59,8 +59,8 @@ struct WarmPoolDaemonInsideTests {
             #expect(before.count == 4, "\(before.count) containers: the session's and three ready")
 
             _ = await daemon.stop(SIGKILL)
-            daemon = try DaemonProcess(directory: directory, log: "second.log")
-            try await daemon.waitUntilListening()
+            daemon = try SandcastledProcess(configuredIn: directory, logName: "second.log")
+            try await daemon.waitUntilListening(timeout: .seconds(60))
             try await daemon.waitForReadyPool(3)
 
             // Every container of this daemon is the session's or a ready slot's that the new
@@ -124,64 +124,10 @@ enum LinuxSlotMounterProbe {
     }
 }
 
-/// `sandcastled` on a configuration file, used over its socket with curl.
-final class DaemonProcess: Sendable {
-    let directory: String
-    // Process is not Sendable; after run() only its thread-safe members are used.
-    nonisolated(unsafe) let process: Process
-    let log: String
-
-    var socket: String { directory + "/api.sock" }
-    var adminKey: String {
-        ((try? String(contentsOfFile: directory + "/state/admin.key", encoding: .utf8)) ?? "")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
-
-    init(directory: String, log name: String) throws {
-        self.directory = directory
-        log = directory + "/" + name
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process = Process()
-        let executable = ManagerFixture.repositoryRoot.appendingPathComponent(".build/debug/sandcastled")
-        var candidate = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sandcastled")
-        if !FileManager.default.isExecutableFile(atPath: candidate.path) { candidate = executable }
-        process.executableURL = candidate
-        process.arguments = ["--config", directory + "/sandcastled.toml"]
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-    }
-
-    func waitUntilListening() async throws {
-        try await eventually("sandcastled to listen", timeout: .seconds(60)) {
-            guard process.isRunning else { throw FixtureError(description: "sandcastled exited: \(logText)") }
-            return (try? await curl(["-f", "http://x/healthz"]))?.contains("ok") == true
-        }
-    }
-
+extension SandcastledProcess {
     func waitForReadyPool(_ count: Int) async throws {
         try await eventually("\(count) ready pool containers", timeout: .seconds(90)) {
             (try? await curl(["http://x/v1/pools"]))?.contains(#""ready":\#(count)"#) == true
-        }
-    }
-
-    func curl(_ arguments: [String], seconds: Int = 30) async throws -> String {
-        try await ChildProcess.run(
-            "curl", ["-sN", "--max-time", String(seconds), "--unix-socket", socket, "-H", "Authorization: Bearer \(adminKey)"] + arguments,
-            timeout: .seconds(seconds + 10)
-        ).output
-    }
-
-    func stop(_ signal: Int32) async -> Int32 {
-        kill(process.processIdentifier, signal)
-        let process = self.process
-        return await withCheckedContinuation { continuation in
-            Thread {
-                process.waitUntilExit()
-                continuation.resume(returning: process.terminationStatus)
-            }.start()
         }
     }
 }
