@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SandcastleClient
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -123,6 +124,9 @@ func attachTerminal(client: SandcastleClient, id: String, readOnly: Bool, replay
     ) { messages, writer in
         let terminal = RawTerminal()
         defer { terminal?.restore() }
+        // Set before this side closes for a detach: the daemon's answering close (1000) can
+        // reach the reader before the input task returns, and must not read as a failure.
+        let detaching = DetachFlag()
         return try await withThrowingTaskGroup(of: AttachOutcome?.self) { group in
             group.addTask {
                 for try await message in messages {
@@ -136,10 +140,10 @@ func attachTerminal(client: SandcastleClient, id: String, readOnly: Bool, replay
                     case .exit(let code, let reason):
                         return .exited(code: code, reason: reason)
                     case .closed(let code, let reason):
-                        return .closed(code: code, reason: reason)
+                        return detaching.isSet ? .detached : .closed(code: code, reason: reason)
                     }
                 }
-                return .closed(code: nil, reason: "connection lost")
+                return detaching.isSet ? .detached : .closed(code: nil, reason: "connection lost")
             }
             group.addTask {
                 var keys = DetachKeys()
@@ -149,6 +153,7 @@ func attachTerminal(client: SandcastleClient, id: String, readOnly: Bool, replay
                         let (forward, detach) = keys.feed(bytes)
                         if !forward.isEmpty { try await writer.send(input: forward) }
                         if detach {
+                            detaching.set()
                             try? await writer.close()
                             return .detached
                         }
@@ -181,6 +186,13 @@ func attachTerminal(client: SandcastleClient, id: String, readOnly: Bool, replay
         }
         throw CLIError(.failure, "the terminal connection closed (\(code.map(String.init) ?? "no code")\(reason.isEmpty ? "" : ": \(reason)"))")
     }
+}
+
+/// Whether this side has begun closing the terminal to detach (shared by the attach's two tasks).
+final class DetachFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }
 
 enum AttachOutcome: Sendable {
