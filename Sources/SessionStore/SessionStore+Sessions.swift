@@ -116,7 +116,7 @@ extension SessionStore {
     @discardableResult
     public func transition(
         id: String, from allowed: Set<SessionState>, to target: SessionState, at time: Date = Date(),
-        event: NewEvent? = nil, mutate: @Sendable (inout Session) -> Void = { _ in }
+        event: NewEvent? = nil, mutate: @escaping @Sendable (inout Session) -> Void = { _ in }
     ) async throws -> Session {
         try await modify(id: id, allowed: allowed, target: target, time: time, event: event, mutate: mutate)
     }
@@ -130,7 +130,7 @@ extension SessionStore {
     @discardableResult
     public func update(
         id: String, ifStateIn states: Set<SessionState> = Set(SessionState.allCases), event: NewEvent? = nil,
-        mutate: @Sendable (inout Session) -> Void
+        mutate: @escaping @Sendable (inout Session) -> Void
     ) async throws -> Session {
         try await modify(id: id, allowed: states, target: nil, time: Date(), event: event, mutate: mutate)
     }
@@ -228,7 +228,7 @@ extension SessionStore {
     /// The shared body of `transition` (`target` set) and `update` (`target` nil).
     private func modify(
         id: String, allowed: Set<SessionState>, target: SessionState?, time: Date, event: NewEvent?,
-        mutate: @Sendable (inout Session) -> Void
+        mutate: @escaping @Sendable (inout Session) -> Void
     ) async throws -> Session {
         let operation = target.map { "moving to \($0)" } ?? "updating"
         let (session, appended) = try await write(operation, session: id) { db -> (Session, Event?) in

@@ -16,17 +16,18 @@ import Logging
 /// (`Pool.get() async`). So the store never blocks a thread of Swift's cooperative pool, except in
 /// `init` and `close()`, which are synchronous and meant for start-up and shutdown.
 ///
-/// Writes are serialised by SQLite's single writer; each public write method is one transaction,
-/// so a session row and the event describing its change commit together or not at all.
+/// Writes are serialised by SQLite's single writer; each public write method is atomic (its own
+/// savepoint), so a session row and the event describing its change commit together or not at
+/// all. Writes that arrive together commit together (``GroupCommit``): one fsync for a burst.
 ///
 /// ## Durability
 /// `synchronous = FULL` on the writer connection (GRDB's WAL default is NORMAL). With WAL, NORMAL
 /// can never corrupt the database and loses nothing when the daemon crashes, but a power loss may
 /// roll back the last commits. Here that would reissue event ids an SSE client has already seen
 /// (`Last-Event-ID` resumes would silently skip new events) and forget sessions whose creation the
-/// API acknowledged. FULL costs one fsync of the WAL per commit; session creation is bounded by
-/// the engine (~10 launches/s) and activity updates are coalesced by callers (`touchActivity`),
-/// so the cost is small.
+/// API acknowledged. FULL costs one fsync of the WAL per commit; concurrent writes share a
+/// commit (``GroupCommit``) and activity updates are coalesced by callers (`touchActivity`), so
+/// the cost stays small even under a burst of warm-pool claims.
 public final class SessionStore: Sendable {
     /// How to open a store.
     public struct Configuration: Sendable {
@@ -69,6 +70,7 @@ public final class SessionStore: Sendable {
     public let path: String
     public let configuration: Configuration
     let dbPool: DatabasePool
+    let groupCommit: GroupCommit
     let eventSignal: EventSignal
     var logger: Logger { configuration.logger }
 
@@ -135,6 +137,7 @@ public final class SessionStore: Sendable {
             throw wrap(error, "reading the event log")
         }
         eventSignal = EventSignal(latest: latest)
+        groupCommit = GroupCommit(writer: dbPool)
         let ran = Schema.migrator.migrations.filter { !applied.contains($0) }
         configuration.logger.info(
             "session store open",
@@ -229,11 +232,13 @@ public final class SessionStore: Sendable {
 
     // MARK: Helpers shared by the extensions
 
-    /// One write transaction; errors become `SessionStoreError`s naming `operation` and `sessionID`.
+    /// One write, atomic and durable when it returns (committed with the writes that arrived
+    /// with it: ``GroupCommit``); errors become `SessionStoreError`s naming `operation` and
+    /// `sessionID`.
     func write<T: Sendable>(
-        _ operation: String, session sessionID: String? = nil, _ body: @Sendable (Database) throws -> T
+        _ operation: String, session sessionID: String? = nil, _ body: @escaping @Sendable (Database) throws -> T
     ) async throws -> T {
-        try await mappingErrors(operation, session: sessionID) { try await dbPool.write(body) }
+        try await mappingErrors(operation, session: sessionID) { try await groupCommit.write(body) }
     }
 
     /// One read transaction (a consistent snapshot); errors as for `write`.
