@@ -160,6 +160,13 @@ struct ReadBackTests {
         #expect(weaker != seccomp)
         #expect(
             try fields { $0.hostConfig.securityOpt = ["no-new-privileges:true", weaker] } == ["HostConfig.SecurityOpt"])
+        // The same filter written out differently (an engine that re-serialises it) is the same filter.
+        let respaced = seccomp.replacingOccurrences(of: "\",\"", with: "\", \"")
+        #expect(respaced != seccomp)
+        #expect(try fields { $0.hostConfig.securityOpt = ["no-new-privileges:true", respaced] } == [])
+        let weakerRespaced = weaker.replacingOccurrences(of: "\",\"", with: "\", \"")
+        #expect(
+            try fields { $0.hostConfig.securityOpt = ["no-new-privileges:true", weakerRespaced] } == ["HostConfig.SecurityOpt"])
     }
 
     @Test("mounts: another source, another propagation, an extra mount or an image volume")
