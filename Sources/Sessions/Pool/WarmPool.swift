@@ -39,7 +39,9 @@ public struct NoPoolMetrics: PoolMetrics {
 /// ## Refill
 /// ``run()`` keeps each profile's ready count at its target, creating at most
 /// `refillPerMinute` containers a minute per profile, one at a time (the engine, not the pool, is
-/// the bottleneck: about 10 launches a second on two cores).
+/// the bottleneck: about 10 launches a second on two cores). A refill waits until claims have
+/// paused for ``claimQuietPeriod`` (at most ``maximumRefillDeferral``), so that a burst of claims
+/// does not share the CPU with the engine creating their replacements.
 ///
 /// ## Crash safety
 /// A slot's row is written before the engine is asked for anything, and its container carries
@@ -114,6 +116,15 @@ public actor WarmPool {
     var creating: [String: Int] = [:]
     var lastCreation: [String: ContinuousClock.Instant] = [:]
     var rootPrepared = false
+    /// When the last claim began, and since when refills have waited for claims to pause.
+    var lastClaim: ContinuousClock.Instant?
+    var refillDeferredSince: ContinuousClock.Instant?
+
+    /// Refills wait until claims have paused this long: creating a container (the engine, runc,
+    /// the read-back) takes the CPU that a burst of claims needs on a small host.
+    static let claimQuietPeriod = Duration.milliseconds(250)
+    /// ...but never longer than this, so a steady stream of claims still gets its pool back.
+    static let maximumRefillDeferral = Duration.seconds(2)
 
     public init(
         configuration: Configuration, engine: any ContainerEngine, store: SessionStore, mounter: any SlotMounter,
@@ -253,6 +264,7 @@ public actor WarmPool {
             guard let candidate = ready[profile]?.remove(at: index) else { break }
             publish(profile)
             let began = ContinuousClock.now
+            lastClaim = began
             guard let session = try await store.claimPoolSlot(candidate.slot.id, for: sessionID) else {
                 // Retired meanwhile (a smaller target, a dead container): try the next.
                 await candidate.stream.close()
@@ -345,6 +357,15 @@ public actor WarmPool {
                 wait = min(wait, interval - (now - last))
                 continue
             }
+            if let lastClaim, now - lastClaim < Self.claimQuietPeriod {
+                let since = refillDeferredSince ?? now
+                refillDeferredSince = since
+                if now - since < Self.maximumRefillDeferral {
+                    wait = min(wait, Self.claimQuietPeriod - (now - lastClaim))
+                    continue
+                }
+            }
+            refillDeferredSince = nil
             guard await prepareRoot() else { return .seconds(5) }
             lastCreation[target.profile] = now
             await createSlot(target)
