@@ -54,6 +54,7 @@ struct GroupCommitTests {
     func anAbortedBatchIsRetriedWriteByWrite() async throws {
         try await withStore { store, _ in
             let (_, abortCode, _) = try await withWriterHeld(store, until: 3) {
+                // Submitted one at a time, so the batch holds them in this order.
                 async let before = store.insertSession(makeSession(id: "before"), event: createdEvent())
                 try await waitForPending(store, 1)
                 async let aborting: SessionStoreError.Code? = storeErrorCode {
@@ -62,8 +63,8 @@ struct GroupCommitTests {
                     }
                 }
                 try await waitForPending(store, 2)
+                // The third makes withWriterHeld let the batch go.
                 async let after = store.insertSession(makeSession(id: "after"), event: createdEvent())
-                try await waitForPending(store, 3)
                 return try await (before, aborting, after)
             }
             #expect(abortCode != nil)
