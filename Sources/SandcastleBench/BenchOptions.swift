@@ -23,6 +23,11 @@ public struct BenchOptions: Sendable {
     public var idleSessions = 500
     /// Concurrent session creations while filling the idle section.
     public var createConcurrency = 16
+    /// The started daemon's `[relay] viewer_queue_bytes`. The throughput section's one viewer is
+    /// this process, on the same cores as the daemon, the engine and the container: at ~35 MB/s
+    /// the daemon's default (1 MiB) is ~30 ms of slack, and one stall of the bench's own reader
+    /// would end the measurement with 1008. 32 MiB measures the relay, not the reader's luck.
+    public var viewerQueueBytes = 32 << 20
 
     public init() {}
 

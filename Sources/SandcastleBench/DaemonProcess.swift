@@ -20,10 +20,11 @@ public final class DaemonProcess: Sendable {
     /// Writes the configuration, starts `executable` and waits until its API answers.
     ///
     /// - Parameters:
+    ///   - viewerQueueBytes: `[relay] viewer_queue_bytes` (``BenchOptions/viewerQueueBytes``).
     ///   - extraConfig: TOML appended to the generated configuration (pool settings, say).
     public static func start(
-        executable: String, engine: DockerEndpoint, policies: String, logLevel: String, extraConfig: String = "",
-        startupTimeout: Duration = .seconds(60)
+        executable: String, engine: DockerEndpoint, policies: String, logLevel: String, viewerQueueBytes: Int,
+        extraConfig: String = "", startupTimeout: Duration = .seconds(60)
     ) async throws -> DaemonProcess {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw BenchError.daemon("no sandcastled at \(executable): build it (swift build -c release) or pass --daemon PATH")
@@ -50,6 +51,9 @@ public final class DaemonProcess: Sendable {
             per_key_per_second = 1000000.0
             per_address_burst = 1000000
             per_address_per_second = 1000000.0
+
+            [relay]
+            viewer_queue_bytes = \(viewerQueueBytes)
 
             \(extraConfig)
             """

@@ -50,6 +50,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
     var idleSessions = 500
     @Option(help: "Concurrent session creations and removals.")
     var concurrency = 16
+    @Option(help: "The started daemon's [relay] viewer_queue_bytes, in MiB (the daemon's default is 1).")
+    var viewerQueueMib = 32
     @Option(help: "TOML appended to the started daemon's configuration.")
     var daemonConfig: String?
     @Flag(help: "Keep the temporary state, workspaces and daemon log.")
@@ -112,6 +114,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
         options.echoSamples = echoSamples
         options.idleSessions = idleSessions
         options.createConcurrency = concurrency
+        guard viewerQueueMib > 0 else { throw BenchError.usage("--viewer-queue-mib must be at least 1") }
+        options.viewerQueueBytes = viewerQueueMib << 20
 
         var running: BenchRun.RunningDaemon?
         if let url {
