@@ -52,7 +52,10 @@ extension Daemon {
             var configuration = running
             if let file {
                 do {
-                    configuration = try DaemonConfiguration.load(file: file, defaults: running)
+                    // Over the embedded defaults, as at start-up: a key deleted from the file (the
+                    // last API key, the previous token key once rotation is over) is gone after
+                    // the reload, not kept from the running configuration.
+                    configuration = try DaemonConfiguration.load(file: file)
                 } catch {
                     logger.error("the configuration is invalid; keeping the keys and policies in force:\n\(error)")
                     return

@@ -359,8 +359,8 @@ struct DaemonLifecycleTests {
             #expect(accepted.contains(#""state":"running""#), "\(accepted)")
 
             // An invalid profile: the daemon keeps the policies it has, says why, and stays up.
-            // Valid TOML, wrong values. (Malformed text such as `[[[` trips an assertion inside
-            // toml++ in debug builds, which aborts the daemon: a TOMLKit problem, not tested here.)
+            // Valid TOML, wrong values (malformed headers such as `[[[`, which toml++ would abort
+            // on, are caught before parsing: TOMLHeaderCheckTests).
             try "memory = \"lots\"\nno_such_key = 1\n".write(toFile: policies + "/extra.toml", atomically: true, encoding: .utf8)
             kill(daemon.process.processIdentifier, SIGHUP)
             try await eventually("the refusal in the log", timeout: .seconds(20)) {
@@ -370,6 +370,36 @@ struct DaemonLifecycleTests {
             let still = try await create("hup-2", profile: "extra", key: newKey)
             #expect(still.contains(#""state":"running""#), "the old policy set, with 'extra', stays: \(still)")
             #expect(daemon.logText.contains("extra.toml"), "the log names the broken file")
+        }
+    }
+
+    @Test func aKeyDeletedFromTheFileIsRevokedBySighupEvenTheLastOne() async throws {
+        let directory = try Self.scratch()
+        let key = "sc_revoke_test_\(UUID().uuidString)"
+        let auth = """
+            [auth]
+            [[auth.keys]]
+            name = "doomed"
+            sha256 = "\(APIKeyring.sha256Hex(of: key))"
+            role = "admin"
+            """
+        try await Self.withDaemon(directory, tail: auth) { daemon in
+            try await daemon.waitUntilListening()
+            func status(key: String) async throws -> String {
+                try await DaemonProcessTests.runCurl(
+                    ["--unix-socket", daemon.socket, "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(key)",
+                     "http://x/v1/sessions"], seconds: 30)
+            }
+            #expect(try await status(key: key) == "200")
+            // The file now has no key at all: the reload reads it as start-up would, so the
+            // deleted key is refused and the local admin key of the state directory takes over.
+            let config = try String(contentsOfFile: directory + "/sandcastled.toml", encoding: .utf8)
+            #expect(config.contains(auth))
+            try config.replacingOccurrences(of: auth, with: "").write(
+                toFile: directory + "/sandcastled.toml", atomically: true, encoding: .utf8)
+            kill(daemon.process.processIdentifier, SIGHUP)
+            try await eventually("the deleted key to be refused", timeout: .seconds(20)) { try await status(key: key) == "401" }
+            #expect(try await status(key: daemon.adminKey) == "200")
         }
     }
 }
