@@ -21,8 +21,9 @@ public struct RelayBridge: TerminalRelayDelegate {
         await manager.observeEnds { session in
             relay.finish(session: session.id, code: session.exitCode ?? -1, reason: exitFrameReason(session.exitReason))
         }
-        // A session claimed from the warm pool: the gate's stream is its one attachment.
-        await manager.observeClaims { session, stream in
+        // A session that starts attached (a warm-pool claim, or a container attached before it
+        // started): that stream is its terminal's first attachment, so nothing it prints is missed.
+        await manager.observeAttachments { session, stream in
             _ = try? await relay.terminal(session: session.id, containerID: session.containerID ?? "", openStream: stream)
         }
     }

@@ -73,8 +73,15 @@ extension SessionManager {
         } catch {
             throw SessionManagerError.store(error, "starting session \(id)", sessionID: id)
         }
+        let stream: HijackedStream?
         do {
-            try await limiter.run { try await engine.startContainer(containerID) }
+            stream = try await attachBeforeStart(containerID)
+            do {
+                try await limiter.run { try await engine.startContainer(containerID) }
+            } catch {
+                await stream?.close()
+                throw error
+            }
         } catch {
             let message = "\(error)"
             _ = try? await store.transition(id: id, from: [.starting], to: .exited, at: clock.now()) {
@@ -85,10 +92,13 @@ extension SessionManager {
             throw SessionManagerError(code, "starting the container of session \(id) failed: \(message)", sessionID: id, underlying: error)
         }
         do {
-            return try await store.transition(
+            let running = try await store.transition(
                 id: id, from: [.starting], to: .running, at: clock.now(),
                 event: NewEvent(type: .sessionStarted, sessionID: id, payload: Self.payload(["containerID": containerID])))
+            if let stream { await handOver(running, stream) }
+            return running
         } catch let error as SessionStoreError where error.code == .illegalTransition {
+            await stream?.close()
             return try await session(id)
         }
     }

@@ -65,9 +65,11 @@ public actor SessionManager {
     var endObserver: (@Sendable (Session) async -> Void)?
     /// The warm pool, when the daemon has one: sessions are claimed from it before launching cold.
     var pool: WarmPool?
-    /// Told of every session claimed from the pool, with the gate's attach stream (the terminal
-    /// relay takes it as the session's attachment). Without one the stream is closed.
-    var claimObserver: (@Sendable (Session, HijackedStream) async -> Void)?
+    /// Told of every session that starts with its terminal already attached, with the stream
+    /// (the terminal relay takes it as the session's attachment): a warm-pool claim (the gate's
+    /// stream), or a container attached before it was started. Without one, claims close the
+    /// stream and containers are started unattached.
+    var attachmentObserver: (@Sendable (Session, HijackedStream) async -> Void)?
 
     public init(
         configuration: Configuration, engine: any ContainerEngine, store: SessionStore, policies: PolicySet,
@@ -104,9 +106,28 @@ public actor SessionManager {
         return pool
     }
 
-    /// Sets who receives the attach stream of a session claimed from the pool.
-    public func observeClaims(_ observer: @escaping @Sendable (Session, HijackedStream) async -> Void) {
-        claimObserver = observer
+    /// Sets who receives the attach stream of a session that starts attached (see
+    /// `attachmentObserver`).
+    public func observeAttachments(_ observer: @escaping @Sendable (Session, HijackedStream) async -> Void) {
+        attachmentObserver = observer
+    }
+
+    /// The container's terminal, attached before the container starts, when someone takes it
+    /// (`attachmentObserver`): the first byte it prints reaches the relay's scrollback, and no
+    /// viewer depends on the engine replaying its log beside the live stream, a seam where output
+    /// can come twice or not at all.
+    func attachBeforeStart(_ containerID: String) async throws -> HijackedStream? {
+        guard attachmentObserver != nil else { return nil }
+        return try await limiter.run { try await engine.attachTerminalStream(containerID) }
+    }
+
+    /// Gives the stream of a session that started attached to `attachmentObserver`.
+    func handOver(_ session: Session, _ stream: HijackedStream) async {
+        if let attachmentObserver {
+            await attachmentObserver(session, stream)
+        } else {
+            await stream.close()
+        }
     }
 
     /// The current policies (the warm pool builds its containers from them).
@@ -217,6 +238,7 @@ public actor SessionManager {
     private func launch(_ session: Session, approved: ApprovedSession, uid: UInt32) async throws -> Session {
         let id = session.id
         var containerID: String?
+        var stream: HijackedStream?
         do {
             let user = WorkspaceUser(uid: uid)
             if let claimed = try await claimFromPool(session, approved: approved, user: user) { return claimed }
@@ -233,15 +255,20 @@ public actor SessionManager {
             let created = try await createContainer(name: session.containerName, config: config, workspace: workspace, sessionID: id)
             containerID = created
             try await store.transition(id: id, from: [.creating], to: .starting) { $0.containerID = created }
+            stream = try await attachBeforeStart(created)
             try await limiter.run { try await engine.startContainer(created) }
-            return try await store.transition(
+            let running = try await store.transition(
                 id: id, from: [.starting], to: .running, at: clock.now(),
                 event: NewEvent(type: .sessionStarted, sessionID: id, payload: Self.payload(["containerID": created])))
+            if let stream { await handOver(running, stream) }
+            return running
         } catch let error as SessionStoreError where error.code == .illegalTransition {
             // An engine event (the container already died) or a removal got there first.
+            await stream?.close()
             if let current = try? await store.session(id: id) { return current }
             throw error
         } catch {
+            await stream?.close()
             logger.warning("launch failed", metadata: ["session.id": "\(id)", "error": "\(error)"])
             if let pool, (try? await store.session(id: id))?.poolSlot != nil {
                 await pool.release(sessionID: id)
@@ -285,11 +312,7 @@ public actor SessionManager {
             await claim.stream.close()
             throw error
         }
-        if let claimObserver {
-            await claimObserver(running, claim.stream)
-        } else {
-            await claim.stream.close()
-        }
+        await handOver(running, claim.stream)
         logger.debug(
             "claimed from the warm pool",
             metadata: [

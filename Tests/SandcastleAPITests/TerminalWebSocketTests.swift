@@ -122,11 +122,8 @@ struct TerminalWebSocketTests {
 
     @Test func reconnectWithSinceGetsExactlyTheMissedBytes() async throws {
         try await LiveServerTests.withLiveServer { fixture, port in
-            // The counter waits for a line of input, which the test sends once the terminal is
-            // attached: a terminal's first attachment replays the engine's log, and output printed
-            // during that replay may come twice or not at all (the engine's seam between log and
-            // stream; see `TerminalRelay.terminal(session:containerID:replayLogs:)`). That seam is
-            // not what this test is about; the relay's offsets are.
+            // The counter waits for a line of input, so that what the first viewer sees is a
+            // known stretch of it; the relay's offsets are what this test is about.
             let counter = ["sh", "-c", "read go; i=0; while [ $i -lt 400 ]; do echo n$i; i=$((i+1)); sleep 0.01; done; echo END; sleep 30"]
             _ = try await fixture.manager.manager.create(id: "tty-2", request: fixture.manager.request("tty2", command: counter), owner: "t")
             let token = try Self.token(fixture, session: "tty-2")
@@ -157,6 +154,31 @@ struct TerminalWebSocketTests {
             #expect(
                 numbers == Array(0..<400),
                 "gap or repeat across the reconnect: \(numbers.count) lines, first wrong \(String(describing: firstWrong)), resumed at \(start + seen)")
+        }
+    }
+
+    @Test func theFirstViewerSeesTheSessionFromItsFirstByteExactlyOnce() async throws {
+        try await LiveServerTests.withLiveServer { fixture, port in
+            // Prints from its first instant, while nobody watches, and goes on while the first
+            // viewer connects.
+            let counter = ["sh", "-c", "i=0; while [ $i -lt 600 ]; do echo n$i; i=$((i+1)); sleep 0.002; done; echo END; sleep 30"]
+            _ = try await fixture.manager.manager.create(id: "tty-5", request: fixture.manager.request("tty5", command: counter), owner: "t")
+            // Attached before the container started: the relay holds the terminal with no viewer,
+            // so no viewer ever depends on the engine replaying its log beside the live stream.
+            let terminal = try #require(fixture.relay.existingTerminal(session: "tty-5"), "no terminal before the first viewer")
+            try await eventually("attached") { terminal.isAttached }
+            try await eventually("some output before any viewer") { terminal.endOffset > 200 }
+            let token = try Self.token(fixture, session: "tty-5")
+            let viewer = Transcript()
+            try await Self.connect(port: port, session: "tty-5", token: token, query: "?since=0", transcript: viewer) { outbound in
+                try await viewer.waitFor("the last line", timeout: .seconds(60)) { $0.output.contains("END") }
+                try await outbound.close(.normalClosure, reason: "done")
+            }
+            #expect(viewer.controls.first?["offset"] as? Int == 0)
+            let lines = viewer.output.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            let numbers = lines.compactMap { $0.hasPrefix("n") ? Int($0.dropFirst()) : nil }
+            let firstWrong = zip(numbers, 0...).first { $0 != $1 }
+            #expect(numbers == Array(0..<600), "gap or repeat: \(numbers.count) lines, first wrong \(String(describing: firstWrong))")
         }
     }
 

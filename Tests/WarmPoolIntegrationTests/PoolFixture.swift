@@ -28,7 +28,7 @@ struct PoolFixture: Sendable {
                 root: base.directory + "/pool", gate: GateMount(hostPath: try GateBinary.path()),
                 daemonInstance: base.instance, readyTimeout: .seconds(30), targets: targets),
             mounter: LinuxSlotMounter(), metrics: metrics, logger: Logger(label: "test.pool"))
-        await base.manager.observeClaims { session, stream in outputs.adopt(session.id, stream) }
+        await base.manager.observeAttachments { session, stream in outputs.adopt(session.id, stream) }
         return PoolFixture(base: base, pool: pool, metrics: metrics, outputs: outputs)
     }
 
