@@ -100,6 +100,9 @@ extension SessionManager {
         } catch let error as SessionStoreError where error.code == .illegalTransition {
             await stream?.close()
             return try await session(id)
+        } catch {
+            await stream?.close()
+            throw error
         }
     }
 
