@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import SandcastleDaemon
+import SandcastleTestSupport
 import SessionStore
 
 /// The files in `systemd/`, installed by `scripts/install` into a scratch root and checked there
@@ -11,23 +12,11 @@ import SessionStore
 struct SystemdUnitTests {
     static let repository = DaemonProcessTests.Daemon.repositoryRoot
 
-    struct Run {
-        var status: Int32
-        var output: String
-    }
-
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    /// Runs `arguments` (the first a path or a name on PATH) with `environment` added to the test's own.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> ChildProcess.Result {
+        try ChildProcess.runBlocking(
+            arguments[0], Array(arguments.dropFirst()),
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, timeout: .seconds(300))
     }
 
     /// `scripts/install` into a fresh DESTDIR, with the test build's sandcastled, plus what

@@ -162,7 +162,7 @@ final class SessionHost: Sendable {
 
     init(fixture: ManagerFixture, arguments: [String]) throws {
         process = Process()
-        process.executableURL = try Self.executable()
+        process.executableURL = try builtExecutable("sandcastle-session-host")
         process.arguments = [
             "--state", fixture.directory + "/state", "--workspaces", fixture.directory + "/workspaces",
             "--policies", ManagerFixture.policiesDirectory, "--instance", fixture.instance,
@@ -184,20 +184,5 @@ final class SessionHost: Sendable {
 
     func wait() {
         process.waitUntilExit()
-    }
-
-    /// The built `sandcastle-session-host`, next to the test bundle.
-    static func executable() throws -> URL {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = directory.appendingPathComponent("sandcastle-session-host")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        let fallback = ManagerFixture.repositoryRoot.appendingPathComponent(".build/debug/sandcastle-session-host")
-        guard FileManager.default.isExecutableFile(atPath: fallback.path) else {
-            throw FixtureError(description: "sandcastle-session-host is not built (looked beside \(CommandLine.arguments[0]))")
-        }
-        return fallback
     }
 }
