@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Logging
 import SandboxPolicy
+import enum SandcastleTestSupport.ChildProcess
 import Testing
 
 @testable import WorkspaceQuota
@@ -50,18 +51,10 @@ final class Scratch {
     }
 }
 
-/// Runs `arguments` and returns its exit status and output (stdout and stderr).
-func shell(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+/// Runs `arguments` (the first is the program's path) and returns its exit status and output
+/// (stdout and stderr).
+func shell(_ arguments: [String]) throws -> ChildProcess.Result {
+    try ChildProcess.runBlocking(arguments[0], Array(arguments.dropFirst()), timeout: .seconds(120))
 }
 
 /// Writes 1 MiB blocks to a new file at `path` until a write fails; returns the bytes written and
