@@ -141,13 +141,9 @@ enum GateBinary {
         let built = (try? manager.attributesOfItem(atPath: output)[.modificationDate] as? Date) ?? .distantPast
         let edited = (try? manager.attributesOfItem(atPath: source)[.modificationDate] as? Date) ?? .distantFuture
         if built < edited {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: root + "/scripts/build-gate")
-            process.arguments = [output]
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw FixtureError(description: "scripts/build-gate failed (exit \(process.terminationStatus)); it needs gcc and libc6-dev")
+            let build = try ChildProcess.runBlocking(root + "/scripts/build-gate", [output], timeout: .seconds(300))
+            guard build.status == 0 else {
+                throw FixtureError(description: "scripts/build-gate failed (exit \(build.status)); it needs gcc and libc6-dev:\n\(build.output)")
             }
         }
         return output
