@@ -474,13 +474,8 @@ public actor WarmPool {
         } catch {
             logger.warning("removing a pool container failed", metadata: ["pool.slot": "\(slot.id)", "error": "\(error)"])
         }
-        let mounter = self.mounter
-        let directory = slot.directory
         do {
-            try await onMountThread { () throws(PoolError) in
-                try mounter.unmountAll(directory)
-                try Self.removeSlotDirectory(directory, mounter: mounter)
-            }
+            try await clearSlotDirectory(slot.directory)
             try await store.deletePoolSlot(id: slot.id)
         } catch {
             logger.error(
@@ -503,15 +498,11 @@ public actor WarmPool {
             await retire(slot, stream: nil)
         }
         let root = configuration.root
-        let mounter = self.mounter
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         for entry in entries where !kept.contains(entry) {
             let directory = root + "/" + entry
             do {
-                try await onMountThread { () throws(PoolError) in
-                    try mounter.unmountAll(directory)
-                    try Self.removeSlotDirectory(directory, mounter: mounter)
-                }
+                try await clearSlotDirectory(directory)
             } catch {
                 logger.warning("a stale pool slot directory could not be removed", metadata: ["path": "\(directory)", "error": "\(error)"])
             }
@@ -527,6 +518,15 @@ public actor WarmPool {
     static func makeSlotDirectory(_ directory: String) throws(PoolError) {
         guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
             throw PoolError(.mount, "cannot create the pool slot directory \(directory): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Unmounts whatever is mounted on a slot directory, then deletes it (on the mount thread).
+    func clearSlotDirectory(_ directory: String) async throws(PoolError) {
+        let mounter = self.mounter
+        try await onMountThread { () throws(PoolError) in
+            try mounter.unmountAll(directory)
+            try Self.removeSlotDirectory(directory, mounter: mounter)
         }
     }
 
