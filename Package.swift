@@ -9,7 +9,8 @@ let package = Package(
         .library(name: "SandboxPolicy", targets: ["SandboxPolicy"]),
         .library(name: "SessionStore", targets: ["SessionStore"]),
         .library(name: "Sessions", targets: ["Sessions"]),
-        .library(name: "WorkspaceQuota", targets: ["WorkspaceQuota"]),
+        .library(name: "Workspaces", targets: ["Workspaces"]),
+        .library(name: "SandcastleConfig", targets: ["SandcastleConfig"]),
         .library(name: "AccessControl", targets: ["AccessControl"]),
         .library(name: "TerminalRelay", targets: ["TerminalRelay"]),
     ],
@@ -63,19 +64,42 @@ let package = Package(
             dependencies: ["DockerEngine"]
         ),
 
+        // The TOML reading both the daemon's configuration and the policies use: typed tables that
+        // report every problem with its field and line.
+        .target(
+            name: "TOMLConfig",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        .testTarget(
+            name: "TOMLConfigTests",
+            dependencies: ["TOMLConfig"]
+        ),
+
+        // Pure policy: profiles, session requests and their identifiers, seccomp, capabilities, and
+        // the container spec with its read-back. No I/O beyond loading the policy files.
         .target(
             name: "SandboxPolicy",
             dependencies: [
                 "DockerEngine",
+                "TOMLConfig",
                 "CSeccomp",
                 "CCap",
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         .testTarget(
             name: "SandboxPolicyTests",
-            dependencies: ["SandboxPolicy", "DockerEngine"],
+            dependencies: ["SandboxPolicy", "TOMLConfig", "DockerEngine", "SandcastleTestSupport"],
             resources: [.copy("Fixtures")]
+        ),
+
+        // The daemon's configuration file: what both sandcastled and the operator CLI read.
+        .target(
+            name: "SandcastleConfig",
+            dependencies: ["TOMLConfig", "DockerEngine"]
+        ),
+        .testTarget(
+            name: "SandcastleConfigTests",
+            dependencies: ["SandcastleConfig", "DockerEngine"]
         ),
 
         // Persistence of sessions and the event log. No Docker knowledge here.
@@ -104,8 +128,11 @@ let package = Package(
                 "DockerEngine",
                 "SandboxPolicy",
                 "SessionStore",
+                "Workspaces",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Hosts a session manager in a process of its own, for the crash tests (SIGKILL and
@@ -113,20 +140,24 @@ let package = Package(
         .executableTarget(
             name: "sandcastle-session-host",
             dependencies: [
-                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine",
+                "Sessions", "SessionStore", "SandboxPolicy", "Workspaces", "DockerEngine",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Fixtures shared by the test targets that run a session manager on the real engine.
         .target(
             name: "SandcastleTestSupport",
-            dependencies: ["Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Sessions", "SessionStore", "SandboxPolicy", "Workspaces", "DockerEngine", "TerminalRelay",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/SandcastleTestSupport"
         ),
         .testTarget(
             name: "SessionsIntegrationTests",
             dependencies: [
-                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "SandcastleTestSupport", "sandcastle-session-host",
+                "Sessions", "SessionStore", "SandboxPolicy", "Workspaces", "DockerEngine", "SandcastleTestSupport", "sandcastle-session-host",
             ]
         ),
         .testTarget(
@@ -143,28 +174,30 @@ let package = Package(
         ),
         .testTarget(
             name: "SandboxIntegrationTests",
-            dependencies: ["Sessions", "SandboxPolicy", "DockerEngine"]
+            dependencies: ["Sessions", "SandboxPolicy", "Workspaces", "DockerEngine"]
         ),
-        // Workspace size limits: ext4 images loop-mounted on workspaces. Apart from SandboxPolicy
-        // because it alone runs privileged tools (mount, mkfs) and needs CAP_SYS_ADMIN.
         // glibc calls Swift does not import (declared only under _GNU_SOURCE).
         .target(name: "CLinuxShims"),
+        // Workspaces on the host: resolving a name to a directory without following symlinks,
+        // deleting one, and limiting its size (ext4 images loop-mounted on it, which runs
+        // privileged tools and needs CAP_SYS_ADMIN). All of it is blocking file-system work.
         .target(
-            name: "WorkspaceQuota",
+            name: "Workspaces",
             dependencies: [
                 "SandboxPolicy",
+                "TOMLConfig",
                 "CLinuxShims",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
-            name: "WorkspaceQuotaTests",
-            dependencies: ["WorkspaceQuota", "SandboxPolicy"]
+            name: "WorkspacesTests",
+            dependencies: ["Workspaces", "SandboxPolicy", "TOMLConfig", "SandcastleTestSupport"]
         ),
         .testTarget(
-            name: "WorkspaceQuotaIntegrationTests",
+            name: "WorkspacesIntegrationTests",
             dependencies: [
-                "WorkspaceQuota", "SandboxPolicy", "SandcastleTestSupport",
+                "Workspaces", "SandboxPolicy", "SandcastleTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -192,8 +225,8 @@ let package = Package(
         .testTarget(
             name: "SandcastleAPITests",
             dependencies: [
-                "SandcastleAPI", "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl",
-                "SandcastleTestSupport", "TerminalRelay",
+                "SandcastleAPI", "SandcastleDaemon", "SandcastleConfig", "Sessions", "SessionStore", "SandboxPolicy",
+                "DockerEngine", "AccessControl", "SandcastleTestSupport", "TerminalRelay",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]
@@ -203,7 +236,7 @@ let package = Package(
         .target(
             name: "SandcastleDaemon",
             dependencies: [
-                "DockerEngine", "SandboxPolicy", "SessionStore", "Sessions", "WorkspaceQuota", "SandcastleAPI",
+                "DockerEngine", "SandboxPolicy", "SessionStore", "Sessions", "Workspaces", "SandcastleConfig", "SandcastleAPI",
                 "AccessControl", "TerminalRelay", "HostHardening",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -222,7 +255,7 @@ let package = Package(
         .testTarget(
             name: "SandcastleDaemonTests",
             dependencies: [
-                "SandcastleDaemon", "DockerEngine", "sandcastled", "HostHardening", "AccessControl", "SandcastleTestSupport", "SessionStore",
+                "SandcastleDaemon", "DockerEngine", "sandcastled", "HostHardening", "AccessControl", "SandcastleTestSupport", "SessionStore", "SandcastleConfig",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]
         ),
@@ -243,7 +276,7 @@ let package = Package(
         .target(
             name: "SandcastleCLI",
             dependencies: [
-                "SandcastleClient", "SandcastleDaemon", "SandboxPolicy", "DockerEngine",
+                "SandcastleClient", "SandcastleConfig", "SandboxPolicy", "DockerEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -278,6 +311,7 @@ let package = Package(
                 "DockerEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

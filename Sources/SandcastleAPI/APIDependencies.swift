@@ -7,11 +7,11 @@ import Sessions
 import Synchronization
 import TerminalRelay
 
-/// What the API needs from the rest of the daemon.
+/// What the API needs from the rest of the daemon: the domain layer (the session manager, the
+/// terminal relay and the warm pool), access control and the HTTP settings. Never the store or the
+/// engine: every controller goes through the manager.
 public struct APIDependencies: Sendable {
     public var manager: SessionManager
-    public var store: SessionStore
-    public var engine: any ContainerEngine
     /// Replaced on SIGHUP (keys added or revoked in the configuration).
     public let keys: KeyringBox
     /// The keys in force now.
@@ -26,36 +26,17 @@ public struct APIDependencies: Sendable {
     public var pool: WarmPool?
 
     public init(
-        manager: SessionManager, store: SessionStore, engine: any ContainerEngine, keyring: APIKeyring,
-        tokens: TokenSignerBox, limits: RateLimits, metrics: APIMetrics, settings: APISettings, relay: TerminalRelay,
-        pool: WarmPool? = nil
+        manager: SessionManager, keys: KeyringBox, tokens: TokenSignerBox, limits: RateLimits, metrics: APIMetrics,
+        settings: APISettings, relay: TerminalRelay, pool: WarmPool? = nil
     ) {
-        self.relay = relay
-        self.pool = pool
         self.manager = manager
-        self.store = store
-        self.engine = engine
-        self.keys = KeyringBox(keyring)
+        self.keys = keys
         self.tokens = tokens
         self.limits = limits
         self.metrics = metrics
         self.settings = settings
-    }
-}
-
-/// A value the daemon replaces at runtime (on SIGHUP) while requests read it: they use whichever
-/// value is current when they arrive.
-public final class Swappable<Value: Sendable>: Sendable {
-    private let value: Mutex<Value>
-
-    public init(_ value: Value) {
-        self.value = Mutex(value)
-    }
-
-    public var current: Value { value.withLock { $0 } }
-
-    public func replace(_ newValue: Value) {
-        value.withLock { $0 = newValue }
+        self.relay = relay
+        self.pool = pool
     }
 }
 
@@ -110,11 +91,11 @@ public final class APIMetrics: Sendable {
         launches = registry.makeCounter(name: "sandcastle_launches_total")
     }
 
-    /// Updates the per-state session gauge from the store, at scrape time.
-    func refreshSessionGauges(store: SessionStore) async {
+    /// Updates the per-state session gauge, at scrape time.
+    func refreshSessionGauges(manager: SessionManager) async {
+        let counts = (try? await manager.sessionCounts()) ?? [:]
         for state in SessionState.allCases where state != .removed {
-            let count = (try? await store.sessions(inStates: [state]).count) ?? 0
-            registry.makeGauge(name: "sandcastle_sessions", labels: [("state", state.rawValue)]).set(Int64(count))
+            registry.makeGauge(name: "sandcastle_sessions", labels: [("state", state.rawValue)]).set(Int64(counts[state] ?? 0))
         }
     }
 

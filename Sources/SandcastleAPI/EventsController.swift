@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import ServiceLifecycle
 import SessionStore
+import Sessions
 import Synchronization
 
 /// `GET /v1/events`: the store's event log as Server-Sent Events, resumable with `Last-Event-ID`
@@ -33,19 +34,19 @@ struct EventsController {
             resumeAfter = 0
         } else {
             // A new subscriber starts at the present.
-            resumeAfter = try await dependencies.store.latestEventID()
+            resumeAfter = try await dependencies.manager.events.latestEventID()
         }
         let sessionFilter = request.uri.queryParameters["session"].map(String.init)
-        let store = dependencies.store
+        let feed = dependencies.manager.events
         if followText == "false" {
             // `?follow=false`: what the log holds now, then the stream ends.
-            let end = try await store.latestEventID()
+            let end = try await feed.latestEventID()
             return Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
                 body: ResponseBody { writer in
                     var after = resumeAfter
                     while after < end {
-                        let batch = try await store.events(after: after, limit: 500)
+                        let batch = try await feed.events(after: after, limit: 500)
                         guard let last = batch.last else { break }
                         var buffer = ByteBuffer()
                         for event in batch where event.id <= end {
@@ -69,7 +70,7 @@ struct EventsController {
                 while !Task.isCancelled {
                     let next: [Event]?
                     do {
-                        next = try await Self.nextBatch(store: store, after: after, timeout: heartbeat, shutdown: shutdown)
+                        next = try await Self.nextBatch(feed: feed, after: after, timeout: heartbeat, shutdown: shutdown)
                     } catch is CancellationError {
                         break
                     }
@@ -97,11 +98,11 @@ struct EventsController {
     }
 
     /// Events after `after`, or nil when none came within `timeout`.
-    static func nextBatch(store: SessionStore, after: Int64, timeout: Duration, shutdown: ShutdownSignal) async throws
+    static func nextBatch(feed: EventLogReader, after: Int64, timeout: Duration, shutdown: ShutdownSignal) async throws
         -> [Event]?
     {
         try await withThrowingTaskGroup(of: [Event]?.self) { group in
-            group.addTask { try await store.waitForEvents(after: after) }
+            group.addTask { try await feed.next(after: after) }
             group.addTask {
                 await shutdown.wait()
                 throw CancellationError()

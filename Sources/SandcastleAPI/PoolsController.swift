@@ -73,24 +73,3 @@ struct PoolUpdate: Decodable {
         }
     }
 }
-
-/// The pool's metrics in the daemon's Prometheus registry: claims by result (`warm` or `cold`),
-/// and ready containers and target size per profile.
-public struct PrometheusPoolMetrics: PoolMetrics {
-    let registry: PrometheusCollectorRegistry
-
-    public init(registry: PrometheusCollectorRegistry) {
-        self.registry = registry
-    }
-
-    public func claimed(profile: String, warm: Bool) {
-        registry.makeCounter(
-            name: "sandcastle_pool_claims_total", labels: [("profile", profile), ("result", warm ? "warm" : "cold")]
-        ).increment()
-    }
-
-    public func slotsChanged(profile: String, ready: Int, target: Int) {
-        registry.makeGauge(name: "sandcastle_pool_ready", labels: [("profile", profile)]).set(Int64(ready))
-        registry.makeGauge(name: "sandcastle_pool_size", labels: [("profile", profile)]).set(Int64(target))
-    }
-}

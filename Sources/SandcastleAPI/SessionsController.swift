@@ -37,21 +37,20 @@ struct SessionsController {
         }
         let id = decoded.extras["id"]
         if let id { try Self.checkID(id) }
-        var existed = false
-        if let id { existed = try await dependencies.store.session(id: id) != nil }
         let started = ContinuousClock.now
         let session: Session
+        let created: Bool
         do {
-            session = try await dependencies.manager.create(id: id, request: decoded.request, owner: principal.name)
+            (session, created) = try await dependencies.manager.create(id: id, request: decoded.request, owner: principal.name)
         } catch let error as SessionManagerError {
             dependencies.metrics.rejections(error.code.rawValue)
             throw error
         }
-        if !existed {
+        if created {
             dependencies.metrics.launches.increment()
             dependencies.metrics.launchDuration.record(ContinuousClock.now - started)
         }
-        return try json(SessionRepresentation(session), status: existed ? .ok : .created, context: context)
+        return try json(SessionRepresentation(session), status: created ? .created : .ok, context: context)
     }
 
     /// `GET /v1/sessions?state=&label=&limit=&cursor=`.
@@ -86,7 +85,7 @@ struct SessionsController {
             guard let parsed = SessionCursor(token: text) else { throw APIError.invalid("cursor is not one this daemon issued") }
             cursor = parsed
         }
-        let page = try await dependencies.store.sessions(states: states, label: label, after: cursor, limit: limit)
+        let page = try await dependencies.manager.sessions(states: states, label: label, after: cursor, limit: limit)
         return try json(SessionList(sessions: page.sessions.map(SessionRepresentation.init), next: page.next?.token), context: context)
     }
 
@@ -143,19 +142,13 @@ struct SessionsController {
     /// `GET /v1/sessions/{id}/logs?tail=N`: the container's output as the engine logged it.
     @Sendable func logs(request: Request, context: SandcastleRequestContext) async throws -> Response {
         try context.require(.sessionView)
-        let session = try await dependencies.manager.session(try id(context))
-        guard let containerID = session.containerID else { throw APIError.notFound("session \(session.id) has no container") }
+        let id = try id(context)
         var tail: Int?
         if let text = request.uri.queryParameters["tail"].map(String.init) {
             guard let value = Int(text), value >= 0 else { throw APIError.invalid("tail must be a non-negative integer") }
             tail = value
         }
-        let output: any AsyncSequence<ByteBuffer, any Error> & Sendable
-        do {
-            output = try await dependencies.engine.terminalLogs(containerID, tail: tail)
-        } catch let error as DockerError where error.code == .notFound {
-            throw APIError.notFound("the container of session \(session.id) is gone")
-        }
+        let output = try await dependencies.manager.logs(id, tail: tail)
         return Response(
             status: .ok, headers: [.contentType: "application/octet-stream"],
             body: ResponseBody(asyncSequence: AnyByteSequence(base: output)))
@@ -170,9 +163,7 @@ struct SessionsController {
     }
 
     static func checkID(_ id: String) throws {
-        guard SessionID.isValid(id) else {
-            throw APIError.invalid("session id must be 1 to \(SessionID.maximumLength) of [A-Za-z0-9._-], not starting with . or -")
-        }
+        guard SessionID.isValid(id) else { throw APIError.invalid("session id must be \(SessionID.rule)") }
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import SessionStore
+import Sessions
 
 /// `/healthz`, `/readyz`, `/metrics` and `/v1/openapi.json`: no API key needed.
 struct SystemController {
@@ -21,28 +21,27 @@ struct SystemController {
 
     /// Ready when the engine answers and the store can write.
     @Sendable func ready(request: Request, context: SandcastleRequestContext) async throws -> Response {
-        var checks: [String: String] = [:]
-        var ready = true
-        do {
-            _ = try await dependencies.engine.ping()
-            checks["engine"] = "ok"
-        } catch {
-            checks["engine"] = "\(error)"
-            ready = false
-        }
-        do {
-            try await dependencies.store.checkWritable()
-            checks["store"] = "ok"
-        } catch {
-            checks["store"] = "\(error)"
-            ready = false
-        }
+        async let engine = problem { try await dependencies.manager.checkEngine() }
+        async let store = problem { try await dependencies.manager.checkStore() }
+        let health = (engine: await engine, store: await store)
+        let ready = health.engine == nil && health.store == nil
+        var checks = ["engine": health.engine ?? "ok", "store": health.store ?? "ok"]
         checks["status"] = ready ? "ready" : "not ready"
         return try json(checks, status: ready ? .ok : .serviceUnavailable, context: context)
     }
 
+    /// nil when `check` passes, else its error.
+    private func problem(_ check: () async throws -> Void) async -> String? {
+        do {
+            try await check()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     @Sendable func metrics(request: Request, context: SandcastleRequestContext) async throws -> Response {
-        await dependencies.metrics.refreshSessionGauges(store: dependencies.store)
+        await dependencies.metrics.refreshSessionGauges(manager: dependencies.manager)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: dependencies.metrics.emit())))

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import SandcastleClient
-import SandcastleDaemon
+import SandcastleConfig
 
 /// How a command reaches the daemon: `--socket`, `--url`, an API key, and the daemon's
 /// configuration (for its default socket and, on its host, its bootstrap admin key).

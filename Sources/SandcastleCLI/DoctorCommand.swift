@@ -4,7 +4,7 @@ import DockerEngine
 import Foundation
 import SandboxPolicy
 import SandcastleClient
-import SandcastleDaemon
+import SandcastleConfig
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import Foundation
+import SandcastleConfig
 import HostHardening
 import Logging
 

@@ -4,6 +4,7 @@ import HostHardening
 import Logging
 import SandboxPolicy
 import SandcastleAPI
+import SandcastleConfig
 import ServiceLifecycle
 import Sessions
 import UnixSignals
@@ -37,7 +38,8 @@ extension Daemon {
         /// The configuration file, re-read on each reload; nil: the embedded defaults in force.
         var file: String?
         var running: DaemonConfiguration
-        var manager: SessionManager
+        /// The policies the manager and the warm pool read.
+        var policies: Swappable<PolicySet>
         var keys: KeyringBox
         var tokens: TokenSignerBox
         var notifier: SystemdNotifier?
@@ -70,7 +72,7 @@ extension Daemon {
             }
             do {
                 let policies = try PolicySet.load(directory: configuration.policiesDirectory)
-                await manager.updatePolicies(policies)
+                self.policies.replace(policies)
                 logger.notice("policies reloaded", metadata: ["policies.directory": "\(configuration.policiesDirectory)"])
             } catch {
                 logger.error(

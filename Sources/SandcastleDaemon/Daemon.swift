@@ -1,24 +1,17 @@
-import AccessControl
-import DockerEngine
 import Foundation
 import HostHardening
-import Hummingbird
 import Logging
-import SandboxPolicy
 import SandcastleAPI
+import SandcastleConfig
 import ServiceLifecycle
 import Synchronization
-import SessionStore
-import Sessions
-import TerminalRelay
-import WorkspaceQuota
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `sandcastled`: wires the engine client, the store, the session manager and the API together and
-/// runs them as services until SIGTERM or SIGINT.
+/// `sandcastled`: builds everything through ``Sandcastle/make(configuration:parts:logger:)`` and runs
+/// the API listeners and the domain's services until SIGTERM or SIGINT.
 public enum Daemon {
     public struct Options: Sendable {
         public var configFile: String?
@@ -88,114 +81,53 @@ public enum Daemon {
         // over its sessions and its socket.
         let lock = try DaemonState.lock(configuration.stateDirectory)
         defer { close(lock) }
-        try FileManager.default.createDirectory(atPath: configuration.workspaceRoot, withIntermediateDirectories: true)
 
-        let policies: PolicySet
-        do {
-            policies = try PolicySet.load(directory: configuration.policiesDirectory)
-        } catch {
-            throw DaemonError.startup("the policies in \(configuration.policiesDirectory) are invalid; refusing to start:\n\(error)")
-        }
-        let metrics = APIMetrics()
-        let engine: DockerClient
-        do {
-            engine = try await DockerClient.connect(
-                .init(endpoint: configuration.engineEndpoint, observer: PrometheusEngineCallMetrics(registry: metrics.registry)),
-                logger: Logger(label: "sandcastle.docker"))
-        } catch {
-            throw DaemonError.startup("cannot reach the Docker engine: \(error)")
-        }
-        let instance = try DaemonState.instanceID(in: configuration.stateDirectory)
-        let store = try SessionStore(.init(directory: configuration.stateDirectory, daemonInstance: instance))
-        let workspaces = try WorkspaceResolver(root: configuration.workspaceRoot)
-        var sizeLimiter: (any WorkspaceSizeLimiter)?
-        if let imageDirectory = configuration.workspaceImageDirectory {
-            sizeLimiter = try Ext4ImageWorkspaceLimiter(
-                imageDirectory: imageDirectory, resolver: workspaces, logger: Logger(label: "sandcastle.quota"))
-        }
-        let manager = SessionManager(
-            configuration: .init(
-                daemonInstance: instance, engineConcurrency: configuration.engineConcurrency,
-                stopGrace: .seconds(configuration.stopGraceSeconds)),
-            engine: engine, store: store, policies: policies, workspaces: workspaces, sizeLimiter: sizeLimiter,
-            logger: Logger(label: "sandcastle.sessions"))
-
-        let signer = try attachSigner(for: configuration)
-        let relay = TerminalRelay(
-            engine: engine,
-            configuration: .init(scrollbackBytes: configuration.scrollbackBytes, viewerQueueBytes: configuration.viewerQueueBytes),
-            delegate: RelayBridge(manager: manager), metrics: PrometheusRelayMetrics(registry: metrics.registry),
-            logger: Logger(label: "sandcastle.relay"))
-        await RelayBridge.connect(manager: manager, relay: relay)
-        let pool = await manager.makePool(
-            configuration: .init(
-                root: configuration.poolRoot,
-                gate: GateMount(hostPath: configuration.pool.gate), daemonInstance: instance,
-                readyTimeout: .seconds(configuration.pool.readyTimeoutSeconds), targets: configuration.pool.targets,
-                canMount: hardening == nil || hardeningNeeds(for: configuration).mounts),
-            mounter: LinuxSlotMounter(), metrics: PrometheusPoolMetrics(registry: metrics.registry),
-            logger: Logger(label: "sandcastle.pool"))
-        try await pool.loadStoredTargets()
-        let dependencies = APIDependencies(
-            manager: manager, store: store, engine: engine, keyring: try apiKeyring(for: configuration, logger: logger),
-            tokens: TokenSignerBox(signer),
-            limits: RateLimits(
-                perKey: try TokenBucketLimiter(
-                    capacity: configuration.perKeyBurst, refillPerSecond: configuration.perKeyPerSecond, maxKeys: 10_000),
-                perAddress: try TokenBucketLimiter(
-                    capacity: configuration.perAddressBurst, refillPerSecond: configuration.perAddressPerSecond,
-                    maxKeys: 10_000)),
-            metrics: metrics,
-            settings: APISettings(
-                maxBodyBytes: configuration.maxBodyBytes, allowedOrigins: Set(configuration.allowedOrigins),
-                maxFrameBytes: configuration.maxFrameBytes),
-            relay: relay, pool: pool)
-
-        try await manager.reconcile()
+        var parts = Sandcastle.Parts()
+        parts.canMount = hardening == nil || hardeningNeeds(for: configuration).mounts
+        let sandcastle = try await Sandcastle.make(configuration: configuration, parts: parts, logger: logger)
+        try await sandcastle.manager.reconcile()
 
         try prepareSocket(configuration.socketPath)
         let socketPath = configuration.socketPath
         let socketGroup = configuration.socketGroup
         let ownSocket = Mutex<(UInt64, UInt64)?>(nil)
         let readiness = SystemdService.Readiness(listeners: configuration.tcpAddress == nil ? 1 : 2)
+        let headerTimeout = Duration.seconds(configuration.headerTimeoutSeconds)
         var services: [any Service] = [
             buildApplication(
-                dependencies, address: .unixDomainSocket(path: socketPath),
-                headerTimeout: .seconds(configuration.headerTimeoutSeconds), logger: Logger(label: "sandcastle.api"),
+                sandcastle.api, address: .unixDomainSocket(path: socketPath), headerTimeout: headerTimeout,
+                logger: Logger(label: "sandcastle.api"),
                 onServerRunning: {
                     ownSocket.withLock { $0 = socketIdentity(socketPath) }
                     setSocketPermissions(socketPath, group: socketGroup, logger: logger)
                     logger.info("listening", metadata: ["api.socket": "\(socketPath)"])
                     readiness.listenerUp()
-                }),
-            TaskService(name: "engine-events") { await manager.followEngineEvents() },
-            TaskService(name: "reaper") { await manager.runReaper() },
-            TaskService(name: "warm-pool") { await pool.run() },
+                })
         ]
         if let tcp = configuration.tcpAddress {
             services.append(
                 buildApplication(
-                    dependencies, address: .hostname(tcp.host, port: tcp.port),
-                    headerTimeout: .seconds(configuration.headerTimeoutSeconds), logger: Logger(label: "sandcastle.api.tcp"),
-                    onServerRunning: { readiness.listenerUp() }))
+                    sandcastle.api, address: .hostname(tcp.host, port: tcp.port), headerTimeout: headerTimeout,
+                    logger: Logger(label: "sandcastle.api.tcp"), onServerRunning: { readiness.listenerUp() }))
         }
         services.append(
             ReloadService(
                 reloadable: Reloadable(
-                    file: file, running: configuration, manager: manager, keys: dependencies.keys, tokens: dependencies.tokens,
-                    notifier: notifier, logger: logger)))
-        // Near the end, so it stops early: viewers are closed (1001) before the listeners wait for
-        // their connections to end. The containers keep running.
-        services.append(RelayService(relay: relay))
+                    file: file, running: configuration, policies: sandcastle.manager.policies, keys: sandcastle.api.keys,
+                    tokens: sandcastle.api.tokens, notifier: notifier, logger: logger)))
+        // The engine's events, the reaper, the warm pool and, near the end so that it stops early,
+        // the relay: viewers are closed (1001) before the listeners wait for their connections to
+        // end. The containers keep running.
+        services += sandcastle.services
         // Last, so it stops first: STOPPING=1 goes out as soon as SIGTERM arrives.
         services.append(
             SystemdService(
-                notifier: notifier, readiness: readiness, health: .of(engine: engine, store: store), logger: logger,
+                notifier: notifier, readiness: readiness, health: .of(sandcastle.manager), logger: logger,
                 onReady: { if let hardening { verifyThreads(report: hardening, logger: logger) } }))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        try? store.close()
+        try? sandcastle.store.close()
         removeSocket(socketPath, ifStillAt: ownSocket.withLock { $0 })
         logger.info("stopped; sessions keep running")
     }
@@ -257,33 +189,5 @@ public enum Daemon {
         if chown(path, uid_t.max, entry.pointee.gr_gid) != 0 {
             logger.warning("could not give the socket to its group", metadata: ["api.socket_group": "\(group)"])
         }
-    }
-}
-
-/// The terminal relay: on shutdown it closes every viewer and leaves the containers running.
-struct RelayService: Service {
-    let relay: TerminalRelay
-
-    func run() async throws {
-        await withGracefulShutdownHandler {
-            await relay.run()
-        } onGracefulShutdown: {
-            relay.shutdown()
-        }
-    }
-}
-
-/// A long-running loop as a service: cancelled when the group shuts down gracefully.
-struct TaskService: Service {
-    let name: String
-    let body: @Sendable () async -> Void
-
-    init(name: String, _ body: @escaping @Sendable () async -> Void) {
-        self.name = name
-        self.body = body
-    }
-
-    func run() async throws {
-        try await cancelWhenGracefulShutdown { await body() }
     }
 }

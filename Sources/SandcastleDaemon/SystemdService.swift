@@ -30,11 +30,11 @@ struct SystemdService: Service {
         /// The `STATUS=` line.
         var status: @Sendable () async -> String
 
-        /// The daemon's: the engine client's ping, the store's write check, the session counts.
-        static func of(engine: any ContainerEngine, store: SessionStore) -> Health {
+        /// The daemon's: the engine's ping, the store's write check, the session counts.
+        static func of(_ manager: SessionManager) -> Health {
             Health(
-                engine: { _ = try await engine.ping() }, store: { try await store.checkWritable() },
-                status: { await statusLine(store: store) })
+                engine: { try await manager.checkEngine() }, store: { try await manager.checkStore() },
+                status: { await statusLine(manager) })
         }
     }
 
@@ -139,10 +139,11 @@ struct SystemdService: Service {
     }
 
     /// `3 running, 1 exited, 0 failed`.
-    static func statusLine(store: SessionStore) async -> String {
+    static func statusLine(_ manager: SessionManager) async -> String {
+        let counts = (try? await manager.sessionCounts()) ?? [:]
         var parts: [String] = []
         for state in [SessionState.running, .creating, .starting, .stopping, .exited, .failed] {
-            let count = (try? await store.sessions(inStates: [state]).count) ?? 0
+            let count = counts[state] ?? 0
             if count > 0 || state == .running { parts.append("\(count) \(state.rawValue)") }
         }
         return "sessions: " + parts.joined(separator: ", ")

@@ -170,12 +170,13 @@ public struct ExitReason: RawRepresentable, Sendable, Hashable, Codable, CustomS
     public static let stopped: ExitReason = "stopped"
 }
 
-/// Session identifiers.
+/// Session identifiers: the one rule for a session id, checked once, by the API, before anything
+/// is written. An id becomes part of the container's name (`sandcastle-<id>`) and of URLs.
 public enum SessionID {
-    /// Characters allowed in a session id: they end up in container names and URLs.
-    static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
     /// The longest id accepted (the schema enforces it too).
     public static let maximumLength = 128
+    /// The rule in words, for error messages and the OpenAPI document's pattern.
+    public static let rule = "1 to 128 characters of [A-Za-z0-9._-], starting with a letter or digit"
 
     /// A fresh random id: 26 characters of lowercase Crockford base32, 130 random bits.
     public static func generate() -> String {
@@ -184,10 +185,15 @@ public enum SessionID {
         return String((0..<26).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
     }
 
-    /// Whether a client-supplied id is acceptable: 1 to 128 characters of `[A-Za-z0-9._-]`,
-    /// not starting with `.` or `-`.
+    /// Whether a client-supplied id is acceptable: ``rule``.
     public static func isValid(_ id: String) -> Bool {
-        guard let first = id.first, id.count <= maximumLength, first != ".", first != "-" else { return false }
-        return id.allSatisfy(allowed.contains)
+        let bytes = id.utf8
+        guard let first = bytes.first, bytes.count <= maximumLength, isAlphanumeric(first) else { return false }
+        return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+    }
+
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
 }

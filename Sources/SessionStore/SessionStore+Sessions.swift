@@ -71,14 +71,9 @@ extension SessionStore {
     ///
     /// - Parameter event: appended with `sessionID` set to the session's id (usually
     ///   `session.created`); its payload must not contain `env`.
-    /// - Throws: `invalidInput` for a malformed id or a state other than `creating`; `conflict`
+    /// - Throws: `invalidInput` for a state other than `creating`; `conflict`
     ///   when another session already has the container name or container id; `storageFull`...
     public func insertSession(_ session: Session, event: NewEvent) async throws -> InsertResult {
-        guard SessionID.isValid(session.id) else {
-            throw SessionStoreError.invalidInput(
-                "session id '\(session.id)' is not valid: use 1 to \(SessionID.maximumLength) characters of "
-                    + "[A-Za-z0-9._-], not starting with '.' or '-'.", sessionID: session.id)
-        }
         guard session.state == .creating else {
             throw SessionStoreError.invalidInput(
                 "session '\(session.id)' must be inserted in state creating, not \(session.state).",

@@ -230,6 +230,15 @@ public final class SessionStore: Sendable {
         logger.info("session store backed up", metadata: ["store.backup": "\(destination)"])
     }
 
+    /// A consistent snapshot of the database as bytes: made in the state directory with
+    /// ``backup(to:)``, read on GRDB's reader queue (never the cooperative pool), and deleted.
+    public func backupData() async throws -> Data {
+        let path = configuration.directory + "/backup-\(SessionID.generate().prefix(12)).db"
+        defer { unlink(path) }
+        try await backup(to: path)
+        return try await dbPool.read { _ in try Data(contentsOf: URL(fileURLWithPath: path)) }
+    }
+
     // MARK: Helpers shared by the extensions
 
     /// One write, atomic and durable when it returns (committed with the writes that arrived

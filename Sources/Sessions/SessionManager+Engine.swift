@@ -43,74 +43,25 @@ extension SessionManager {
     @discardableResult
     public func reconcile(startup: Bool = true, engineMayHaveRestarted: Bool = false) async throws -> ReconcileReport {
         var report = ReconcileReport()
-        let containers = try await limiter.run { try await engine.listContainers(all: true, filters: ownContainers) }
-        var bySession: [String: ContainerSummary] = [:]
-        // A pool container has no session label: its claimed slot names the session.
-        let claimedSlots = pool == nil ? [] : try await store.poolSlots().filter { $0.state == .claimed }
-        var sessionOfContainer: [String: String] = [:]
-        for slot in claimedSlots {
-            if let container = slot.containerID, let session = slot.sessionID { sessionOfContainer[container] = session }
-        }
-        var unclaimedPoolContainers = Set<String>()
-        for container in containers {
-            if let session = container.labels?[SandcastleLabels.session] {
-                bySession[session] = container
-            } else if container.labels?[LaunchSpec.poolSlotLabel] != nil {
-                if let session = sessionOfContainer[container.id] {
-                    bySession[session] = container
-                } else {
-                    unclaimedPoolContainers.insert(container.id)
-                }
-            }
-        }
-        let live = try await store.sessions(inStates: SessionState.live)
+        let survey = try await surveyEngine()
         var wanted = Set<String>()
         var interruptedStops: [(String, ExitReason)] = []
-        for session in live {
+        for session in try await store.sessions(inStates: SessionState.live) {
+            let container = survey.bySession[session.id]
             if !startup && launches[session.id] != nil {
-                if let container = bySession[session.id] { wanted.insert(container.id) }
+                if let container { wanted.insert(container.id) }
                 continue
             }
-            let container = bySession[session.id]
-            switch session.state {
-            case .creating, .starting:
-                // A claim the crash interrupted cannot be finished: the gate's stream is gone.
-                if let container, container.state == "running", session.poolSlot == nil {
-                    try await adopt(session, containerID: container.id)
-                    wanted.insert(container.id)
-                    report.adopted.append(session.id)
-                } else {
-                    try await rollBack(session, containerID: container?.id)
-                    report.rolledBack.append(session.id)
-                }
-            case .running, .stopping:
-                if let container, container.state == "running" || container.state == "restarting" || container.state == "paused" {
-                    wanted.insert(container.id)
-                    if session.state == .stopping {
-                        interruptedStops.append((session.id, session.exitReason ?? .stopped))
-                    } else if session.containerID != container.id {
-                        try await store.update(id: session.id) { $0.containerID = container.id }
-                    }
-                    report.adopted.append(session.id)
-                } else {
-                    if let container { wanted.insert(container.id) }
-                    try await finishExit(
-                        id: session.id, containerID: container?.id, fallbackReason: .lost,
-                        killedReason: engineMayHaveRestarted ? .engineRestart : .killed)
-                    report.exited.append(session.id)
-                }
-            default:
-                break
-            }
+            let kept = try await reconcile(
+                session, container: container, engineMayHaveRestarted: engineMayHaveRestarted, report: &report,
+                interruptedStops: &interruptedStops)
+            if kept, let container { wanted.insert(container.id) }
         }
         // Exited sessions keep their (stopped) container until removal.
         for session in try await store.sessions(inStates: [.exited]) {
-            if let container = bySession[session.id] { wanted.insert(container.id) }
+            if let container = survey.bySession[session.id] { wanted.insert(container.id) }
         }
-        for container in containers where !wanted.contains(container.id) {
-            // Ready pool containers belong to the running pool; at start-up they are stale.
-            if !startup, unclaimedPoolContainers.contains(container.id) { continue }
-            if !startup, let session = container.labels?[SandcastleLabels.session], launches[session] != nil { continue }
+        for container in orphans(in: survey, wanted: wanted, startup: startup) {
             logger.warning(
                 "removing a container of this daemon that no session wants",
                 metadata: [
@@ -118,7 +69,7 @@ extension SessionManager {
                     "session.id": "\(container.labels?[SandcastleLabels.session] ?? "none")",
                 ])
             do {
-                try await limiter.run { try await engine.removeContainer(container.id, force: true, removeVolumes: true) }
+                try await engine.removeContainer(container.id, force: true, removeVolumes: true)
             } catch let error as DockerError where error.code == .notFound {
             }
             report.removedOrphans.append(container.id)
@@ -136,6 +87,87 @@ extension SessionManager {
         return report
     }
 
+    /// One live session against its container (nil: none found); returns whether the container
+    /// is still wanted.
+    @discardableResult
+    private func reconcile(
+        _ session: Session, container: ContainerSummary?, engineMayHaveRestarted: Bool, report: inout ReconcileReport,
+        interruptedStops: inout [(String, ExitReason)]
+    ) async throws -> Bool {
+        let alive = container.map { ["running", "restarting", "paused"].contains($0.state) } ?? false
+        switch session.state {
+        case .creating, .starting:
+            // A claim the crash interrupted cannot be finished: the gate's stream is gone.
+            if let container, container.state == "running", session.poolSlot == nil {
+                try await adopt(session, containerID: container.id)
+                report.adopted.append(session.id)
+                return true
+            }
+            try await rollBack(session, containerID: container?.id)
+            report.rolledBack.append(session.id)
+            return false
+        case .running, .stopping:
+            if let container, alive {
+                if session.state == .stopping {
+                    interruptedStops.append((session.id, session.exitReason ?? .stopped))
+                } else if session.containerID != container.id {
+                    try await store.update(id: session.id) { $0.containerID = container.id }
+                }
+                report.adopted.append(session.id)
+                return true
+            }
+            try await finishExit(
+                id: session.id, containerID: container?.id, fallbackReason: .lost,
+                killedReason: engineMayHaveRestarted ? .engineRestart : .killed)
+            report.exited.append(session.id)
+            return container != nil
+        default:
+            return false
+        }
+    }
+
+    /// This daemon's containers as the engine lists them, by the session each belongs to.
+    struct EngineSurvey {
+        /// Every container of this daemon.
+        var containers: [ContainerSummary] = []
+        var bySession: [String: ContainerSummary] = [:]
+        /// Pool containers no claimed slot accounts for: ready ones, or stale after a restart.
+        var unclaimedPoolContainers = Set<String>()
+    }
+
+    func surveyEngine() async throws -> EngineSurvey {
+        var survey = EngineSurvey(containers: try await engine.listContainers(all: true, filters: ownContainers))
+        // A pool container has no session label: its claimed slot names the session.
+        let claimedSlots = pool == nil ? [] : try await store.poolSlots().filter { $0.state == .claimed }
+        var sessionOfContainer: [String: String] = [:]
+        for slot in claimedSlots {
+            if let container = slot.containerID, let session = slot.sessionID { sessionOfContainer[container] = session }
+        }
+        for container in survey.containers {
+            if let session = container.labels?[SandcastleLabels.session] {
+                survey.bySession[session] = container
+            } else if container.labels?[LaunchSpec.poolSlotLabel] != nil {
+                if let session = sessionOfContainer[container.id] {
+                    survey.bySession[session] = container
+                } else {
+                    survey.unclaimedPoolContainers.insert(container.id)
+                }
+            }
+        }
+        return survey
+    }
+
+    /// The containers of `survey` that no session wants. Outside start-up, ready pool containers
+    /// belong to the running pool and launches in flight keep theirs.
+    func orphans(in survey: EngineSurvey, wanted: Set<String>, startup: Bool) -> [ContainerSummary] {
+        survey.containers.filter { container in
+            if wanted.contains(container.id) { return false }
+            if !startup, survey.unclaimedPoolContainers.contains(container.id) { return false }
+            if !startup, let session = container.labels?[SandcastleLabels.session], launches[session] != nil { return false }
+            return true
+        }
+    }
+
     private func adopt(_ session: Session, containerID: String) async throws {
         if session.state == .creating {
             try await store.transition(id: session.id, from: [.creating], to: .starting) { $0.containerID = containerID }
@@ -149,7 +181,7 @@ extension SessionManager {
     private func rollBack(_ session: Session, containerID: String?) async throws {
         if let containerID {
             do {
-                try await limiter.run { try await engine.removeContainer(containerID, force: true, removeVolumes: true) }
+                try await engine.removeContainer(containerID, force: true, removeVolumes: true)
             } catch let error as DockerError where error.code == .notFound {
             }
         }

@@ -2,6 +2,7 @@ import DockerEngine
 import Foundation
 import SandboxPolicy
 import SessionStore
+import Workspaces
 
 extension SessionManager {
     /// Stops a running session: SIGTERM, then SIGKILL after the grace period. The container stays
@@ -38,7 +39,7 @@ extension SessionManager {
             return try await finishExit(id: id, containerID: nil)
         }
         do {
-            try await limiter.run { try await engine.stopContainer(containerID, timeout: grace ?? configuration.stopGrace) }
+            try await engine.stopContainer(containerID, timeout: grace ?? configuration.stopGrace)
         } catch let error as DockerError where error.code == .notFound {
             return try await finishExit(id: id, containerID: nil)
         } catch {
@@ -77,7 +78,7 @@ extension SessionManager {
         do {
             stream = try await attachBeforeStart(containerID)
             do {
-                try await limiter.run { try await engine.startContainer(containerID) }
+                try await engine.startContainer(containerID)
             } catch {
                 await stream?.close()
                 throw error
@@ -119,7 +120,7 @@ extension SessionManager {
         if containerID == nil { containerID = try? await containerIDByName(latest.containerName) }
         if let containerID {
             do {
-                try await limiter.run { try await engine.removeContainer(containerID, force: true, removeVolumes: true) }
+                try await engine.removeContainer(containerID, force: true, removeVolumes: true)
             } catch let error as DockerError where error.code == .notFound {
                 // Already gone.
             } catch {
@@ -143,7 +144,7 @@ extension SessionManager {
             } catch {
                 throw SessionManagerError.store(error, "removing session \(id)", sessionID: id)
             }
-            if let removed = try? await store.session(id: id) { await endObserver?(removed) }
+            if let removed = try? await store.session(id: id) { await ended(removed) }
         }
         if deleteWorkspace {
             try await self.deleteWorkspace(latest.workspace, except: id)
@@ -169,7 +170,7 @@ extension SessionManager {
 
     func containerIDByName(_ name: String) async throws -> String? {
         do {
-            return try await limiter.run { try await engine.inspectContainer(name) }.id
+            return try await engine.inspectContainer(name).id
         } catch let error as DockerError where error.code == .notFound {
             return nil
         }
@@ -187,7 +188,7 @@ extension SessionManager {
         var gone = containerID == nil
         if let containerID {
             do {
-                let inspect = try await limiter.run { try await engine.inspectContainer(containerID) }
+                let inspect = try await engine.inspectContainer(containerID)
                 if inspect.state.running {
                     // Not finished after all (a restart, or an event out of order).
                     return try await session(id)
@@ -236,7 +237,7 @@ extension SessionManager {
         } catch {
             throw SessionManagerError.store(error, "recording the exit of session \(id)", sessionID: id)
         }
-        await endObserver?(exited)
+        await ended(exited)
         logger.info(
             "session exited",
             metadata: ["session.id": "\(id)", "exit.code": "\(exitCode.map(String.init) ?? "none")", "exit.reason": "\(reason)"])

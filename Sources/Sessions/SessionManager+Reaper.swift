@@ -1,39 +1,21 @@
 import Foundation
+import ServiceLifecycle
 import SessionStore
 
 extension SessionManager {
-    /// Records terminal activity (input, or output to a viewer) for idle reaping. Cheap: kept in
-    /// memory and written to the store in batches by the reaper.
-    public func noteActivity(_ id: String) {
-        pendingActivity[id] = clock.now()
-    }
-
-    /// A viewer attached to or left the session's terminal; a watched session is never idle.
-    public func viewerAttached(_ id: String) {
-        viewers[id, default: 0] += 1
-        pendingActivity[id] = clock.now()
-    }
-
-    public func viewerDetached(_ id: String) {
-        let count = (viewers[id] ?? 1) - 1
-        viewers[id] = count > 0 ? count : nil
-        pendingActivity[id] = clock.now()
-    }
-
     /// One pass of the reaper: writes pending activity, then stops every running session past its
     /// TTL (reason `ttl`) or idle for longer than its idle timeout with no viewer (reason `idle`).
     /// Returns the sessions it stopped.
     @discardableResult
     public func reapOnce() async -> [String] {
         let now = clock.now()
-        let activity = pendingActivity
-        pendingActivity = [:]
+        let activity = self.activity.drain()
         if !activity.isEmpty {
             do {
                 _ = try await store.touchActivity(activity)
             } catch {
                 logger.warning("recording terminal activity failed", metadata: ["error": "\(error)"])
-                for (id, time) in activity where pendingActivity[id] == nil { pendingActivity[id] = time }
+                self.activity.restore(activity)
             }
         }
         let running: [Session]
@@ -50,7 +32,7 @@ extension SessionManager {
                 continue
             }
             let lastActivity = max(session.lastActivityAt, activity[session.id] ?? .distantPast)
-            if let idle = session.idleTimeoutSeconds, (viewers[session.id] ?? 0) == 0,
+            if let idle = session.idleTimeoutSeconds, self.activity.viewers(of: session.id) == 0,
                 now.timeIntervalSince(lastActivity) >= Double(idle)
             {
                 due.append((session.id, .idle))
@@ -69,16 +51,40 @@ extension SessionManager {
         }
         return due.map(\.0)
     }
+}
 
-    /// Runs the reaper every `reapInterval` until cancelled.
-    public func runReaper() async {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: configuration.reapInterval)
-            } catch {
-                return
+/// The idle and TTL reaper as a service: a pass every `reapInterval` until the daemon shuts down.
+public struct SessionReaper: Service {
+    let manager: SessionManager
+
+    public init(manager: SessionManager) {
+        self.manager = manager
+    }
+
+    public func run() async throws {
+        let interval = manager.configuration.reapInterval
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    return
+                }
+                await manager.reapOnce()
             }
-            await reapOnce()
         }
+    }
+}
+
+/// Following the engine's events as a service, until the daemon shuts down.
+public struct EngineEventService: Service {
+    let manager: SessionManager
+
+    public init(manager: SessionManager) {
+        self.manager = manager
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await manager.followEngineEvents() }
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import SandboxPolicy
 import SessionStore
+import Workspaces
 
 /// The session manager: the lifecycle of every session, from the web tier's request to the
 /// container's removal.
@@ -21,32 +22,35 @@ public actor SessionManager {
         /// This daemon's identity; containers carry it in a label and reconciliation touches only
         /// its own. Keep it stable across restarts.
         public var daemonInstance: String
-        /// Engine calls in flight at once; the rest wait in arrival order.
-        public var engineConcurrency: Int
         /// Between SIGTERM and SIGKILL when a session is stopped.
         public var stopGrace: Duration
         /// How often the reaper looks for sessions past their TTL or idle timeout.
         public var reapInterval: Duration
 
-        public init(
-            daemonInstance: String, engineConcurrency: Int = 8, stopGrace: Duration = .seconds(10),
-            reapInterval: Duration = .seconds(5)
-        ) {
+        public init(daemonInstance: String, stopGrace: Duration = .seconds(10), reapInterval: Duration = .seconds(5)) {
             self.daemonInstance = daemonInstance
-            self.engineConcurrency = engineConcurrency
             self.stopGrace = stopGrace
             self.reapInterval = reapInterval
         }
     }
 
     public let configuration: Configuration
+    /// The engine, usually a ``LimitedEngine`` shared with the warm pool.
     let engine: any ContainerEngine
     let store: SessionStore
-    private(set) var policies: PolicySet
+    /// The policies in force; SIGHUP replaces them. Running sessions keep the limits they were
+    /// launched with.
+    public nonisolated let policies: Swappable<PolicySet>
     let workspaces: WorkspaceResolver
     /// Enforces profiles' `workspace_size`; without one such profiles are refused.
     let sizeLimiter: (any WorkspaceSizeLimiter)?
-    let limiter: EngineLimiter
+    /// The warm pool, when the daemon has one: sessions are claimed from it before launching cold.
+    let pool: WarmPool?
+    /// Where terminals live. With none, claims close the gate's stream and containers are started
+    /// unattached.
+    let terminals: (any SessionTerminals)?
+    /// Terminal, exec and egress activity, and viewers, for the idle reaper.
+    public nonisolated let activity: SessionActivity
     let launcher: SandboxLauncher
     let clock: any SessionClock
     let logger: Logger
@@ -54,88 +58,56 @@ public actor SessionManager {
     /// Launches in flight in this process, by session id: a second identical request waits on the
     /// first instead of launching again.
     var launches: [String: Task<Session, any Error>] = [:]
-    /// Terminal activity not yet written to the store (coalesced; flushed by the reaper).
-    var pendingActivity: [String: Date] = [:]
-    /// Attached viewers per session (from the terminal relay): a watched session is never idle.
-    var viewers: [String: Int] = [:]
     /// Containers the engine reported OOM for; their `die` is recorded as `oom`.
     var oomContainers: Set<String> = []
-    /// Told of every session that ended (exited or removed), after the store recorded it: the
-    /// terminal relay sends its viewers the exit frame.
-    var endObserver: (@Sendable (Session) async -> Void)?
-    /// The warm pool, when the daemon has one: sessions are claimed from it before launching cold.
-    var pool: WarmPool?
-    /// Told of every session that starts with its terminal already attached, with the stream
-    /// (the terminal relay takes it as the session's attachment): a warm-pool claim (the gate's
-    /// stream), or a container attached before it was started. Without one, claims close the
-    /// stream and containers are started unattached.
-    var attachmentObserver: (@Sendable (Session, HijackedStream) async -> Void)?
 
     public init(
-        configuration: Configuration, engine: any ContainerEngine, store: SessionStore, policies: PolicySet,
-        workspaces: WorkspaceResolver, sizeLimiter: (any WorkspaceSizeLimiter)? = nil,
+        configuration: Configuration, engine: any ContainerEngine, store: SessionStore, policies: Swappable<PolicySet>,
+        workspaces: WorkspaceResolver, sizeLimiter: (any WorkspaceSizeLimiter)? = nil, pool: WarmPool? = nil,
+        terminals: (any SessionTerminals)? = nil, activity: SessionActivity? = nil,
         clock: any SessionClock = SystemSessionClock(), logger: Logger = Logger(label: "sandcastle.sessions")
     ) {
-        self.sizeLimiter = sizeLimiter
         self.configuration = configuration
         self.engine = engine
         self.store = store
         self.policies = policies
         self.workspaces = workspaces
-        self.limiter = EngineLimiter(limit: configuration.engineConcurrency)
+        self.sizeLimiter = sizeLimiter
+        self.pool = pool
+        self.terminals = terminals
+        self.activity = activity ?? SessionActivity(clock: clock)
         self.launcher = SandboxLauncher(engine: engine, logger: logger)
         self.clock = clock
         self.logger = logger
     }
 
-    /// Sets who is told when a session ends.
-    public func observeEnds(_ observer: @escaping @Sendable (Session) async -> Void) {
-        endObserver = observer
+    /// Records activity (terminal input or output, an exec, an egress connection) for idle
+    /// reaping. Cheap: kept in memory and written to the store in batches by the reaper.
+    public nonisolated func noteActivity(_ id: String) {
+        activity.touch(id)
     }
 
-    /// Creates the warm pool on this manager's engine, store, engine limiter and policies, and
-    /// claims sessions from it from now on (reconciliation covers its slots too).
-    public func makePool(
-        configuration: WarmPool.Configuration, mounter: any SlotMounter, metrics: any PoolMetrics = NoPoolMetrics(),
-        logger: Logger = Logger(label: "sandcastle.pool")
-    ) -> WarmPool {
-        let pool = WarmPool(
-            configuration: configuration, engine: engine, store: store, mounter: mounter, limiter: limiter,
-            policies: { [weak self] in await self?.policies ?? PolicySet(directory: "", profiles: [:]) }, metrics: metrics, logger: logger)
-        self.pool = pool
-        return pool
-    }
-
-    /// Sets who receives the attach stream of a session that starts attached (see
-    /// `attachmentObserver`).
-    public func observeAttachments(_ observer: @escaping @Sendable (Session, HijackedStream) async -> Void) {
-        attachmentObserver = observer
-    }
-
-    /// The container's terminal, attached before the container starts, when someone takes it
-    /// (`attachmentObserver`): the first byte it prints reaches the relay's scrollback, and no
-    /// viewer depends on the engine replaying its log beside the live stream, a seam where output
-    /// can come twice or not at all.
+    /// The container's terminal, attached before the container starts, when a terminal host takes
+    /// it: the first byte it prints reaches the relay's scrollback, and no viewer depends on the
+    /// engine replaying its log beside the live stream, a seam where output can come twice or not
+    /// at all.
     func attachBeforeStart(_ containerID: String) async throws -> HijackedStream? {
-        guard attachmentObserver != nil else { return nil }
-        return try await limiter.run { try await engine.attachTerminalStream(containerID) }
+        guard terminals != nil else { return nil }
+        return try await engine.attachTerminalStream(containerID)
     }
 
-    /// Gives the stream of a session that started attached to `attachmentObserver`.
+    /// Gives the stream of a session that started attached to its terminal host.
     func handOver(_ session: Session, _ stream: HijackedStream) async {
-        if let attachmentObserver {
-            await attachmentObserver(session, stream)
+        if let terminals {
+            await terminals.adopt(session, stream: stream)
         } else {
             await stream.close()
         }
     }
 
-    /// The current policies (the warm pool builds its containers from them).
-    public func currentPolicies() -> PolicySet { policies }
-
-    /// Replaces the policies (SIGHUP). Running sessions keep the limits they were launched with.
-    public func updatePolicies(_ policies: PolicySet) {
-        self.policies = policies
+    /// Tells the terminal host that `session` ended.
+    func ended(_ session: Session) async {
+        await terminals?.ended(session)
     }
 
     /// The container name of session `id`: deterministic, so a crashed launch's container is found.
@@ -145,25 +117,24 @@ public actor SessionManager {
 
     // MARK: - Create
 
-    /// Creates a session and launches its container; returns once it runs (or failed).
+    /// Creates a session and launches its container; returns once it runs (or failed), and
+    /// whether this call created it.
     ///
     /// Idempotent on `id`: the same request under the same id returns the same session (waiting for
-    /// its launch if one is in flight); a different request under that id is a `conflict`.
+    /// its launch if one is in flight) with `created` false; a different request under that id is
+    /// a `conflict`. `id` must already satisfy ``SessionID/isValid(_:)`` (the API checks it).
     ///
     /// - Throws: ``SessionManagerError`` `rejected` with the policy's problems, `conflict`,
     ///   `storageUnavailable` when the store cannot write; `launchFailed` when the engine refused,
     ///   with the session left `failed` and no container behind.
+    @discardableResult
     public func create(id requestedID: String? = nil, request: SessionLaunchRequest, owner: String) async throws
-        -> Session
+        -> (session: Session, created: Bool)
     {
         let id = requestedID ?? SessionID.generate()
-        guard SessionID.isValid(id) else {
-            throw SessionManagerError(
-                .rejected, "session id '\(id.prefix(64))' is not valid: use 1 to \(SessionID.maximumLength) of [A-Za-z0-9._-]")
-        }
         let approved: ApprovedSession
         do {
-            approved = try policies.approve(request)
+            approved = try policies.current.approve(request)
         } catch {
             throw SessionManagerError(.rejected, error.description, sessionID: id, underlying: error)
         }
@@ -176,7 +147,7 @@ public actor SessionManager {
         }
         let hash = Self.requestHash(request, owner: owner)
 
-        if let existing = try await existingSession(id: id, hash: hash) { return existing }
+        if let existing = try await existingSession(id: id, hash: hash) { return (existing, false) }
 
         let uid: UInt32
         do {
@@ -202,13 +173,13 @@ public actor SessionManager {
         switch inserted {
         case .existing:
             // Another request inserted it between our check and our insert.
-            if let existing = try await existingSession(id: id, hash: hash) { return existing }
+            if let existing = try await existingSession(id: id, hash: hash) { return (existing, false) }
             throw SessionManagerError.notFound(id)
         case .inserted(let session):
             let task = Task { try await self.launch(session, approved: approved, uid: uid) }
             launches[id] = task
             defer { launches[id] = nil }
-            return try await task.value
+            return (try await task.value, true)
         }
     }
 
@@ -241,8 +212,10 @@ public actor SessionManager {
         var stream: HijackedStream?
         do {
             let user = WorkspaceUser(uid: uid)
-            if let claimed = try await claimFromPool(session, approved: approved, user: user) { return claimed }
             var workspace = try workspaces.resolve(session.workspace, creatingFor: user)
+            if let claimed = try await claimFromPool(session, approved: approved, workspace: workspace, user: user) {
+                return claimed
+            }
             var mount = WorkspaceMount(hostPath: workspace.path)
             if let bytes = approved.profile.workspaceSizeBytes, let sizeLimiter {
                 mount = try await sizeLimiter.limit(workspace, toBytes: bytes, use: .session)
@@ -256,7 +229,7 @@ public actor SessionManager {
             containerID = created
             try await store.transition(id: id, from: [.creating], to: .starting) { $0.containerID = created }
             stream = try await attachBeforeStart(created)
-            try await limiter.run { try await engine.startContainer(created) }
+            try await engine.startContainer(created)
             let running = try await store.transition(
                 id: id, from: [.starting], to: .running, at: clock.now(),
                 event: NewEvent(type: .sessionStarted, sessionID: id, payload: Self.payload(["containerID": created])))
@@ -274,7 +247,7 @@ public actor SessionManager {
                 await pool.release(sessionID: id)
             }
             if let containerID {
-                try? await limiter.run { try await engine.removeContainer(containerID, force: true, removeVolumes: true) }
+                try? await engine.removeContainer(containerID, force: true, removeVolumes: true)
             }
             let message = "\(error)"
             _ = try? await store.transition(
@@ -292,34 +265,35 @@ public actor SessionManager {
     }
 
     /// A session claimed from the warm pool, recorded `running`; nil when the pool cannot serve
-    /// it (the caller launches cold). No engine call.
-    private func claimFromPool(_ session: Session, approved: ApprovedSession, user: WorkspaceUser) async throws -> Session? {
+    /// it (the caller launches cold). No engine call. The pool hands over a ready container; the
+    /// session's state is written here, as everywhere, by the manager.
+    private func claimFromPool(
+        _ session: Session, approved: ApprovedSession, workspace: ResolvedWorkspace, user: WorkspaceUser
+    ) async throws -> Session? {
         guard let pool else { return nil }
-        let began = ContinuousClock.now
-        let workspace = try workspaces.resolve(session.workspace, creatingFor: user)
-        guard let claim = try await pool.claim(approved: approved, sessionID: session.id, workspace: workspace, user: user)
-        else { return nil }
-        let claimed = ContinuousClock.now
-        let containerID = claim.session.containerID ?? ""
-        let running: Session
-        do {
-            running = try await store.transition(
-                id: session.id, from: [.starting], to: .running, at: clock.now(),
-                event: NewEvent(
-                    type: .sessionStarted, sessionID: session.id,
-                    payload: Self.payload(["containerID": containerID, "poolSlot": claim.session.poolSlot ?? ""])))
-        } catch {
-            await claim.stream.close()
-            throw error
+        while let reserved = await pool.reserve(for: approved) {
+            // One transaction: the slot is claimed by the session, the session is `starting` in
+            // the slot's container. A slot is never given out twice, whatever races.
+            guard let starting = try await store.claimPoolSlot(reserved.slot.id, for: session.id) else {
+                await pool.discard(reserved)
+                continue
+            }
+            let stream = try await pool.deliver(reserved, workspace: workspace, user: user, request: approved.request)
+            let running: Session
+            do {
+                running = try await store.transition(
+                    id: session.id, from: [.starting], to: .running, at: clock.now(),
+                    event: NewEvent(
+                        type: .sessionStarted, sessionID: session.id,
+                        payload: Self.payload(["containerID": starting.containerID ?? "", "poolSlot": reserved.slot.id])))
+            } catch {
+                await stream.close()
+                throw error
+            }
+            await handOver(running, stream)
+            return running
         }
-        await handOver(running, claim.stream)
-        logger.debug(
-            "claimed from the warm pool",
-            metadata: [
-                "session.id": "\(session.id)", "claim.duration": "\(claimed - began)",
-                "total.duration": "\(ContinuousClock.now - began)",
-            ])
-        return running
+        return nil
     }
 
     /// Creates the container; a container left under the same name by an interrupted launch of
@@ -328,13 +302,13 @@ public actor SessionManager {
         name: String, config: ContainerConfig, workspace: ResolvedWorkspace, sessionID: String
     ) async throws -> String {
         do {
-            return try await limiter.run { try await launcher.create(name: name, config: config, workspace: workspace) }
+            return try await launcher.create(name: name, config: config, workspace: workspace)
         } catch let error as DockerError where error.code == .conflict {
-            let leftover = try await limiter.run { try await engine.inspectContainer(name) }
+            let leftover = try await engine.inspectContainer(name)
             guard leftover.config?.labels?[SandcastleLabels.session] == sessionID else { throw error }
             logger.info("removing a container left by an interrupted launch", metadata: ["session.id": "\(sessionID)"])
-            try await limiter.run { try await engine.removeContainer(leftover.id, force: true, removeVolumes: true) }
-            return try await limiter.run { try await launcher.create(name: name, config: config, workspace: workspace) }
+            try await engine.removeContainer(leftover.id, force: true, removeVolumes: true)
+            return try await launcher.create(name: name, config: config, workspace: workspace)
         }
     }
 

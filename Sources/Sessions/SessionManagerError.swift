@@ -43,7 +43,7 @@ public struct SessionManagerError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Store failures: the ones that mean "cannot write now" become `storageUnavailable`.
-    static func store(_ error: any Error, _ what: String, sessionID: String?) -> any Error {
+    static func store(_ error: any Error, _ what: String, sessionID: String? = nil) -> any Error {
         guard let storeError = error as? SessionStoreError else { return error }
         switch storeError.code {
         case .notFound:

@@ -306,16 +306,20 @@ public final class SessionTerminal: Sendable {
     }
 
     /// Closes every viewer with `closed(.shutdown)`; the attachment ends when the relay cancels
-    /// the pump. The container is left alone.
+    /// the pump. An attachment handed over that no pump took yet is closed here. The container is
+    /// left alone.
     func shutdown() {
         var effects = Effects()
-        state.withLock { state in
-            guard state.phase == .running else { return }
+        let unclaimed = state.withLock { state -> HijackedStream? in
+            defer { state.openStream = nil }
+            guard state.phase == .running else { return state.openStream }
             state.end(
                 .shutDown, event: .closed(.shutdown), maximumBytes: context.configuration.maximumEventBytes,
                 effects: &effects)
+            return state.openStream
         }
         effects.perform(self)
+        if let unclaimed { Task { await unclaimed.close() } }
     }
 }
 

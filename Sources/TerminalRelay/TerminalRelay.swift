@@ -1,6 +1,7 @@
 import DockerEngine
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// The daemon's terminals, one per session: created on demand, run by ``run()``, all closed by
@@ -24,8 +25,8 @@ import Synchronization
 /// clear its screen (see ``ScrollbackRing/replay(since:)``). Persisting the ring would cost a disk
 /// write per chunk for the benefit of a restart, which is rare.
 ///
-/// Running it as a swift-service-lifecycle `Service` (the daemon's job):
-/// `try await withGracefulShutdownHandler { await relay.run() } onGracefulShutdown: { relay.shutdown() }`.
+/// It is a swift-service-lifecycle `Service`: ``run()`` serves until graceful shutdown, which closes
+/// every viewer; ``runTerminals()`` is the same without the lifecycle.
 public final class TerminalRelay: Sendable {
     public struct Configuration: Sendable {
         /// Scrollback per session, in bytes. Allocated as output arrives, not up front.
@@ -110,7 +111,7 @@ public final class TerminalRelay: Sendable {
     /// Runs the terminals until ``shutdown()`` or cancellation (which shuts down too); returns once
     /// every pump has ended and the delegate has heard everything queued (unless cancelled: then
     /// what it has not heard yet is dropped). Call it once; later calls return at once.
-    public func run() async {
+    public func runTerminals() async {
         let first = state.withLock { registry in
             defer { registry.hasRun = true }
             return !registry.hasRun
@@ -281,6 +282,18 @@ struct RelayNotification: Sendable {
         case .attached(let role): await delegate.viewerAttached(session: session, role: role)
         case .detached(let role): await delegate.viewerDetached(session: session, role: role)
         case .activity: await delegate.terminalActivity(session: session)
+        }
+    }
+}
+
+extension TerminalRelay: Service {
+    /// As a service: runs the terminals; on graceful shutdown every viewer is closed (1001) while
+    /// the containers keep running.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await runTerminals()
+        } onGracefulShutdown: {
+            self.shutdown()
         }
     }
 }

@@ -10,6 +10,7 @@ import DockerEngine
 import Foundation
 import Logging
 import SandboxPolicy
+import Workspaces
 import SessionStore
 import Sessions
 
@@ -76,8 +77,9 @@ do {
     let client = try await DockerClient.connect(.fromEnvironment())
     let store = try SessionStore(.init(directory: options.state, daemonInstance: options.instance))
     let manager = SessionManager(
-        configuration: .init(daemonInstance: options.instance), engine: client, store: store,
-        policies: try PolicySet.load(directory: options.policies), workspaces: try WorkspaceResolver(root: options.workspaces))
+        configuration: .init(daemonInstance: options.instance), engine: LimitedEngine(client, limit: 8), store: store,
+        policies: Swappable(try PolicySet.load(directory: options.policies)),
+        workspaces: try WorkspaceResolver(root: options.workspaces))
     let report = try await manager.reconcile()
     emit([
         "reconciled": "\(report)", "adopted": "\(report.adopted.count)", "exited": "\(report.exited.count)",
@@ -95,7 +97,7 @@ do {
                         let request = SessionLaunchRequest(
                             image: options.image, profile: "default", workspace: id, command: ["sleep", "3600"])
                         do {
-                            let session = try await manager.create(id: id, request: request, owner: "host")
+                            let session = try await manager.create(id: id, request: request, owner: "host").session
                             emit(["created": id, "state": session.state.rawValue])
                         } catch {
                             emit(["failed": id, "error": "\(error)"])

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import SandboxPolicy
+import Workspaces
 import Sessions
 import Testing
 

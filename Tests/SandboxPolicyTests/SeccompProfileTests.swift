@@ -1,3 +1,4 @@
+import TOMLConfig
 import Foundation
 import Testing
 

@@ -7,7 +7,10 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import SandboxPolicy
+import Workspaces
 import SandcastleAPI
+import SandcastleConfig
+import SandcastleDaemon
 import SandcastleTestSupport
 import Sessions
 import TerminalRelay
@@ -28,36 +31,45 @@ struct APIFixture: Sendable {
         perKeyBurst: Int = 10_000, perAddressBurst: Int = 10_000, maxBodyBytes: Int = 64 << 10,
         allowedOrigins: Set<String> = ["https://app.example.com", "ws://127.0.0.1"], viewerQueueBytes: Int = 1 << 20
     ) async throws -> APIFixture {
-        let metrics = APIMetrics()
-        // The engine client reports every call's latency into the API's registry, as in the daemon.
-        var engine = try DockerClient.Configuration.fromEnvironment()
-        engine.observer = PrometheusEngineCallMetrics(registry: metrics.registry)
-        let client = try await DockerClient.connect(engine)
-        let manager = try await ManagerFixture.make(client: client)
-        let relay = TerminalRelay(
-            engine: manager.client, configuration: .init(viewerQueueBytes: viewerQueueBytes),
-            delegate: RelayBridge(manager: manager.manager), metrics: PrometheusRelayMetrics(registry: metrics.registry))
-        await RelayBridge.connect(manager: manager.manager, relay: relay)
+        _ = try await ManagerFixture.connect()
+        let directory = "/tmp/sandcastle-api-\(UUID().uuidString.prefix(8).lowercased())"
+        var configuration = DaemonConfiguration.defaults()
+        configuration.stateDirectory = directory + "/state"
+        configuration.workspaceRoot = directory + "/workspaces"
+        configuration.policiesDirectory = ManagerFixture.policiesDirectory
+        configuration.workspaceImageDirectory = nil
+        configuration.stopGraceSeconds = 2
+        configuration.apiKeys = keys.map { .init(name: "\($0.key.rawValue)-key", sha256: APIKeyring.sha256Hex(of: $0.value), role: $0.key.rawValue) }
+        configuration.apiKeys.append(.init(name: "developer-2", sha256: APIKeyring.sha256Hex(of: otherDeveloperKey), role: "developer"))
+        // A slow refill: a burst is limited however long the machine takes to send it.
+        configuration.perKeyBurst = perKeyBurst
+        configuration.perKeyPerSecond = 0.001
+        configuration.perAddressBurst = perAddressBurst
+        configuration.perAddressPerSecond = 1
+        configuration.maxBodyBytes = maxBodyBytes
+        configuration.allowedOrigins = allowedOrigins.sorted()
+        configuration.viewerQueueBytes = viewerQueueBytes
         // A pool that is never run: its admin routes answer, and it never mounts (on this host).
-        let pool = await manager.manager.makePool(
-            configuration: .init(
-                root: manager.directory + "/pool", gate: GateMount(hostPath: manager.directory + "/no-gate"),
-                daemonInstance: manager.instance),
-            mounter: RefusingSlotMounter())
-        var entries = keys.map { APIKeyEntry(name: "\($0.key.rawValue)-key", sha256: APIKeyring.sha256Hex(of: $0.value), role: $0.key) }
-        entries.append(APIKeyEntry(name: "developer-2", sha256: APIKeyring.sha256Hex(of: otherDeveloperKey), role: .developer))
-        let dependencies = APIDependencies(
-            manager: manager.manager, store: manager.store, engine: manager.client,
-            keyring: try APIKeyring(entries: entries),
-            tokens: TokenSignerBox(try AttachTokenSigner(current: .generate(), maxTTL: .seconds(300))),
-            limits: RateLimits(
-                // A slow refill: a burst is limited however long the machine takes to send it.
-                perKey: try TokenBucketLimiter(capacity: perKeyBurst, refillPerSecond: 0.001, maxKeys: 1000),
-                perAddress: try TokenBucketLimiter(capacity: perAddressBurst, refillPerSecond: 1, maxKeys: 1000)),
-            metrics: metrics,
-            settings: APISettings(maxBodyBytes: maxBodyBytes, allowedOrigins: allowedOrigins, heartbeatInterval: .seconds(1)),
-            relay: relay, pool: pool)
-        return APIFixture(manager: manager, dependencies: dependencies, relay: relay)
+        configuration.pool.root = directory + "/pool"
+        configuration.pool.gate = directory + "/no-gate"
+        var parts = Sandcastle.Parts()
+        parts.mounter = RefusingSlotMounter()
+        parts.heartbeatInterval = .seconds(1)
+        let sandcastle = try await Sandcastle.make(configuration: configuration, parts: parts, logger: Logger(label: "test.api"))
+        // The fixture's own engine client reports into the daemon's registry, as the daemon's does.
+        var engine = try DockerClient.Configuration.fromEnvironment()
+        engine.observer = PrometheusEngineCallMetrics(registry: sandcastle.metrics.registry)
+        let manager = ManagerFixture(
+            client: try await DockerClient.connect(engine), store: sandcastle.store, manager: sandcastle.manager, pool: sandcastle.pool, directory: directory,
+            instance: sandcastle.instance, policies: sandcastle.manager.policies.current)
+        return APIFixture(manager: manager, dependencies: sandcastle.api, relay: sandcastle.relay)
+    }
+
+    /// Shuts the relay down (closing any terminal stream it holds), then removes the containers
+    /// and files.
+    func tearDown() async {
+        relay.shutdown()
+        await manager.tearDown()
     }
 
     func application(address: BindAddress = .hostname("127.0.0.1", port: 0)) -> some ApplicationProtocol {
@@ -72,10 +84,10 @@ struct APIFixture: Sendable {
         let fixture = try await make(perKeyBurst: perKeyBurst, perAddressBurst: perAddressBurst, maxBodyBytes: maxBodyBytes)
         do {
             let result = try await fixture.application().test(.router) { client in try await body(fixture, client) }
-            await fixture.manager.tearDown()
+            await fixture.tearDown()
             return result
         } catch {
-            await fixture.manager.tearDown()
+            await fixture.tearDown()
             throw error
         }
     }

@@ -25,7 +25,7 @@ struct DebianTerminalTests {
                         + "Build it with Images/debian/build (scripts/test does) and set SANDCASTLE_DEBIAN_IMAGE.")
             }
             let request = SessionLaunchRequest(image: Self.image, profile: "default", workspace: "debian", command: ["bash"])
-            _ = try await fixture.manager.manager.create(id: "deb-1", request: request, owner: "t")
+            _ = try await fixture.manager.manager.create(id: "deb-1", request: request, owner: "t").session
             let token = try TerminalWebSocketTests.token(fixture, session: "deb-1")
             let screen = TerminalWebSocketTests.Transcript()
             let esc = Self.escape

@@ -22,7 +22,7 @@ struct LiveServerTests {
         _ body: @Sendable (APIFixture, Int) async throws -> T
     ) async throws -> T {
         let fixture = try await APIFixture.make(viewerQueueBytes: viewerQueueBytes)
-        let relay = Task { await fixture.relay.run() }
+        let relay = Task { await fixture.relay.runTerminals() }
         defer { relay.cancel() }
         do {
             let app = buildApplication(
@@ -32,10 +32,10 @@ struct LiveServerTests {
                 guard let port = client.port else { throw FixtureError(description: "the live server has no port") }
                 return try await body(fixture, port)
             }
-            await fixture.manager.tearDown()
+            await fixture.tearDown()
             return result
         } catch {
-            await fixture.manager.tearDown()
+            await fixture.tearDown()
             throw error
         }
     }
@@ -67,7 +67,7 @@ struct LiveServerTests {
         try await Self.withLiveServer { fixture, port in
             let key = APIFixture.keys[.viewer] ?? ""
             let url = "http://127.0.0.1:\(port)/v1/events"
-            _ = try await fixture.manager.manager.create(id: "sse-1", request: fixture.manager.request("sse"), owner: "t")
+            _ = try await fixture.manager.manager.create(id: "sse-1", request: fixture.manager.request("sse"), owner: "t").session
             // From the start of the log: created, started.
             let first = try await Self.curl(["-H", "Authorization: Bearer \(key)", "-H", "Last-Event-ID: 0", url], seconds: 6)
             let firstIDs = Self.eventIDs(first)

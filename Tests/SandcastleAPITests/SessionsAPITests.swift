@@ -100,8 +100,13 @@ struct SessionsAPITests {
             #expect(tooLarge.status == .contentTooLarge)
             #expect(tooLarge.errorCode == "body_too_large")
 
-            let badID = try await post(String(buffer: fixture.createBody("w", id: "../../etc")))
-            #expect(badID.status == .badRequest)
+            // Ids the container name could not carry are refused before anything is written,
+            // with the one rule the whole daemon uses (a leading "_" once left a failed session).
+            for id in ["../../etc", "_x", "-x", ".x", String(repeating: "a", count: 129)] {
+                let badID = try await post(String(buffer: fixture.createBody("w", id: id)))
+                #expect(badID.status == .badRequest, "\(id)")
+                #expect(badID.errorCode == "invalid_request", "\(id)")
+            }
             let notAllowed = try await post(#"{"image":"debian:12","profile":"default","workspace":"w","command":["sh"]}"#)
             #expect(notAllowed.status == .unprocessableContent)
             #expect(notAllowed.errorCode == "policy_violation")

@@ -69,7 +69,7 @@ struct TerminalWebSocketTests {
 
     @Test func twoViewersOneShellAndTheExitFrame() async throws {
         try await LiveServerTests.withLiveServer { fixture, port in
-            _ = try await fixture.manager.manager.create(id: "tty-1", request: fixture.manager.request("tty", command: ["sh"]), owner: "t")
+            _ = try await fixture.manager.manager.create(id: "tty-1", request: fixture.manager.request("tty", command: ["sh"]), owner: "t").session
             let rw = try Self.token(fixture, session: "tty-1")
             let ro = try Self.token(fixture, session: "tty-1", role: .readOnly)
             let reader = Transcript()
@@ -125,7 +125,7 @@ struct TerminalWebSocketTests {
             // The counter waits for a line of input, so that what the first viewer sees is a
             // known stretch of it; the relay's offsets are what this test is about.
             let counter = ["sh", "-c", "read go; i=0; while [ $i -lt 400 ]; do echo n$i; i=$((i+1)); sleep 0.01; done; echo END; sleep 30"]
-            _ = try await fixture.manager.manager.create(id: "tty-2", request: fixture.manager.request("tty2", command: counter), owner: "t")
+            _ = try await fixture.manager.manager.create(id: "tty-2", request: fixture.manager.request("tty2", command: counter), owner: "t").session
             let token = try Self.token(fixture, session: "tty-2")
             let relay = fixture.relay
             let first = Transcript()
@@ -162,7 +162,7 @@ struct TerminalWebSocketTests {
             // Prints from its first instant, while nobody watches, and goes on while the first
             // viewer connects.
             let counter = ["sh", "-c", "i=0; while [ $i -lt 600 ]; do echo n$i; i=$((i+1)); sleep 0.002; done; echo END; sleep 30"]
-            _ = try await fixture.manager.manager.create(id: "tty-5", request: fixture.manager.request("tty5", command: counter), owner: "t")
+            _ = try await fixture.manager.manager.create(id: "tty-5", request: fixture.manager.request("tty5", command: counter), owner: "t").session
             // Attached before the container started: the relay holds the terminal with no viewer,
             // so no viewer ever depends on the engine replaying its log beside the live stream.
             let terminal = try #require(fixture.relay.existingTerminal(session: "tty-5"), "no terminal before the first viewer")
@@ -190,7 +190,7 @@ struct TerminalWebSocketTests {
                 "sh", "-c",
                 "sleep 2; for i in $(seq 1 128); do dd if=/dev/zero bs=64k count=1 2>/dev/null | tr '\\0' x; sleep 0.02; done; echo; echo END; sleep 30",
             ]
-            _ = try await fixture.manager.manager.create(id: "tty-3", request: fixture.manager.request("tty3", command: burst), owner: "t")
+            _ = try await fixture.manager.manager.create(id: "tty-3", request: fixture.manager.request("tty3", command: burst), owner: "t").session
             let token = try Self.token(fixture, session: "tty-3", role: .readOnly)
             let fastTranscript = Transcript()
             async let slow = Self.connect(port: port, session: "tty-3", token: token, readDelay: .seconds(8))
@@ -209,8 +209,8 @@ struct TerminalWebSocketTests {
 
     @Test func refusedBeforeTheUpgrade() async throws {
         try await LiveServerTests.withLiveServer { fixture, port in
-            _ = try await fixture.manager.manager.create(id: "tty-4", request: fixture.manager.request("tty4"), owner: "t")
-            _ = try await fixture.manager.manager.create(id: "tty-5", request: fixture.manager.request("tty5"), owner: "t")
+            _ = try await fixture.manager.manager.create(id: "tty-4", request: fixture.manager.request("tty4"), owner: "t").session
+            _ = try await fixture.manager.manager.create(id: "tty-5", request: fixture.manager.request("tty5"), owner: "t").session
             let good = try Self.token(fixture, session: "tty-4")
             let readOnly = try Self.token(fixture, session: "tty-4", role: .readOnly)
             let otherSession = try Self.token(fixture, session: "tty-5")

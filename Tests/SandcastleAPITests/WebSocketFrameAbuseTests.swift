@@ -64,7 +64,7 @@ struct WebSocketFrameAbuseTests {
 
     @Test func abusiveFramesAreClosedWithTheRightCodeWhileOthersAreServed() async throws {
         try await LiveServerTests.withLiveServer { fixture, port in
-            _ = try await fixture.manager.manager.create(id: "abuse-1", request: fixture.manager.request("abuse", command: ["sh"]), owner: "t")
+            _ = try await fixture.manager.manager.create(id: "abuse-1", request: fixture.manager.request("abuse", command: ["sh"]), owner: "t").session
             let token = try TerminalWebSocketTests.token(fixture, session: "abuse-1")
             let bystander = TerminalWebSocketTests.Transcript()
             let abusesDone = TerminalWebSocketTests.Transcript()
@@ -101,7 +101,7 @@ struct WebSocketFrameAbuseTests {
 
     @Test func framesOfTheWrongKindAreAnsweredAndTheConnectionGoesOn() async throws {
         try await LiveServerTests.withLiveServer { fixture, port in
-            _ = try await fixture.manager.manager.create(id: "abuse-2", request: fixture.manager.request("abuse2", command: ["sh"]), owner: "t")
+            _ = try await fixture.manager.manager.create(id: "abuse-2", request: fixture.manager.request("abuse2", command: ["sh"]), owner: "t").session
             let token = try TerminalWebSocketTests.token(fixture, session: "abuse-2")
             let (errors, echoed, close) = try await offPool { () throws -> ([String], Bool, Int?) in
                 let socket = try Self.open(port: port, session: "abuse-2", token: token)

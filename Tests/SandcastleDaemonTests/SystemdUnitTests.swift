@@ -1,4 +1,5 @@
 import Foundation
+import SandcastleConfig
 import Testing
 
 @testable import SandcastleDaemon
@@ -93,7 +94,7 @@ struct SystemdUnitTests {
     /// Every key the configuration parser reads is documented in the example.
     @Test func theExampleDocumentsEveryKey() throws {
         let source = try String(
-            contentsOf: Self.repository.appendingPathComponent("Sources/SandcastleDaemon/DaemonConfiguration.swift"), encoding: .utf8)
+            contentsOf: Self.repository.appendingPathComponent("Sources/SandcastleConfig/DaemonConfiguration.swift"), encoding: .utf8)
         let example = try String(contentsOf: Self.repository.appendingPathComponent("systemd/sandcastled.toml.example"), encoding: .utf8)
         let pattern = try NSRegularExpression(pattern: #"(?:\.(?:string|strings|integer|number|table|tables)\(|positive(?:Number)?\(\w+, |\(")"([a-z_]+)""#)
         let keys = Set(pattern.matches(in: source, range: NSRange(source.startIndex..., in: source)).compactMap {
@@ -138,7 +139,7 @@ struct SystemdUnitTests {
         #expect(Daemon.mountPropagationProblem(plain, mountinfo: unit) == nil)
         // A warm pool mounts under its root, which is checked the same way.
         var pooled = plain
-        pooled.pool.targets = [PoolTarget(profile: "default", image: "sandcastle/testbox:latest", size: 0, refillPerMinute: 120)]
+        pooled.pool.targets = [PoolSettings.Target(profile: "default", image: "sandcastle/testbox:latest", size: 0, refillPerMinute: 120)]
         let poolProblem = Daemon.mountPropagationProblem(pooled, mountinfo: unit)
         #expect(poolProblem?.contains("warm pool") == true, "\(String(describing: poolProblem))")
         #expect(Daemon.mountPropagationProblem(pooled, mountinfo: host) == nil)

@@ -5,6 +5,7 @@ import SandboxPolicy
 import SessionStore
 import Sessions
 import Synchronization
+import Workspaces
 
 /// A session manager on the real engine, with its own store, workspace root and daemon instance
 /// (so tests running side by side never touch each other's containers).
@@ -12,9 +13,25 @@ public struct ManagerFixture: Sendable {
     public let client: DockerClient
     public let store: SessionStore
     public let manager: SessionManager
+    /// The warm pool, when the fixture was made with one.
+    public let pool: WarmPool?
     public let directory: String
     public let instance: String
     public let policies: PolicySet
+
+    /// The parts of a manager built elsewhere (by the daemon's composition root).
+    public init(
+        client: DockerClient, store: SessionStore, manager: SessionManager, pool: WarmPool?, directory: String,
+        instance: String, policies: PolicySet
+    ) {
+        self.client = client
+        self.store = store
+        self.manager = manager
+        self.pool = pool
+        self.directory = directory
+        self.instance = instance
+        self.policies = policies
+    }
 
     public static var image: String {
         ProcessInfo.processInfo.environment["SANDCASTLE_TEST_IMAGE"] ?? "sandcastle/testbox:latest"
@@ -25,23 +42,42 @@ public struct ManagerFixture: Sendable {
 
     public static var policiesDirectory: String { repositoryRoot.appendingPathComponent("Policies").path }
 
-    public static func make(
-        clock: any SessionClock = SystemSessionClock(), engineConcurrency: Int = 8, maximumStoreBytes: Int64? = nil,
-        directory existing: String? = nil, instance existingInstance: String? = nil, client engine: DockerClient? = nil
-    ) async throws -> ManagerFixture {
-        let client: DockerClient
+    /// The engine at `DOCKER_HOST`, checked to have the test image.
+    public static func connect() async throws -> DockerClient {
         do {
-            if let engine {
-                client = engine
-            } else {
-                client = try await DockerClient.connect(.fromEnvironment())
-            }
+            let client = try await DockerClient.connect(.fromEnvironment())
             _ = try await client.inspectImage(image)
+            return client
         } catch {
             throw FixtureError(
                 description: "these tests need a Docker engine with the test image \(image): \(error). "
                     + "Run `scripts/test`, which starts an engine and builds the image.")
         }
+    }
+
+    /// A warm pool for the fixture's manager, built the way the daemon builds it.
+    public struct PoolOptions: Sendable {
+        public var gate: String
+        public var targets: [PoolTarget]
+        public var mounter: any SlotMounter
+        public var metrics: any PoolMetrics
+
+        public init(gate: String, targets: [PoolTarget], mounter: any SlotMounter, metrics: any PoolMetrics = NoPoolMetrics()) {
+            self.gate = gate
+            self.targets = targets
+            self.mounter = mounter
+            self.metrics = metrics
+        }
+    }
+
+    public static func make(
+        clock: any SessionClock = SystemSessionClock(), engineConcurrency: Int = 8, maximumStoreBytes: Int64? = nil,
+        directory existing: String? = nil, instance existingInstance: String? = nil, client engine: DockerClient? = nil,
+        sizeLimiter: (any WorkspaceSizeLimiter)? = nil, pool poolOptions: PoolOptions? = nil,
+        terminals: (any SessionTerminals)? = nil
+    ) async throws -> ManagerFixture {
+        let client: DockerClient
+        if let engine { client = engine } else { client = try await connect() }
         let instance = existingInstance ?? "test-\(UUID().uuidString.prefix(8).lowercased())"
         let directory = existing ?? "/tmp/sandcastle-\(instance)"
         try FileManager.default.createDirectory(atPath: directory + "/workspaces", withIntermediateDirectories: true)
@@ -49,12 +85,24 @@ public struct ManagerFixture: Sendable {
         configuration.maximumSizeBytes = maximumStoreBytes
         let store = try SessionStore(configuration)
         let policies = try PolicySet.load(directory: policiesDirectory)
+        let current = Swappable(policies)
+        let limited = LimitedEngine(client, limit: engineConcurrency)
+        let pool = poolOptions.map { options in
+            WarmPool(
+                configuration: .init(
+                    root: directory + "/pool", gate: GateMount(hostPath: options.gate), daemonInstance: instance,
+                    readyTimeout: .seconds(30), targets: options.targets),
+                engine: limited, store: store, mounter: options.mounter, policies: current, metrics: options.metrics,
+                logger: Logger(label: "test.pool"))
+        }
         let manager = SessionManager(
-            configuration: .init(daemonInstance: instance, engineConcurrency: engineConcurrency, stopGrace: .seconds(2)),
-            engine: client, store: store, policies: policies,
-            workspaces: try WorkspaceResolver(root: directory + "/workspaces"), clock: clock,
-            logger: Logger(label: "test.sessions"))
-        return ManagerFixture(client: client, store: store, manager: manager, directory: directory, instance: instance, policies: policies)
+            configuration: .init(daemonInstance: instance, stopGrace: .seconds(2)),
+            engine: limited, store: store, policies: current,
+            workspaces: try WorkspaceResolver(root: directory + "/workspaces"), sizeLimiter: sizeLimiter, pool: pool,
+            terminals: terminals, clock: clock, logger: Logger(label: "test.sessions"))
+        return ManagerFixture(
+            client: client, store: store, manager: manager, pool: pool, directory: directory, instance: instance,
+            policies: policies)
     }
 
     public func request(

@@ -19,9 +19,9 @@ struct CrashTests {
         let fixture = try await ManagerFixture.make()
         do {
             let manager = fixture.manager
-            _ = try await manager.create(id: "keep", request: fixture.request("keep"), owner: "a")
-            let lost = try await manager.create(id: "lost", request: fixture.request("lost"), owner: "a")
-            let ended = try await manager.create(id: "ended", request: fixture.request("ended", command: ["sh", "-c", "sleep 1; exit 7"]), owner: "a")
+            _ = try await manager.create(id: "keep", request: fixture.request("keep"), owner: "a").session
+            let lost = try await manager.create(id: "lost", request: fixture.request("lost"), owner: "a").session
+            let ended = try await manager.create(id: "ended", request: fixture.request("ended", command: ["sh", "-c", "sleep 1; exit 7"]), owner: "a").session
             // Behind the manager's back: a container removed, one that exits, and an orphan with
             // this daemon's labels that no session knows.
             try await fixture.client.removeContainer(try #require(lost.containerID), force: true)
@@ -110,7 +110,7 @@ struct CrashTests {
     @Test func storeThatCannotWriteRefusesNewSessionsOnly() async throws {
         try await ManagerFixture.with(maximumStoreBytes: 512 * 1024) { fixture in
             let manager = fixture.manager
-            let running = try await manager.create(id: "before-full", request: fixture.request("full-a"), owner: "a")
+            let running = try await manager.create(id: "before-full", request: fixture.request("full-a"), owner: "a").session
             // Fill the store to its cap with events, down to the last small free space.
             var filled = false
             for size in [8192, 1024, 128, 1] {
@@ -126,7 +126,7 @@ struct CrashTests {
             }
             #expect(filled)
             let refused = await #expect(throws: SessionManagerError.self) {
-                try await manager.create(id: "after-full", request: fixture.request("full-b"), owner: "a")
+                try await manager.create(id: "after-full", request: fixture.request("full-b"), owner: "a").session
             }
             #expect(refused?.code == .storageUnavailable)
             #expect(refused?.message.contains("cannot write") == true)

@@ -105,7 +105,7 @@ struct EngineRestartTests {
             let follower = Task { await manager.followEngineEvents() }
             defer { follower.cancel() }
 
-            _ = try await manager.create(id: "survivor", request: made.request("survivor"), owner: "a")
+            _ = try await manager.create(id: "survivor", request: made.request("survivor"), owner: "a").session
             try await engine.stop()
             try await engine.start()
 
@@ -122,7 +122,7 @@ struct EngineRestartTests {
             #expect(survivor.exitReason == .lost || survivor.exitCode == 137 || survivor.exitCode == 143, "\(survivor)")
 
             // The stream is live again: a new exit arrives as an event.
-            _ = try await manager.create(id: "after", request: made.request("after", command: ["sh", "-c", "sleep 1; exit 5"]), owner: "a")
+            _ = try await manager.create(id: "after", request: made.request("after", command: ["sh", "-c", "sleep 1; exit 5"]), owner: "a").session
             try await eventually("the exit after the restart", timeout: .seconds(30)) {
                 try await manager.session("after").state == .exited
             }

@@ -2,6 +2,7 @@ import DockerEngine
 import Foundation
 import Logging
 import SandboxPolicy
+import Workspaces
 import SessionStore
 import Sessions
 import Synchronization
@@ -10,7 +11,7 @@ import Testing
 
 /// A profile with `workspace_size`: the manager asks the limiter before launching and releases the
 /// limit before deleting the workspace. The real limiter mounts an ext4 image, which the rules here
-/// allow only inside a container (see WorkspaceQuotaIntegrationTests); this one records the calls.
+/// allow only inside a container (see WorkspacesIntegrationTests); this one records the calls.
 @Suite("Workspace size limits in the session lifecycle")
 struct WorkspaceLimitTests {
     final class RecordingLimiter: WorkspaceSizeLimiter {
@@ -48,9 +49,9 @@ struct WorkspaceLimitTests {
             let limiter = RecordingLimiter()
             let manager = SessionManager(
                 configuration: .init(daemonInstance: fixture.instance), engine: fixture.client, store: fixture.store,
-                policies: policies, workspaces: try WorkspaceResolver(root: fixture.directory + "/workspaces"),
+                policies: Swappable(policies), workspaces: try WorkspaceResolver(root: fixture.directory + "/workspaces"),
                 sizeLimiter: limiter, logger: Logger(label: "test.quota"))
-            let session = try await manager.create(id: "quota-1", request: fixture.request("limited", profile: "quota"), owner: "a")
+            let session = try await manager.create(id: "quota-1", request: fixture.request("limited", profile: "quota"), owner: "a").session
             #expect(session.state == .running)
             #expect(limiter.calls.withLock { $0 } == ["limit limited \(64 << 20)"])
             try await manager.remove("quota-1", deleteWorkspace: true)
@@ -59,7 +60,7 @@ struct WorkspaceLimitTests {
             // Without a limiter the profile is refused, and nothing is launched.
             let unlimited = SessionManager(
                 configuration: .init(daemonInstance: fixture.instance), engine: fixture.client, store: fixture.store,
-                policies: policies, workspaces: try WorkspaceResolver(root: fixture.directory + "/workspaces"),
+                policies: Swappable(policies), workspaces: try WorkspaceResolver(root: fixture.directory + "/workspaces"),
                 logger: Logger(label: "test.quota"))
             let refused = await #expect(throws: SessionManagerError.self) {
                 try await unlimited.create(id: "quota-2", request: fixture.request("limited-2", profile: "quota"), owner: "a")

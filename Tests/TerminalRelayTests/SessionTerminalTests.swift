@@ -292,7 +292,7 @@ struct SessionTerminalTests {
     @Test func cancellingRunShutsDown() async throws {
         let engine = FakeEngine()
         let relay = relay(engine)
-        let runner = Task { await relay.run() }
+        let runner = Task { await relay.runTerminals() }
         let terminal = try relay.terminal(session: "s1", containerID: "c1")
         _ = try await engine.attachment(1)
         let viewer = EventRecorder(terminal.attach(role: .readWrite))

@@ -20,15 +20,12 @@ struct PoolFixture: Sendable {
     var root: String { base.directory + "/pool" }
 
     static func make(targets: [PoolTarget]) async throws -> PoolFixture {
-        let base = try await ManagerFixture.make()
         let metrics = RecordingPoolMetrics()
         let outputs = ClaimedOutputs()
-        let pool = await base.manager.makePool(
-            configuration: .init(
-                root: base.directory + "/pool", gate: GateMount(hostPath: try GateBinary.path()),
-                daemonInstance: base.instance, readyTimeout: .seconds(30), targets: targets),
-            mounter: LinuxSlotMounter(), metrics: metrics, logger: Logger(label: "test.pool"))
-        await base.manager.observeAttachments { session, stream in outputs.adopt(session.id, stream) }
+        let base = try await ManagerFixture.make(
+            pool: .init(gate: try GateBinary.path(), targets: targets, mounter: LinuxSlotMounter(), metrics: metrics),
+            terminals: outputs)
+        guard let pool = base.pool else { throw FixtureError(description: "the fixture was made without its pool") }
         return PoolFixture(base: base, pool: pool, metrics: metrics, outputs: outputs)
     }
 
@@ -44,7 +41,7 @@ struct PoolFixture: Sendable {
             result = .success(
                 try await withThrowingTaskGroup(of: T?.self) { group in
                     group.addTask {
-                        await fixture.pool.run()
+                        try? await fixture.pool.run()
                         return nil
                     }
                     group.addTask { try await body(fixture) }
@@ -101,8 +98,14 @@ final class RecordingPoolMetrics: PoolMetrics {
 }
 
 /// Reads the terminal output of every claimed session (as the relay would).
-final class ClaimedOutputs: Sendable {
+final class ClaimedOutputs: SessionTerminals {
     private let state = Mutex<(text: [String: String], tasks: [Task<Void, Never>])>(([:], []))
+
+    func adopt(_ session: Session, stream: HijackedStream) async {
+        adopt(session.id, stream)
+    }
+
+    func ended(_ session: Session) async {}
 
     func adopt(_ session: String, _ stream: HijackedStream) {
         let task = Task<Void, Never> {

@@ -30,7 +30,7 @@ struct WarmPoolInsideTests {
             for name in ["alpha", "beta"] {
                 var request = fixture.base.request(name, command: Self.probe)
                 request.env = ["FOO=bar-\(name)"]
-                let session = try await fixture.manager.create(id: "claim-\(name)", request: request, owner: "test")
+                let session = try await fixture.manager.create(id: "claim-\(name)", request: request, owner: "test").session
                 // Planted after the workspace exists (created at claim): the session must see it live.
                 try "marker".write(toFile: "\(workspaces)/\(name)/only-\(name)", atomically: false, encoding: .utf8)
                 sessions.append(session)
@@ -73,7 +73,7 @@ struct WarmPoolInsideTests {
                     group.addTask {
                         try await fixture.manager.create(
                             id: "race-\(index)", request: fixture.base.request("race-\(index)", command: ["sleep", "3600"]),
-                            owner: "test")
+                            owner: "test").session
                     }
                 }
                 return try await group.reduce(into: [Session]()) { $0.append($1) }
@@ -99,7 +99,7 @@ struct WarmPoolInsideTests {
             let first = try await fixture.base.store.poolSlots().map(\.id)
             for index in 0..<2 {
                 let session = try await fixture.manager.create(
-                    id: "refill-\(index)", request: fixture.base.request("refill-\(index)"), owner: "test")
+                    id: "refill-\(index)", request: fixture.base.request("refill-\(index)"), owner: "test").session
                 #expect(session.poolSlot != nil)
             }
             try await fixture.waitForReady(2)
@@ -108,7 +108,7 @@ struct WarmPoolInsideTests {
 
             // Size 0: every request is launched cold, and counted so.
             try await fixture.pool.setTarget(PoolFixture.target(size: 0))
-            let cold = try await fixture.manager.create(id: "cold-1", request: fixture.base.request("cold-1"), owner: "test")
+            let cold = try await fixture.manager.create(id: "cold-1", request: fixture.base.request("cold-1"), owner: "test").session
             #expect(cold.state == .running)
             #expect(cold.poolSlot == nil)
             #expect(cold.containerName == SessionManager.containerName(for: "cold-1"))

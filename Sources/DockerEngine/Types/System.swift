@@ -89,6 +89,11 @@ public struct EngineInfo: Codable, Sendable, Equatable {
 public struct EnginePing: Sendable, Equatable {
     public var apiVersion: DockerAPIVersion?
     public var osType: String?
+
+    public init(apiVersion: DockerAPIVersion?, osType: String?) {
+        self.apiVersion = apiVersion
+        self.osType = osType
+    }
 }
 
 /// `GET /images/{name}/json`.

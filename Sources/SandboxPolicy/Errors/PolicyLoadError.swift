@@ -1,3 +1,5 @@
+import TOMLConfig
+
 /// One thing wrong with a policy file: which file, which field, the offending value and what to do.
 public struct PolicyProblem: Sendable, Hashable, CustomStringConvertible {
     /// The file the problem is in (a profile `.toml` or a seccomp `.json`), as the loader opened it.
@@ -37,5 +39,12 @@ public struct PolicyLoadError: Error, Sendable, Equatable, CustomStringConvertib
     public var description: String {
         let count = problems.count == 1 ? "1 problem" : "\(problems.count) problems"
         return "policy refused (\(count)):\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+extension ProblemLog {
+    /// Every problem logged while reading policy file `file`.
+    func policyProblems(file: String) -> [PolicyProblem] {
+        entries.map { PolicyProblem(file: file, field: $0.field, value: $0.value, message: $0.message) }
     }
 }

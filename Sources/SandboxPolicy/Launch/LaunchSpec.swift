@@ -1,3 +1,4 @@
+import TOMLConfig
 import DockerEngine
 
 /// The labels that mark a container as Sandcastle's.
@@ -26,7 +27,7 @@ public enum LaunchSpec {
     public static let defaultHome = "HOME=/workspace"
 
     /// The create body for `approved`, bound to `workspace`, running as `user`, labelled with
-    /// `sessionID`.
+    /// `sessionID` (already checked by the API: `SessionID` in SessionStore holds the one rule).
     ///
     /// - Throws: `SessionRequestRejected` when an input is unsafe: root uid or gid, a uid outside the
     ///   profile's range, a workspace path that is not absolute and normalised or that overlaps the
@@ -36,7 +37,7 @@ public enum LaunchSpec {
         for approved: ApprovedSession, workspace: WorkspaceMount, user: WorkspaceUser, sessionID: String
     ) throws(SessionRequestRejected) -> ContainerConfig {
         let profile = approved.profile
-        let problems = inputProblems(profile: profile, workspace: workspace, user: user, sessionID: sessionID)
+        let problems = inputProblems(profile: profile, workspace: workspace, user: user)
         guard problems.isEmpty else { throw SessionRequestRejected(problems: problems) }
         let request = approved.request
 
@@ -108,9 +109,7 @@ public enum LaunchSpec {
         try containerConfig(for: profile.approve(request), workspace: workspace, user: user, sessionID: sessionID)
     }
 
-    static func inputProblems(
-        profile: SandboxProfile, workspace: WorkspaceMount, user: WorkspaceUser, sessionID: String
-    ) -> [RequestProblem] {
+    static func inputProblems(profile: SandboxProfile, workspace: WorkspaceMount, user: WorkspaceUser) -> [RequestProblem] {
         var problems: [RequestProblem] = []
         if user.uid == 0 || user.gid == 0 {
             problems.append(
@@ -123,12 +122,6 @@ public enum LaunchSpec {
                     "outside profile \(profile.name)'s uid range \(profile.uids); take the uid from the allocator"))
         }
         problems += workspaceProblems(workspace, profile: profile)
-        if !isValidSessionID(sessionID) {
-            problems.append(
-                RequestProblem(
-                    .invalidSessionID, field: "sessionID", value: sessionID,
-                    "must be [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 bytes"))
-        }
         let invariants: [(String, Int64)] = [
             ("pids_limit", profile.pidsLimit), ("memory", profile.memoryBytes), ("cpus", profile.nanoCPUs),
             ("nofile", profile.openFilesLimit), ("tmp_size", profile.tmpSizeBytes), ("shm_size", profile.shmSizeBytes),
@@ -177,11 +170,5 @@ public enum LaunchSpec {
                         + "configure a WorkspaceSizeLimiter, or remove workspace_size from the profile"))
         }
         return problems
-    }
-
-    static func isValidSessionID(_ id: String) -> Bool {
-        let bytes = Array(id.utf8)
-        guard let first = bytes.first, bytes.count <= 128, first.isASCIIAlnum else { return false }
-        return bytes.allSatisfy { $0.isASCIIAlnum || $0.isOne(of: "_.-") }
     }
 }

@@ -1,3 +1,4 @@
+import TOMLConfig
 import Foundation
 
 /// The profiles of a policy directory (`Policies/`), all validated.

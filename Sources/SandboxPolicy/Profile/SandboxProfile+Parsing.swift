@@ -1,3 +1,5 @@
+import TOMLConfig
+
 extension SandboxProfile {
     /// Reads a profile document, reporting every problem to `log` with its field path, and returns
     /// the profile when there was none.

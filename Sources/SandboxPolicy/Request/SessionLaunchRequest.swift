@@ -1,3 +1,4 @@
+import TOMLConfig
 import Foundation
 
 /// What the web tier asks for when it starts a session. It has no engine fields: privileges,

@@ -1,3 +1,5 @@
+import TOMLConfig
+
 /// What no Sandcastle seccomp file may allow, whatever an operator writes. Loading a policy refuses a
 /// file that breaks one of these; changing them is a code change, reviewed as such.
 public enum SeccompInvariants {

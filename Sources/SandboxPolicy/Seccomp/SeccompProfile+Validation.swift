@@ -1,3 +1,4 @@
+import TOMLConfig
 import CSeccomp
 import Glibc
 

@@ -1,5 +1,6 @@
 import Foundation
 import SandboxPolicy
+import Workspaces
 
 #if canImport(Glibc)
 import Glibc

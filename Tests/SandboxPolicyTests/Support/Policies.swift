@@ -1,4 +1,5 @@
 import Foundation
+import SandcastleTestSupport
 import Testing
 
 @testable import SandboxPolicy

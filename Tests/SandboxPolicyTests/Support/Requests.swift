@@ -1,3 +1,4 @@
+import SandcastleTestSupport
 import Testing
 
 @testable import SandboxPolicy

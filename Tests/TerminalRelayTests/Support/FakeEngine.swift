@@ -113,7 +113,7 @@ func withRunningRelay<T: Sendable>(
     _ relay: TerminalRelay, _ body: (TerminalRelay) async throws -> T
 ) async throws -> T {
     try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await relay.run() }
+        group.addTask { await relay.runTerminals() }
         do {
             let result = try await body(relay)
             relay.shutdown()
