@@ -61,7 +61,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DockerEngineIntegrationTests",
-            dependencies: ["DockerEngine"]
+            dependencies: ["DockerEngine", "SandcastleTestSupport"]
         ),
 
         // The TOML reading both the daemon's configuration and the policies use: typed tables that
@@ -151,6 +151,7 @@ let package = Package(
                 "Sessions", "SessionStore", "SandboxPolicy", "Workspaces", "DockerEngine", "TerminalRelay",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/SandcastleTestSupport"
         ),
@@ -162,7 +163,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SessionsTests",
-            dependencies: ["Sessions", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "Sessions", "SessionStore", "SandboxPolicy", "Workspaces", "DockerEngine", "SandcastleTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The warm pool on a real engine with real slot mounts: run inside Docker-in-Docker only.
         .testTarget(
@@ -174,7 +179,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SandboxIntegrationTests",
-            dependencies: ["Sessions", "SandboxPolicy", "Workspaces", "DockerEngine"]
+            dependencies: ["Sessions", "SandboxPolicy", "Workspaces", "DockerEngine", "SandcastleTestSupport"]
         ),
         // glibc calls Swift does not import (declared only under _GNU_SOURCE).
         .target(name: "CLinuxShims"),
@@ -317,7 +322,7 @@ let package = Package(
         .testTarget(
             name: "TerminalRelayTests",
             dependencies: [
-                "TerminalRelay", "DockerEngine",
+                "TerminalRelay", "DockerEngine", "SandcastleTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

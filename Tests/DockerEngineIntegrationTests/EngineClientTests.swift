@@ -1,9 +1,10 @@
 import DockerEngine
 import Foundation
 import NIOCore
+import SandcastleTestSupport
 import Testing
 
-@Suite("Docker engine client against the real engine")
+@Suite("Docker engine client against the real engine", .requiresEngine)
 struct EngineClientTests {
     @Test func negotiatesAndDescribesTheEngine() async throws {
         let client = try await Engine.client()

@@ -2,9 +2,10 @@ import DockerEngine
 import Foundation
 import NIOCore
 import Synchronization
+import SandcastleTestSupport
 import Testing
 
-@Suite("Hijacked attach and exec streams, logs and events against the real engine")
+@Suite("Hijacked attach and exec streams, logs and events against the real engine", .requiresEngine)
 struct StreamTests {
     @Test func ttyRoundTripAndResize() async throws {
         let client = try await Engine.client()

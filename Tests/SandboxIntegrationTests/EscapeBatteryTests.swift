@@ -5,13 +5,14 @@ import NIOCore
 import SandboxPolicy
 import Workspaces
 import Sessions
+import SandcastleTestSupport
 import Testing
 
 /// The escape battery: our probe program, run inside a sandbox launched the way the daemon launches
 /// one (profile -> create body -> create -> read back -> start) through the real engine.
 ///
 /// Under `default` every probe must be blocked; under `debug` only ptrace may get through.
-@Suite("Escape battery against the real engine", .serialized)
+@Suite("Escape battery against the real engine", .serialized, .requiresEngine)
 struct EscapeBatteryTests {
     struct ProbeLine: Equatable {
         var name: String

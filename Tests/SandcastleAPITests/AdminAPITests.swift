@@ -7,7 +7,7 @@ import SandcastleTestSupport
 import Testing
 
 /// `/v1/admin`: only for admin keys.
-@Suite("The admin routes")
+@Suite("The admin routes", .requiresEngine)
 struct AdminAPITests {
     @Test func onlyAdminKeysGarbageCollectAndBackUp() async throws {
         try await APIFixture.withRouter { _, client in

@@ -6,7 +6,7 @@ import Testing
 
 /// Real programs through the real relay: bash and full-screen vi and top in a Debian image
 /// (`Images/debian/build`), driven over a live server's WebSocket like a browser terminal would.
-@Suite("Bash and vi through the relay (Debian image)", .timeLimit(.minutes(3)))
+@Suite("Bash and vi through the relay (Debian image)", .timeLimit(.minutes(3)), .requiresEngine)
 struct DebianTerminalTests {
     /// Built by `Images/debian/build`; `scripts/test` exports its tag.
     static var image: String {

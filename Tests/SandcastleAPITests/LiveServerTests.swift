@@ -14,7 +14,7 @@ import Glibc
 #endif
 
 /// The API over a real listening socket, with real clients (curl for SSE, raw sockets for abuse).
-@Suite("The live server", .timeLimit(.minutes(3)))
+@Suite("The live server", .timeLimit(.minutes(3)), .requiresEngine)
 struct LiveServerTests {
     /// Runs `body` with the application listening on an ephemeral loopback port.
     static func withLiveServer<T: Sendable>(

@@ -6,7 +6,7 @@ import SandcastleTestSupport
 import Testing
 
 /// Every route's real responses, success and error, checked against the served OpenAPI document.
-@Suite("The API keeps to its OpenAPI document")
+@Suite("The API keeps to its OpenAPI document", .requiresEngine)
 struct OpenAPITests {
     @Test func responsesMatchTheDocument() async throws {
         try await APIFixture.withRouter(maxBodyBytes: 4096) { fixture, client in

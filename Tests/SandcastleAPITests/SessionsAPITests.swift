@@ -7,7 +7,7 @@ import NIOCore
 import SandcastleTestSupport
 import Testing
 
-@Suite("REST API through the router, on the real engine")
+@Suite("REST API through the router, on the real engine", .requiresEngine)
 struct SessionsAPITests {
     @Test func authenticationAndRoles() async throws {
         try await APIFixture.withRouter { fixture, client in

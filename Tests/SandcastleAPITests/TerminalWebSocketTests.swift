@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 
 /// The terminal WebSocket, end to end: a live server, the real engine, a real WebSocket client.
-@Suite("The terminal WebSocket", .timeLimit(.minutes(3)))
+@Suite("The terminal WebSocket", .timeLimit(.minutes(3)), .requiresEngine)
 struct TerminalWebSocketTests {
     /// What a client saw: text control messages, terminal bytes, and the close code.
     final class Transcript: Sendable {

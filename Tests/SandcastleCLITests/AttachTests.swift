@@ -1,8 +1,9 @@
 import Foundation
+import SandcastleTestSupport
 import Testing
 
 /// `sandcastle attach` driven through a pseudo-terminal: keys in, screen out.
-@Suite("sandcastle attach on a pseudo-terminal", .serialized)
+@Suite("sandcastle attach on a pseudo-terminal", .serialized, .requiresEngine)
 struct AttachTests {
     @Test func typesSeesDetachesAndTheSessionRunsOn() async throws {
         try await LiveDaemon.with { daemon in

@@ -1,9 +1,10 @@
 import DockerEngine
 import Foundation
+import SandcastleTestSupport
 import Testing
 
 /// The real `sandcastle` binary against a real `sandcastled` process and the engine.
-@Suite("sandcastle against a live daemon", .serialized)
+@Suite("sandcastle against a live daemon", .serialized, .requiresEngine)
 struct CLIAgainstDaemonTests {
     @Test func sessionsFromCreateToRemove() async throws {
         try await LiveDaemon.with { daemon in

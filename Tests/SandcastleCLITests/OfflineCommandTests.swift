@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import SandcastleTestSupport
 import Testing
 
 @testable import SandcastleCLI
@@ -75,7 +76,7 @@ struct OfflineCommandTests {
         #expect(configLine.contains("invalid.toml") && configLine.contains("line 3") && configLine.contains("colour"), "\(invalid)")
     }
 
-    @Test func doctorOnAHealthyEngine() async throws {
+    @Test(.requiresEngine) func doctorOnAHealthyEngine() async throws {
         // The engine this suite runs against: reachable, limits and seccomp supported.
         let run = try await Binaries.sandcastle(["doctor", "--socket", "/nonexistent/sandcastle.sock"])
         let lines = run.stdout.split(separator: "\n")

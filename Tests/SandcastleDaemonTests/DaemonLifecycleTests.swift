@@ -17,7 +17,7 @@ import Glibc
 /// The real `sandcastled` as an operator runs it: hardened, under a fake systemd (a datagram
 /// socket this test binds as `NOTIFY_SOCKET`), stopped with SIGTERM while a viewer is attached,
 /// restarted, and reloaded with SIGHUP.
-@Suite("sandcastled's lifecycle, hardening and systemd notifications", .serialized, .timeLimit(.minutes(5)))
+@Suite("sandcastled's lifecycle, hardening and systemd notifications", .serialized, .timeLimit(.minutes(5)), .requiresEngine)
 struct DaemonLifecycleTests {
     typealias Daemon = DaemonProcessTests.Daemon
 

@@ -10,7 +10,7 @@ import Glibc
 
 /// The real `sandcastled` process: started on a configuration of its own, used over its unix
 /// socket with curl, stopped with SIGTERM and started again.
-@Suite("The sandcastled process", .serialized)
+@Suite("The sandcastled process", .serialized, .requiresEngine)
 struct DaemonProcessTests {
     typealias Daemon = SandcastledProcess
 

@@ -39,7 +39,7 @@ public enum InDinD {
     }
 
     /// On the host, as root (scripts/dind needs root): the half that launches the container runs.
-    public static var canLaunch: Bool { !isInside && getuid() == 0 }
+    public static var canLaunch: Bool { !isInside && getuid() == 0 && TestEngine.isReachable }
 
     /// The repository this test bundle was built from.
     public static let repositoryRoot = URL(fileURLWithPath: #filePath)

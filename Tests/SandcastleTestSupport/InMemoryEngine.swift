@@ -1,6 +1,8 @@
 import DockerEngine
 import Foundation
 import NIOCore
+import NIOPosix
+import SandboxPolicy
 import Sessions
 import Synchronization
 import TerminalRelay
@@ -27,11 +29,17 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
         var nextID = 0
         var subscribers: [UUID: AsyncThrowingStream<DockerEvent, any Error>.Continuation] = [:]
         var calls: [String] = []
+        /// The container's ends of its terminal streams, by container id.
+        var terminalEnds: [String: [Int32]] = [:]
     }
 
     private let state = Mutex(State())
 
     public init() {}
+
+    deinit {
+        for fd in state.withLock({ $0.terminalEnds.values.flatMap { $0 } }) { close(fd) }
+    }
 
     /// Every call so far (`create NAME`, `start ID`, ...), in order.
     public var calls: [String] { state.withLock { $0.calls } }
@@ -88,6 +96,7 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
             state.calls.append("remove \(id)")
             guard let key = Self.key(id, in: state.containers) else { throw Self.notFound(id) }
             let container = state.containers.removeValue(forKey: key)!
+            for fd in state.terminalEnds.removeValue(forKey: key) ?? [] { close(fd) }
             return container.status == "running" ? [Self.event("die", container), Self.event("destroy", container)]
                 : [Self.event("destroy", container)]
         }
@@ -137,8 +146,22 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
         return AsyncThrowingStream<ByteBuffer, any Error> { $0.finish() }
     }
 
+    /// One end of a socket pair; the container's end is held open, silent, until the container
+    /// is removed or the engine goes away.
     public func attachTerminalStream(_ id: String) async throws -> HijackedStream {
-        throw DockerError(code: .protocolViolation, method: "POST", path: "/containers/\(id)/attach", detail: "the in-memory engine has no terminal streams")
+        _ = try await inspectContainer(id)
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw DockerError(code: .transport, method: "POST", path: "/containers/\(id)/attach", detail: "socketpair failed")
+        }
+        state.withLock { $0.terminalEnds[id, default: []].append(fds[1]) }
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .withConnectedSocket(fds[0]) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return HijackedStream(channel: channel, tty: true)
     }
 
     // MARK: - TerminalEngine
@@ -232,9 +255,12 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
     private static func inspect(_ container: Container) throws -> ContainerInspect {
         let encoder = JSONEncoder()
         var config = container.config
-        let hostConfig = config.hostConfig
+        var hostConfig = config.hostConfig ?? HostConfig()
         config.hostConfig = nil
-        let mounts: [[String: Any]] = (hostConfig?.mounts ?? []).map { mount in
+        // The engine fills in its defaults for what the body left unset.
+        if hostConfig.maskedPaths == nil { hostConfig.maskedPaths = ReadBack.requiredMaskedPaths.sorted() }
+        if hostConfig.readonlyPaths == nil { hostConfig.readonlyPaths = ReadBack.requiredReadonlyPaths.sorted() }
+        let mounts: [[String: Any]] = (hostConfig.mounts ?? []).map { mount in
             [
                 "Type": mount.type.rawValue, "Source": mount.source ?? "", "Destination": mount.target,
                 "RW": !(mount.readOnly ?? false), "Propagation": mount.bindOptions?.propagation?.rawValue ?? "rprivate",
@@ -247,7 +273,7 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
                 "ExitCode": container.exitCode,
             ],
             "Config": try JSONSerialization.jsonObject(with: encoder.encode(config)),
-            "HostConfig": try JSONSerialization.jsonObject(with: encoder.encode(hostConfig ?? HostConfig())),
+            "HostConfig": try JSONSerialization.jsonObject(with: encoder.encode(hostConfig)),
             "Mounts": mounts,
         ]
         return try decode(ContainerInspect.self, object)

@@ -13,7 +13,7 @@ import Glibc
 
 /// Nothing lost, nothing orphaned: the manager's process killed mid-launch, containers changed
 /// behind its back, the engine restarted under it.
-@Suite("Crashes, restarts and reconciliation against the real engine")
+@Suite("Crashes, restarts and reconciliation against the real engine", .requiresEngine)
 struct CrashTests {
     @Test func reconcileFindsWhatChangedWhileNobodyWatched() async throws {
         let fixture = try await ManagerFixture.make()

@@ -90,7 +90,7 @@ final class PrivateEngine: Sendable {
     }
 }
 
-@Suite("The engine restarted under a running manager")
+@Suite("The engine restarted under a running manager", .requiresEngine)
 struct EngineRestartTests {
     @Test func eventStreamResumesAndKilledSessionsExit() async throws {
         let engine = try PrivateEngine()

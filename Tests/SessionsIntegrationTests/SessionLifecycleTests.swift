@@ -6,7 +6,7 @@ import Sessions
 import SandcastleTestSupport
 import Testing
 
-@Suite("Session lifecycle against the real engine")
+@Suite("Session lifecycle against the real engine", .requiresEngine)
 struct SessionLifecycleTests {
     @Test func createStopStartRemove() async throws {
         try await ManagerFixture.with { fixture in

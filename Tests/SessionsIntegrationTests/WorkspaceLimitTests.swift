@@ -12,7 +12,7 @@ import Testing
 /// A profile with `workspace_size`: the manager asks the limiter before launching and releases the
 /// limit before deleting the workspace. The real limiter mounts an ext4 image, which the rules here
 /// allow only inside a container (see WorkspacesIntegrationTests); this one records the calls.
-@Suite("Workspace size limits in the session lifecycle")
+@Suite("Workspace size limits in the session lifecycle", .requiresEngine)
 struct WorkspaceLimitTests {
     final class RecordingLimiter: WorkspaceSizeLimiter {
         let calls = Mutex<[String]>([])

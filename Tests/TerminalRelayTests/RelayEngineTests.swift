@@ -1,12 +1,13 @@
 import DockerEngine
 import Foundation
 import NIOCore
+import SandcastleTestSupport
 import Testing
 
 @testable import TerminalRelay
 
 /// The relay against the real engine: TTY containers of the test image.
-@Suite("TerminalRelay against the real engine", .timeLimit(.minutes(1)))
+@Suite("TerminalRelay against the real engine", .timeLimit(.minutes(1)), .requiresEngine)
 struct RelayEngineTests {
     static let configuration = TerminalRelay.Configuration(exitGrace: .milliseconds(500))
 

@@ -16,7 +16,7 @@ import Testing
 /// any free one may be handed out, so the container makes its own `/dev/loopN` nodes (CAP_MKNOD is
 /// in Docker's default set). `--privileged` is not an option here: this host's dockerd lacks
 /// CAP_SYS_RESOURCE in its bounding set, and privileged containers fail to start.
-@Suite("ext4 limiter, run in a container")
+@Suite("ext4 limiter, run in a container", .requiresEngine)
 struct LimiterInContainerTests {
     static let timeout: Duration = .seconds(300)
     static let loopNodes = 64

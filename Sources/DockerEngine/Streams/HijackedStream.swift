@@ -10,6 +10,13 @@ public struct HijackedStream: Sendable {
     /// Whether the other end is a TTY (raw output) or not (multiplexed output).
     public let tty: Bool
 
+    /// A stream over an already connected channel: the engine client makes one from the upgraded
+    /// HTTP connection; an in-memory engine from one end of a socket pair.
+    public init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, tty: Bool) {
+        self.channel = channel
+        self.tty = tty
+    }
+
     /// Runs `body` with the stream's output and input; closes the connection when it returns.
     ///
     /// Keep reading `output`: the engine stops the container's output when nobody reads it.

@@ -1,0 +1,122 @@
+import DockerEngine
+import Foundation
+import Logging
+import SandboxPolicy
+import SandcastleTestSupport
+import SessionStore
+import Sessions
+import Testing
+import Workspaces
+
+/// The session manager's logic on the in-memory engine: no Docker, no root. The same behaviour
+/// against the real engine is in SessionsIntegrationTests.
+@Suite("Session manager logic, on the in-memory engine")
+struct ManagerLogicTests {
+    struct Harness {
+        let engine: InMemoryEngine
+        let store: SessionStore
+        let manager: SessionManager
+        let directory: TemporaryDirectory
+        let instance = "logic-\(UUID().uuidString.prefix(8).lowercased())"
+
+        init(clock: any SessionClock = SystemSessionClock()) throws {
+            engine = InMemoryEngine()
+            directory = try TemporaryDirectory()
+            try directory.makeDirectory("workspaces")
+            store = try SessionStore(.init(directory: directory.path + "/state", daemonInstance: instance))
+            manager = SessionManager(
+                configuration: .init(daemonInstance: instance, stopGrace: .seconds(1)),
+                engine: LimitedEngine(engine, limit: 4), store: store,
+                policies: Swappable(try PolicySet.load(directory: ManagerFixture.policiesDirectory)),
+                workspaces: try WorkspaceResolver(root: directory.path + "/workspaces"), clock: clock,
+                logger: Logger(label: "test.logic"))
+        }
+
+        func request(_ workspace: String, image: String = "sandcastle/testbox:latest") -> SessionLaunchRequest {
+            SessionLaunchRequest(image: image, profile: "default", workspace: workspace, command: ["sleep", "3600"])
+        }
+    }
+
+    @Test func createIsIdempotentAndSaysWhetherItCreated() async throws {
+        let harness = try Harness()
+        let first = try await harness.manager.create(id: "s-1", request: harness.request("w"), owner: "alice")
+        #expect(first.created)
+        #expect(first.session.state == .running)
+        let again = try await harness.manager.create(id: "s-1", request: harness.request("w"), owner: "alice")
+        #expect(!again.created)
+        #expect(again.session.containerID == first.session.containerID)
+        // The read-back passed: the container was created, inspected and started, once.
+        #expect(harness.engine.calls.filter { $0.hasPrefix("create") } == ["create sandcastle-s-1"])
+        #expect(harness.engine.calls.filter { $0.hasPrefix("start") }.count == 1)
+
+        let conflict = await #expect(throws: SessionManagerError.self) {
+            try await harness.manager.create(id: "s-1", request: harness.request("other"), owner: "alice")
+        }
+        #expect(conflict?.code == .conflict)
+    }
+
+    @Test func aRejectedRequestWritesNothingAndStartsNothing() async throws {
+        let harness = try Harness()
+        let rejected = await #expect(throws: SessionManagerError.self) {
+            try await harness.manager.create(id: "bad", request: harness.request("w", image: "debian:12"), owner: "a")
+        }
+        #expect(rejected?.code == .rejected)
+        #expect(try await harness.store.session(id: "bad") == nil)
+        #expect(harness.engine.calls.isEmpty)
+    }
+
+    @Test func stopRecordsTheExitAndRemoveLeavesNoContainer() async throws {
+        let harness = try Harness()
+        _ = try await harness.manager.create(id: "s-2", request: harness.request("w"), owner: "a")
+        let stopped = try await harness.manager.stop("s-2")
+        #expect(stopped.state == .exited)
+        #expect(stopped.exitReason == .stopped)
+        #expect(stopped.exitCode == 143)
+        try await harness.manager.remove("s-2")
+        #expect(try await harness.manager.session("s-2").state == .removed)
+        #expect(harness.engine.containerIDs.isEmpty)
+    }
+
+    @Test func reconcileAdoptsRunningEndsTheDeadAndRemovesOrphans() async throws {
+        let harness = try Harness()
+        let kept = try await harness.manager.create(id: "keep", request: harness.request("a"), owner: "a").session
+        let dead = try await harness.manager.create(id: "dead", request: harness.request("b"), owner: "a").session
+        harness.engine.exit(try #require(dead.containerID), code: 7)
+        // A container with this daemon's labels that no session wants.
+        var orphan = ContainerConfig(image: "sandcastle/testbox:latest")
+        orphan.labels = [SandcastleLabels.managed: "true", SandcastleLabels.instance: harness.instance]
+        let ghost = try await harness.engine.createContainer(name: "ghost", config: orphan)
+
+        let garbage = try await harness.manager.collectGarbage(dryRun: true)
+        #expect(garbage.orphans.map(\.id) == [ghost.id])
+        #expect(garbage.removed.isEmpty)
+
+        let report = try await harness.manager.reconcile()
+        #expect(report.adopted == ["keep"])
+        #expect(report.exited == ["dead"])
+        #expect(report.removedOrphans == [ghost.id])
+        let ended = try await harness.manager.session("dead")
+        #expect(ended.exitCode == 7)
+        #expect(ended.exitReason == .exited)
+        #expect(Set(harness.engine.containerIDs) == Set([kept.containerID, dead.containerID].compactMap { $0 }))
+    }
+
+    @Test func idleSessionsAreReapedUnlessWatched() async throws {
+        let clock = ManualClock()
+        let harness = try Harness(clock: clock)
+        var idle = harness.request("i")
+        idle.idleTimeoutSeconds = 300
+        var watched = harness.request("w")
+        watched.idleTimeoutSeconds = 300
+        _ = try await harness.manager.create(id: "idle", request: idle, owner: "a")
+        _ = try await harness.manager.create(id: "watched", request: watched, owner: "a")
+        harness.manager.activity.viewerAttached("watched")
+        clock.advance(by: 200)
+        harness.manager.noteActivity("idle")
+        #expect(await harness.manager.reapOnce().isEmpty)
+        clock.advance(by: 301)
+        #expect(await harness.manager.reapOnce() == ["idle"])
+        #expect(try await harness.manager.session("idle").exitReason == .idle)
+        #expect(try await harness.manager.session("watched").state == .running)
+    }
+}
