@@ -328,7 +328,7 @@ let package = Package(
             ]
         ),
 
-        // The benchmark: the daemon side by side with the raw engine (issue 7). A library so that
+        // The benchmark: the daemon side by side with the raw engine. A library so that
         // its pure logic (statistics, targets, the report) is tested; `sandcastle-bench` is thin.
         .target(
             name: "SandcastleBench",

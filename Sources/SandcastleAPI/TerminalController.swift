@@ -9,7 +9,7 @@ import SessionStore
 import Sessions
 import TerminalRelay
 
-/// The subprotocol of the terminal WebSocket (DESIGN.md section 4).
+/// The subprotocol of the terminal WebSocket (README, "The terminal WebSocket").
 let terminalSubprotocol = "sandcastle.tty.v1"
 
 /// The router that decides WebSocket upgrades: `GET /v1/sessions/{id}/tty[?since=OFFSET]`.

@@ -14,7 +14,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var throughput: Throughput?
     public var echo: Echo?
     public var idle: Idle?
-    /// The targets of issue 7 checked against the sections present (see ``Targets``).
+    /// The performance targets checked against the sections present (see ``Targets``).
     public var verdicts: [Verdict] = []
 
     public init() {}

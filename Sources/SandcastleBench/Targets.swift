@@ -1,6 +1,6 @@
 import Foundation
 
-/// The performance targets of issue 7, checked against a report.
+/// The performance targets (README, Performance), checked against a report.
 public struct Targets: Sendable, Equatable {
     /// Warm launch, request to `hello`, for bursts up to the pool size.
     public var warmP50Microseconds: Double = 15_000

@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The typed client of the daemon's control API (DESIGN.md section 3). Each method documents
+/// The typed client of the daemon's control API (Sources/SandcastleAPI/openapi.json). Each method documents
 /// the route it maps to.
 public struct SandcastleClient: Sendable {
     public let address: DaemonAddress

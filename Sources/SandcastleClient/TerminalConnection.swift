@@ -4,8 +4,8 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 
-/// A terminal WebSocket (`GET /v1/sessions/{id}/tty`, subprotocol `sandcastle.tty.v1`, DESIGN.md
-/// section 4), over the daemon's unix socket or TCP.
+/// A terminal WebSocket (`GET /v1/sessions/{id}/tty`, subprotocol `sandcastle.tty.v1`, as the
+/// README's "The terminal WebSocket" describes it), over the daemon's unix socket or TCP.
 ///
 /// Built on SwiftNIO's WebSocket client upgrader because swift-websocket's client dials only
 /// host names. Frames we send are masked, as a client must.

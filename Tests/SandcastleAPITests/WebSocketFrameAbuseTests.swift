@@ -5,7 +5,7 @@ import SandcastleTestSupport
 import Testing
 
 /// Frames no well-behaved client sends, written by hand on a raw socket against a live server: each
-/// gets the close code RFC 6455 and DESIGN.md section 4 call for, and the server goes on serving
+/// gets the close code RFC 6455 and the README's terminal protocol call for, and the server goes on serving
 /// the other viewers of the same terminal.
 @Suite("WebSocket frame abuse", .timeLimit(.minutes(3)), .requiresEngine)
 struct WebSocketFrameAbuseTests {

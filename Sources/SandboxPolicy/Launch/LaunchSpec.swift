@@ -16,7 +16,7 @@ public enum SandcastleLabels {
 }
 
 /// Builds the engine's create body from an approved request: every field from the profile and the
-/// workspace, per DESIGN.md section 5. Pure: no I/O.
+/// workspace, as Policies/README.md lays out. Pure: no I/O.
 public enum LaunchSpec {
     /// Where the workspace appears in the container, and the working directory.
     public static let workspaceTarget = "/workspace"
