@@ -280,7 +280,7 @@ let package = Package(
         .testTarget(
             name: "SandcastleDaemonTests",
             dependencies: [
-                "SandcastleDaemon", "DockerEngine", "sandcastled", "HostHardening", "AccessControl", "SandcastleTestSupport", "SessionStore", "SandcastleConfig",
+                "SandcastleDaemon", "DockerEngine", "sandcastled", "HostHardening", "AccessControl", "SandcastleTestSupport", "SessionStore", "SandcastleConfig", "SandcastleBench",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
