@@ -207,7 +207,7 @@ let package = Package(
         .testTarget(
             name: "WorkspacesTests",
             dependencies: [
-                "Workspaces", "SandboxPolicy", "TOMLConfig", "SandcastleTestSupport",
+                "Workspaces", "SandboxPolicy", "SandcastleTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -348,7 +348,6 @@ let package = Package(
             dependencies: [
                 "TerminalRelay", "DockerEngine", "SandcastleTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
