@@ -150,7 +150,7 @@ let package = Package(
         .target(
             name: "SandcastleTestSupport",
             dependencies: [
-                "Sessions", "SessionStore", "SandboxPolicy", "Workspaces", "DockerEngine", "TerminalRelay",
+                "Sessions", "SessionStore", "SandboxPolicy", "Workspaces", "DockerEngine", "TerminalRelay", "SandcastleDaemon",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
