@@ -117,7 +117,8 @@ struct SessionsController {
 
     /// `POST /v1/sessions/{id}/attach-tokens` `{"role":"rw|ro","ttlSeconds":60}`.
     @Sendable func mintToken(request: Request, context: SandcastleRequestContext) async throws -> Response {
-        try context.require(.sessionAttach)
+        // Watching (`ro`) is part of viewing a session; typing (`rw`) needs session:attach.
+        try context.require(.sessionWatch)
         let id = try id(context)
         let session = try await dependencies.manager.session(id)
         guard session.state == .running || session.state == .starting else {
@@ -125,6 +126,7 @@ struct SessionsController {
         }
         let body = try await request.body.collect(upTo: dependencies.settings.maxBodyBytes)
         let parameters = try TokenRequest.decode(Data(body.readableBytesView))
+        try context.require(parameters.role.mintPermission)
         let minted: MintedAttachToken
         do {
             minted = try dependencies.tokens.current.mint(session: id, role: parameters.role, ttl: .seconds(parameters.ttlSeconds))
