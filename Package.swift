@@ -214,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "WorkspacesIntegrationTests",
             dependencies: [
-                "Workspaces", "SandboxPolicy", "SandcastleTestSupport",
+                "Workspaces", "SandboxPolicy", "SandcastleTestSupport", "SandcastleClient", "sandcastled",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -228,7 +228,7 @@ let package = Package(
         .target(
             name: "SandcastleAPI",
             dependencies: [
-                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay",
+                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay", "Workspaces",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -305,7 +305,7 @@ let package = Package(
         .target(
             name: "SandcastleCLI",
             dependencies: [
-                "SandcastleClient", "SandcastleConfig", "SandboxPolicy", "DockerEngine",
+                "SandcastleClient", "SandcastleConfig", "SandboxPolicy", "DockerEngine", "Workspaces",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

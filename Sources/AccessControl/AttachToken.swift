@@ -7,6 +7,15 @@ public enum AttachRole: String, Sendable, Hashable, CaseIterable, Codable {
     /// Sees output; input is dropped.
     case readOnly = "ro"
 
+    /// The permission a key needs to mint a token of this role: `session:attach` to type into a
+    /// terminal, `session:watch` (viewers have it) to watch one.
+    public var mintPermission: Permission {
+        switch self {
+        case .readWrite: .sessionAttach
+        case .readOnly: .sessionWatch
+        }
+    }
+
     /// Whether a token of this role satisfies a requirement of `required`: read-write grants
     /// both, read-only grants only read-only.
     public func grants(_ required: AttachRole) -> Bool {

@@ -5,6 +5,8 @@ public enum Permission: String, Sendable, Hashable, CaseIterable, Codable {
     case sessionStart = "session:start"
     case sessionStop = "session:stop"
     case sessionAttach = "session:attach"
+    /// Watching a terminal: minting read-only (`ro`) attach tokens. `session:attach` is for `rw`.
+    case sessionWatch = "session:watch"
     /// Keys, the pool and everything else an operator does.
     case admin
 }
@@ -12,9 +14,9 @@ public enum Permission: String, Sendable, Hashable, CaseIterable, Codable {
 /// The role an API key carries. Each role's permissions are listed explicitly, so a permission
 /// added later is granted to no role until someone decides which roles get it (admin excepted).
 public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
-    /// Reads sessions: `session:view`.
+    /// Reads sessions and watches their terminals: `session:view`, `session:watch`.
     case viewer
-    /// Runs sessions: `session:view`, `create`, `start`, `stop`, `attach`.
+    /// Runs sessions: `session:view`, `create`, `start`, `stop`, `attach`, `watch`.
     case developer
     /// Everything, including `admin`.
     case admin
@@ -22,8 +24,8 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
     /// Every permission this role grants.
     public var permissions: Set<Permission> {
         switch self {
-        case .viewer: [.sessionView]
-        case .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach]
+        case .viewer: [.sessionView, .sessionWatch]
+        case .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch]
         case .admin: Set(Permission.allCases)
         }
     }

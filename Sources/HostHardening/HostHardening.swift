@@ -26,13 +26,19 @@ public enum HostHardening {
         public var mounts: Bool
         /// A TCP listener on a port below 1024. Keeps `CAP_NET_BIND_SERVICE`.
         public var privilegedPort: Bool
+        /// Workspace limits are project quotas: keeps `CAP_SYS_ADMIN` (quotactl's `Q_SETQUOTA` and
+        /// `Q_GETQUOTA` check it) and `quotactl_fd`, but none of the mount calls.
+        public var projectQuotas: Bool
 
-        public init(mounts: Bool, privilegedPort: Bool = false) {
+        public init(mounts: Bool, privilegedPort: Bool = false, projectQuotas: Bool = false) {
             self.mounts = mounts
             self.privilegedPort = privilegedPort
+            self.projectQuotas = projectQuotas
         }
 
-        public var description: String { "mounts: \(mounts), privileged port: \(privilegedPort)" }
+        public var description: String {
+            "mounts: \(mounts), privileged port: \(privilegedPort), project quotas: \(projectQuotas)"
+        }
     }
 
     /// One capability the daemon keeps, and why.
@@ -55,11 +61,16 @@ public enum HostHardening {
                 name: "cap_fowner", value: CAP_FOWNER,
                 reason: "deletes inside sticky directories a sandbox made, and sets modes on files it does not own"),
         ]
-        if needs.mounts {
+        if needs.mounts || needs.projectQuotas {
             kept.append(
                 Capability(
                     name: "cap_sys_admin", value: CAP_SYS_ADMIN,
-                    reason: "loop-mounts workspace images and binds workspaces into warm-pool slots (mount, losetup)"))
+                    reason: needs.mounts
+                        ? "loop-mounts workspace images and binds workspaces into warm-pool slots (mount, losetup)"
+                            + (needs.projectQuotas ? "; sets workspaces' project quotas (quotactl_fd)" : "")
+                        : "sets and reads workspaces' project quotas (quotactl_fd Q_SETQUOTA/Q_GETQUOTA)"))
+        }
+        if needs.mounts {
             kept.append(
                 Capability(
                     name: "cap_sys_resource", value: CAP_SYS_RESOURCE,
@@ -92,6 +103,9 @@ public enum HostHardening {
             "personality", "iopl", "ioperm", "unshare", "setns", "open_by_handle_at",
             "chroot", "pivot_root", "vhangup", "lookup_dcookie", "uselib", "fanotify_init",
         ]
+        if !needs.projectQuotas {
+            names.append("quotactl_fd")
+        }
         if !needs.mounts {
             names += ["mount", "umount2", "mount_setattr", "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig", "fspick"]
         }

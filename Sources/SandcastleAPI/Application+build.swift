@@ -11,6 +11,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleReq
     let router = Router(context: SandcastleRequestContext.self)
     router.addMiddleware {
         ErrorMiddleware()
+        MethodNotAllowedMiddleware()
         RequestMetricsMiddleware(metrics: dependencies.metrics)
         BodyLimitMiddleware(maxBytes: dependencies.settings.maxBodyBytes)
     }
@@ -21,6 +22,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleReq
     EventsController(dependencies: dependencies).addRoutes(to: v1)
     TerminalController(dependencies: dependencies).addRoutes(to: v1)
     PoolsController(dependencies: dependencies).addRoutes(to: v1)
+    WorkspacesController(dependencies: dependencies).addRoutes(to: v1)
     AdminController(dependencies: dependencies).addRoutes(to: v1)
     return router
 }

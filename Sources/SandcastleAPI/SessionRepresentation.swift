@@ -22,6 +22,8 @@ struct SessionRepresentation: Codable, Sendable, Equatable {
     var lastActivityAt: Date
     var ttlSeconds: Int?
     var idleTimeoutSeconds: Int?
+    /// What the session's workspace uses of its limits (`GET /v1/sessions/{id}` only).
+    var workspaceUsage: WorkspaceUsageRepresentation?
 
     init(_ session: Session) {
         id = session.id

@@ -60,7 +60,7 @@ struct SessionsController {
         var states: Set<SessionState>?
         if let text = query["state"].map(String.init) {
             var parsed = Set<SessionState>()
-            for name in text.split(separator: ",") {
+            for name in text.split(separator: ",", omittingEmptySubsequences: false) {
                 guard let state = SessionState(rawValue: String(name)) else {
                     throw APIError.invalid(
                         "unknown state '\(name)': use \(SessionState.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -82,7 +82,9 @@ struct SessionsController {
         }
         var cursor: SessionCursor?
         if let text = query["cursor"].map(String.init) {
-            guard let parsed = SessionCursor(token: text) else { throw APIError.invalid("cursor is not one this daemon issued") }
+            guard text.range(of: #"^[0-9]{1,18}\."#, options: .regularExpression) != nil, let parsed = SessionCursor(token: text) else {
+                throw APIError.invalid("cursor is not one this daemon issued")
+            }
             cursor = parsed
         }
         let page = try await dependencies.manager.sessions(states: states, label: label, after: cursor, limit: limit)
@@ -91,7 +93,10 @@ struct SessionsController {
 
     @Sendable func show(request: Request, context: SandcastleRequestContext) async throws -> Response {
         try context.require(.sessionView)
-        return try json(SessionRepresentation(try await dependencies.manager.session(try id(context))), context: context)
+        let session = try await dependencies.manager.session(try id(context))
+        var representation = SessionRepresentation(session)
+        representation.workspaceUsage = await dependencies.manager.workspaceUsage(session.workspace).map(WorkspaceUsageRepresentation.init)
+        return try json(representation, context: context)
     }
 
     @Sendable func stop(request: Request, context: SandcastleRequestContext) async throws -> Response {
@@ -117,7 +122,8 @@ struct SessionsController {
 
     /// `POST /v1/sessions/{id}/attach-tokens` `{"role":"rw|ro","ttlSeconds":60}`.
     @Sendable func mintToken(request: Request, context: SandcastleRequestContext) async throws -> Response {
-        try context.require(.sessionAttach)
+        // Watching (`ro`) is part of viewing a session; typing (`rw`) needs session:attach.
+        try context.require(.sessionWatch)
         let id = try id(context)
         let session = try await dependencies.manager.session(id)
         guard session.state == .running || session.state == .starting else {
@@ -125,6 +131,7 @@ struct SessionsController {
         }
         let body = try await request.body.collect(upTo: dependencies.settings.maxBodyBytes)
         let parameters = try TokenRequest.decode(Data(body.readableBytesView))
+        try context.require(parameters.role.mintPermission)
         let minted: MintedAttachToken
         do {
             minted = try dependencies.tokens.current.mint(session: id, role: parameters.role, ttl: .seconds(parameters.ttlSeconds))
@@ -145,7 +152,9 @@ struct SessionsController {
         let id = try id(context)
         var tail: Int?
         if let text = request.uri.queryParameters["tail"].map(String.init) {
-            guard let value = Int(text), value >= 0 else { throw APIError.invalid("tail must be a non-negative integer") }
+            guard let value = Int(text), (0...1_000_000).contains(value) else {
+                throw APIError.invalid("tail must be an integer from 0 to 1000000")
+            }
             tail = value
         }
         let output = try await dependencies.manager.logs(id, tail: tail)

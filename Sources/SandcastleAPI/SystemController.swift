@@ -15,7 +15,9 @@ struct SystemController {
         router.get("v1/openapi.json") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        bytes: OpenAPIDocument.served(profiles: Array(dependencies.manager.policies.current.profiles.keys)))))
         }
     }
 

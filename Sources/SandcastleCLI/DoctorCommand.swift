@@ -84,6 +84,9 @@ struct Doctor: AsyncParsableCommand {
         checks += await onThread {
             [directoryCheck("state directory", state, privateToOwner: true), directoryCheck("workspace root", workspaces, privateToOwner: false)]
         }
+        let profiles = ((try? PolicySet.load(directory: policies))?.profiles.values).map(Array.init) ?? []
+        let quota = configuration
+        checks.append(await onThread { workspaceLimitsCheck(quota, profiles: profiles) })
         checks.append(await daemonCheck(connection: connection, configuration: configuration))
         return checks
     }

@@ -78,10 +78,62 @@ func age(since date: Date, now: Date = Date()) -> String {
     }
 }
 
-/// JSON as the CLI prints it: indented, keys sorted, dates in ISO 8601.
+/// JSON as the CLI prints it, the way `docker inspect` does: four-space indentation, `"key": value`,
+/// keys sorted, dates in ISO 8601, and empty arrays and objects as `[]` and `{}` (Foundation's
+/// pretty printer spreads those over three lines).
 func prettyJSON(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
+    return indentJSON(Array(try encoder.encode(value)))
+}
+
+/// Lays out compact JSON text (as JSONEncoder writes it: no whitespace outside strings).
+func indentJSON(_ compact: [UInt8]) -> String {
+    var out: [UInt8] = []
+    out.reserveCapacity(compact.count * 2)
+    var depth = 0
+    var inString = false
+    var escaped = false
+    func newline() {
+        out.append(UInt8(ascii: "\n"))
+        out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: depth * 4))
+    }
+    var index = 0
+    while index < compact.count {
+        let byte = compact[index]
+        defer { index += 1 }
+        if inString {
+            out.append(byte)
+            if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+            continue
+        }
+        switch byte {
+        case UInt8(ascii: "\""):
+            inString = true
+            out.append(byte)
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            out.append(byte)
+            if index + 1 < compact.count, compact[index + 1] == close {
+                out.append(close)
+                index += 1
+            } else {
+                depth += 1
+                newline()
+            }
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+            depth -= 1
+            newline()
+            out.append(byte)
+        case UInt8(ascii: ","):
+            out.append(byte)
+            newline()
+        case UInt8(ascii: ":"):
+            out.append(contentsOf: [byte, UInt8(ascii: " ")])
+        default:
+            out.append(byte)
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
 }

@@ -21,6 +21,8 @@ public struct Session: Codable, Sendable, Equatable {
     public var lastActivityAt: Date
     public var ttlSeconds: Int?
     public var idleTimeoutSeconds: Int?
+    /// The workspace's bytes and inodes against its limits (`GET /v1/sessions/{id}` only).
+    public var workspaceUsage: WorkspaceUsage?
 }
 
 struct SessionPage: Decodable {

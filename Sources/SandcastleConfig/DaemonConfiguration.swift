@@ -48,6 +48,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// The warm pool (`[pool]`); no targets by default, so the daemon never mounts anything.
     public var pool = PoolSettings()
+    /// How workspace limits are enforced (`[workspaces] quota`).
+    public var workspaceQuota = WorkspaceQuotaSetting.auto
 
     public struct APIKeyEntry: Sendable, Equatable {
         public var name: String
@@ -204,6 +206,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             relay.refuseUnknownKeys()
         }
         parsePool(top, into: &config, log: log)
+        parseWorkspaces(top, into: &config, log: log)
         top.refuseUnknownKeys()
         guard log.isEmpty else {
             throw ConfigurationError(

@@ -2,6 +2,7 @@ import Foundation
 import SandcastleConfig
 import HostHardening
 import Logging
+import Workspaces
 
 #if canImport(Glibc)
 import Glibc
@@ -11,9 +12,10 @@ extension Daemon {
     /// What `configuration` makes the daemon need from the host beyond its fixed capabilities.
     /// A warm pool (any `[[pool.targets]]` entry: bind mounts into slots) sets `mounts` too.
     public static func hardeningNeeds(for configuration: DaemonConfiguration) -> HostHardening.Needs {
-        HostHardening.Needs(
-            mounts: configuration.workspaceImageDirectory != nil || configuration.pool.isEnabled,
-            privilegedPort: (configuration.tcpAddress?.port ?? 1024) < 1024)
+        let backend = workspaceQuotaBackend(for: configuration)
+        return HostHardening.Needs(
+            mounts: backend == .image || configuration.pool.isEnabled,
+            privilegedPort: (configuration.tcpAddress?.port ?? 1024) < 1024, projectQuotas: backend == .project)
     }
 
     /// The start-up hardening: run first thing in `main`, while the process has one thread.
@@ -48,7 +50,7 @@ extension Daemon {
     /// root) would not reach the engine, if they would not.
     static func mountPropagationProblem(_ configuration: DaemonConfiguration, mountinfo: String) -> String? {
         var mounted: [(path: String, reason: String, without: String)] = []
-        if configuration.workspaceImageDirectory != nil {
+        if workspaceQuotaBackend(for: configuration) == .image {
             mounted.append((configuration.workspaceRoot, "paths.workspace_images is set", "set paths.workspace_images = \"\""))
         }
         if configuration.pool.isEnabled {

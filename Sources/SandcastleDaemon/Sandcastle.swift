@@ -56,7 +56,10 @@ public struct Sandcastle: Sendable {
     /// events, the reaper, the warm pool and the relay (last, so that it stops first: viewers are
     /// closed before the listeners wait for their connections).
     public var services: [any Service] {
-        [EngineEventService(manager: manager), SessionReaper(manager: manager), pool, relay]
+        [
+            EngineEventService(manager: manager), SessionReaper(manager: manager),
+            WorkspaceMonitor(manager: manager, metrics: PrometheusWorkspaceMetrics(registry: metrics.registry)), pool, relay,
+        ]
     }
 
     public static func make(
@@ -86,9 +89,7 @@ public struct Sandcastle: Sendable {
         let instance = try DaemonState.instanceID(in: configuration.stateDirectory)
         let store = try SessionStore(.init(directory: configuration.stateDirectory, daemonInstance: instance))
         let workspaces = try WorkspaceResolver(root: configuration.workspaceRoot)
-        let sizeLimiter = try configuration.workspaceImageDirectory.map {
-            try Ext4ImageWorkspaceLimiter(imageDirectory: $0, resolver: workspaces, logger: Logger(label: "sandcastle.quota"))
-        }
+        let sizeLimiter = try Daemon.workspaceLimiter(for: configuration, workspaces: workspaces, store: store)
         let engine = LimitedEngine(baseEngine, limit: configuration.engineConcurrency)
         let currentPolicies = Swappable(policies)
 

@@ -19,6 +19,8 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     public static let sessionOOM: EventType = "session.oom"
     public static let ptyAttached: EventType = "pty.attached"
     public static let ptyDetached: EventType = "pty.detached"
+    /// A workspace reached its byte or inode limit (daemon-wide when several sessions share it).
+    public static let workspaceFull: EventType = "workspace.full"
 }
 
 /// An event read back from the log.

@@ -18,6 +18,7 @@ enum Schema {
         migrator.registerMigration("v1", migrate: v1)
         migrator.registerMigration("v2-workspaces", migrate: v2Workspaces)
         migrator.registerMigration("v3-pool", migrate: v3Pool)
+        migrator.registerMigration("v4-workspace-projects", migrate: v4WorkspaceProjects)
         return migrator
     }()
 
@@ -143,6 +144,16 @@ enum Schema {
                     refillPerMinute INTEGER NOT NULL CHECK (refillPerMinute > 0),
                     updatedAt INTEGER NOT NULL
                 ) STRICT;
+                """)
+    }
+
+    /// Each workspace's project-quota id (`SessionStore+Projects.swift`): stable while the workspace
+    /// exists, unique, and free again once its row is deleted with the workspace.
+    static func v4WorkspaceProjects(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                ALTER TABLE workspace ADD COLUMN projectID INTEGER CHECK (projectID IS NULL OR projectID > 0);
+                CREATE UNIQUE INDEX workspace_projectID ON workspace(projectID) WHERE projectID IS NOT NULL;
                 """)
     }
 }

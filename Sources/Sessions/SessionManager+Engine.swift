@@ -83,7 +83,15 @@ extension SessionManager {
         if startup, let pool {
             try await pool.reconcile()
         }
-        logger.info("reconciled with the engine", metadata: ["report": "\(report)"])
+        if startup {
+            logger.info("reconciled with the engine", metadata: ["report": "\(report)"])
+        } else {
+            // Right after start-up the event stream's first connection finds what start-up just
+            // reconciled: say so only when it changed something, and never in start-up's words.
+            logger.log(
+                level: report == ReconcileReport() ? .debug : .notice, "resynchronised with the engine's events",
+                metadata: ["report": "\(report)"])
+        }
         return report
     }
 

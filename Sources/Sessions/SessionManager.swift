@@ -138,12 +138,8 @@ public actor SessionManager {
         } catch {
             throw SessionManagerError(.rejected, error.description, sessionID: id, underlying: error)
         }
-        if let bytes = approved.profile.workspaceSizeBytes, sizeLimiter == nil {
-            throw SessionManagerError(
-                .rejected,
-                "profile \(approved.profile.name) limits the workspace to \(bytes) bytes (workspace_size), and this daemon "
-                    + "has no workspace size limiter configured; use another profile or enable the limiter",
-                sessionID: id)
+        if let refusal = Self.unenforceableLimits(approved.profile, sizeLimiter) {
+            throw SessionManagerError(.rejected, refusal, sessionID: id)
         }
         let hash = Self.requestHash(request, owner: owner)
 
@@ -213,12 +209,19 @@ public actor SessionManager {
         do {
             let user = WorkspaceUser(uid: uid)
             var workspace = try workspaces.resolve(session.workspace, creatingFor: user)
+            let limits = WorkspaceLimits(approved.profile)
+            var mount = WorkspaceMount(hostPath: workspace.path)
+            if let sizeLimiter, !sizeLimiter.mountsOnWorkspace {
+                // Project quotas: every workspace is accounted, limited or not, pool or not.
+                mount = try await sizeLimiter.limit(workspace, to: limits, use: .session) ?? mount
+            }
             if let claimed = try await claimFromPool(session, approved: approved, workspace: workspace, user: user) {
                 return claimed
             }
-            var mount = WorkspaceMount(hostPath: workspace.path)
-            if let bytes = approved.profile.workspaceSizeBytes, let sizeLimiter {
-                mount = try await sizeLimiter.limit(workspace, toBytes: bytes, use: .session)
+            if let sizeLimiter, sizeLimiter.mountsOnWorkspace,
+                let limited = try await sizeLimiter.limit(workspace, to: limits, use: .session)
+            {
+                mount = limited
                 // The directory is now the root of the workspace's own filesystem: resolve again,
                 // so the read-back compares the container with what is really there.
                 workspace = try workspaces.resolve(session.workspace, creatingFor: user)

@@ -15,4 +15,17 @@ public protocol WorkspaceSizeLimiter: Sendable {
     /// Lifts the limit of workspace `name` (and with `deletingImage` deletes what backed it), before
     /// the workspace itself is deleted. Call it once no session uses the workspace.
     func release(workspace name: String, deletingImage: Bool) async throws(WorkspaceError)
+
+    // With defaults in `WorkspaceLimits.swift`, for backends that limit bytes only.
+
+    /// Which backend this is.
+    var backend: WorkspaceQuotaBackend { get }
+    /// Whether `limit` mounts something on the workspace directory.
+    var mountsOnWorkspace: Bool { get }
+    /// Applies a profile's `limits` (bytes and inodes) to the workspace and returns the mount to
+    /// launch with; nil when the backend has nothing to do for them.
+    func limit(_ workspace: ResolvedWorkspace, to limits: WorkspaceLimits, use: WorkspaceMount.Use)
+        async throws(WorkspaceError) -> WorkspaceMount?
+    /// What workspace `name` uses of its limits; nil where the backend cannot tell.
+    func usage(of name: String) async -> WorkspaceUsage?
 }

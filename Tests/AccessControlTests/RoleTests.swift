@@ -5,9 +5,9 @@ import Testing
 @Suite struct RoleTests {
     /// The whole matrix, written out: a change to any role's permissions must change this table.
     static let expected: [Role: Set<Permission>] = [
-        .viewer: [.sessionView],
-        .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach],
-        .admin: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .admin],
+        .viewer: [.sessionView, .sessionWatch],
+        .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch],
+        .admin: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .admin],
     ]
 
     @Test(arguments: Role.allCases, Permission.allCases)
@@ -19,9 +19,19 @@ import Testing
 
     @Test func permissionStringsAreTheDocumentedOnes() {
         #expect(Permission.allCases.map(\.rawValue) == [
-            "session:view", "session:create", "session:start", "session:stop", "session:attach", "admin",
+            "session:view", "session:create", "session:start", "session:stop", "session:attach", "session:watch",
+            "admin",
         ])
         #expect(Role.allCases.map(\.rawValue) == ["viewer", "developer", "admin"])
+    }
+
+    @Test("a viewer may mint ro attach tokens, never rw")
+    func viewerWatchesButNeverTypes() {
+        let viewer = Principal(name: "v", role: .viewer)
+        #expect(viewer.permits(AttachRole.readOnly.mintPermission))
+        #expect(!viewer.permits(AttachRole.readWrite.mintPermission))
+        let developer = Principal(name: "d", role: .developer)
+        #expect(AttachRole.allCases.allSatisfy { developer.permits($0.mintPermission) })
     }
 
     @Test func onlyAdminHasAdmin() {

@@ -32,6 +32,19 @@ struct HostHardeningTests {
         }
     }
 
+    @Test("project quotas keep CAP_SYS_ADMIN and quotactl_fd, and never the mount calls")
+    func projectQuotasKeepOnlyWhatQuotactlNeeds() {
+        let plain = HostHardening.capabilities(for: .init(mounts: false)).map(\.name)
+        let quotas = HostHardening.capabilities(for: .init(mounts: false, projectQuotas: true)).map(\.name)
+        #expect(quotas == plain + ["cap_sys_admin"])
+        let denied = HostHardening.deniedSystemCalls(for: .init(mounts: false, projectQuotas: true))
+        #expect(!denied.contains("quotactl_fd") && denied.contains("quotactl"))
+        for name in ["mount", "umount2", "fsopen", "move_mount"] { #expect(denied.contains(name), "\(name)") }
+        #expect(HostHardening.deniedSystemCalls(for: .init(mounts: false)).contains("quotactl_fd"))
+        let both = HostHardening.capabilities(for: .init(mounts: true, projectQuotas: true)).map(\.name)
+        #expect(both == plain + ["cap_sys_admin", "cap_sys_resource"])
+    }
+
     @Test func readsTheSecurityFieldsOfAThreadStatus() {
         let text = """
             Name:\tNIO-ELT-0-#0

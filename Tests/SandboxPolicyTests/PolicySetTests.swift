@@ -169,6 +169,20 @@ struct PolicySetTests {
         #expect(policies.profile(named: "sized")?.workspaceSizeBytes == 2 << 30)
     }
 
+    @Test("workspace_inodes parses, within 64 to 2^32-1")
+    func workspaceInodes() throws {
+        let text = try defaultProfileText(replacing: [("# workspace_inodes = 1000000", "workspace_inodes = 5000")])
+        let directory = try policyDirectory(["files.toml": text])
+        #expect(try PolicySet.load(directory: directory.path).profile(named: "files")?.workspaceInodes == 5000)
+        #expect(try PolicySet.load(directory: directory.path).profile(named: "files")?.workspaceSizeBytes == nil)
+        for bad in ["10", "5000000000", "\"many\""] {
+            let wrong = try defaultProfileText(replacing: [("# workspace_inodes = 1000000", "workspace_inodes = \(bad)")])
+            let badDirectory = try policyDirectory(["files.toml": wrong])
+            let error = try #require(expectLoadError { _ = try PolicySet.load(directory: badDirectory.path) }, "\(bad)")
+            #expect(error.problems.contains { $0.field == "workspace_inodes" }, "\(bad): \(error.problems)")
+        }
+    }
+
     @Test("granted capabilities are canonical")
     func capabilities() throws {
         let text = try defaultProfileText(replacing: [

@@ -142,8 +142,22 @@ struct SessionsAPITests {
                 uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.developer),
                 body: ByteBuffer(string: #"{"role":"root"}"#))
             #expect(badRole.status == .badRequest)
-            let viewer = try await client.execute(uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.viewer))
-            #expect(viewer.status == .forbidden)
+            // A viewer watches: an ro token, never an rw one (the default role is rw).
+            let watching = try await client.execute(
+                uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.viewer),
+                body: ByteBuffer(string: #"{"role":"ro"}"#))
+            #expect(watching.status == .created)
+            let watchToken = try #require(watching.json["token"] as? String)
+            #expect(try fixture.dependencies.tokens.current.verify(token: watchToken, session: "tok-1", requiredRole: .readOnly).role == .readOnly)
+            #expect(throws: (any Error).self) {
+                try fixture.dependencies.tokens.current.verify(token: watchToken, session: "tok-1", requiredRole: .readWrite)
+            }
+            for body in [#"{"role":"rw"}"#, ""] {
+                let typing = try await client.execute(
+                    uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.viewer), body: ByteBuffer(string: body))
+                #expect(typing.status == .forbidden, "body \(body)")
+                #expect((typing.json["message"] as? String)?.contains("session:attach") == true, "\(typing.json)")
+            }
             _ = try await client.execute(uri: "/v1/sessions/tok-1/stop", method: .post, headers: .role(.developer))
             let exited = try await client.execute(uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.developer))
             #expect(exited.status == .conflict)

@@ -32,7 +32,7 @@ struct AttachTests {
             #expect(try await terminal.waitForExit() == 0, "\(terminal.screen)")
             #expect(terminal.screen.contains("detached from \(id)"))
             let after = try await daemon.sandcastle(["inspect", id])
-            #expect(after.stdout.contains(#""state" : "running""#), "\(after)")
+            #expect(after.stdout.contains(#""state": "running""#), "\(after)")
 
             // Read-only: the screen shows the session (the scrollback replays), typing is dropped.
             let watcher = try PseudoTerminal(arguments: ["attach", "--read-only", id] + daemon.connection)
@@ -82,7 +82,7 @@ struct AttachTests {
             terminal.type("echo RUN''-OK; exit 0\r")
             try await terminal.waitFor("RUN-OK")
             #expect(try await terminal.waitForExit() == 0, "\(terminal.screen)")
-            #expect(try await daemon.sandcastle(["inspect", id]).stdout.contains(#""state" : "exited""#))
+            #expect(try await daemon.sandcastle(["inspect", id]).stdout.contains(#""state": "exited""#))
         }
     }
 }

@@ -50,7 +50,7 @@ struct CLIAgainstDaemonTests {
             // token: a read-only token, as JSON.
             let token = try await daemon.sandcastle(["token", id, "--read-only", "--ttl", "30", "--json"])
             #expect(token.status == 0, "\(token)")
-            #expect(token.stdout.contains(#""role" : "ro""#) && token.stdout.contains(#""token" : "#))
+            #expect(token.stdout.contains(#""role": "ro""#) && token.stdout.contains(#""token": "#))
 
             // stop, then the exit shows in ls -a; a token for a stopped session is a conflict (6).
             let stopped = try await daemon.sandcastle(["stop", id])
@@ -73,7 +73,7 @@ struct CLIAgainstDaemonTests {
             #expect(removed.status == 0, "\(removed)")
             // A removed session stays on record as removed, out of ls -a.
             let gone = try await daemon.sandcastle(["inspect", id])
-            #expect(gone.status == 0 && gone.stdout.contains(#""state" : "removed""#), "\(gone)")
+            #expect(gone.status == 0 && gone.stdout.contains(#""state": "removed""#), "\(gone)")
             #expect(!(try await daemon.sandcastle(["ls", "-a"]).stdout.contains(id)))
             #expect(try await daemon.sandcastle(["ls", "--state", "removed", "-q"]).stdout == id + "\n")
             let jsonEvents = try await daemon.sandcastle(["events", "--session", id, "--json"])

@@ -67,3 +67,23 @@ struct PoolConfigurationTests {
         }
     }
 }
+
+@Suite("Daemon configuration: workspace limits")
+struct WorkspaceQuotaConfigurationTests {
+    @Test func autoByDefaultEachSettingAndABadOneWithItsLine() throws {
+        let defaults = DaemonConfiguration.defaults(environment: ["HOME": "/home/op"], isRoot: true)
+        #expect(defaults.workspaceQuota == .auto)
+        for setting in WorkspaceQuotaSetting.allCases {
+            let parsed = try DaemonConfiguration.parse("[workspaces]\nquota = \"\(setting.rawValue)\"\n", file: "t.toml", defaults: defaults)
+            #expect(parsed.workspaceQuota == setting)
+        }
+        #expect(throws: ConfigurationError.self) {
+            try DaemonConfiguration.parse("[workspaces]\nquota = \"xfs\"\n", file: "t.toml", defaults: defaults)
+        }
+        do {
+            _ = try DaemonConfiguration.parse("[workspaces]\nquota = \"xfs\"\n", file: "t.toml", defaults: defaults)
+        } catch {
+            #expect(error.problems.first?.contains("line 2") == true && error.problems.first?.contains("\"project\"") == true, "\(error)")
+        }
+    }
+}

@@ -39,8 +39,9 @@ sandcastle_packages=(
     docker.io busybox-static gcc libc6-dev debootstrap
     # C libraries the Swift targets link
     libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev pkg-config
-    # what the tests and these scripts use (e2fsprogs and mount: workspace size limits)
-    e2fsprogs util-linux mount iproute2 curl ca-certificates procps tar git
+    # what the tests and these scripts use (e2fsprogs and mount: workspace size limits; xfsprogs:
+    # the project-quota tests' XFS volume; python3-venv: schemathesis, installed with pip)
+    e2fsprogs xfsprogs util-linux mount iproute2 curl ca-certificates procps tar git python3-venv
     # systemd-analyze verify/security on the units in systemd/ (no systemd needs to run)
     systemd
     # what the Swift toolchain in /opt/swift links with
@@ -78,6 +79,21 @@ install_packages() {
     apt-get update -qq </dev/null >&2 || die "apt-get update failed"
     apt-get install "${apt_opts[@]}" --no-install-recommends "${missing[@]}" </dev/null >&2 ||
         die "apt-get install failed"
+}
+
+# schemathesis (PyPI) on PATH for the OpenAPI fuzzing test: the one already installed, else one
+# in a virtual environment of its own (made once). Without it that test is skipped, with its reason.
+ensure_schemathesis() {
+    command -v schemathesis >/dev/null && return
+    local venv=/var/lib/sandcastle-test/venv
+    if [ ! -x "$venv/bin/schemathesis" ]; then
+        say "==> installing schemathesis with pip in $venv"
+        if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q schemathesis; } >&2; then
+            warn "could not install schemathesis; its test will be skipped"
+            return
+        fi
+    fi
+    export PATH="$venv/bin:$PATH"
 }
 
 # swift on PATH (the toolchain in /opt/swift otherwise), and the docker CLI.

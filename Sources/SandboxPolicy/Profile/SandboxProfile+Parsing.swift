@@ -41,6 +41,9 @@ extension SandboxProfile {
         let workspaceSize = root.byteSize("workspace_size", required: false).flatMap {
             root.check($0, "workspace_size", in: 16 << 20...Int64.max, "at least 16 MiB")
         }
+        let workspaceInodes = root.integer("workspace_inodes", required: false).flatMap {
+            root.check($0, "workspace_inodes", in: 64...Int64(UInt32.max), "must be from 64 to 4294967295")
+        }
         let network = root.string("network").flatMap { text -> NetworkPolicy? in
             if let network = NetworkPolicy(rawValue: text) { return network }
             root.log.report("network", value: text, "only \"none\" is supported: sandboxes have no network")
@@ -70,7 +73,7 @@ extension SandboxProfile {
             network: network, uids: uids, capabilities: capabilities,
             seccomp: SeccompSettings(
                 file: seccompFile, allowsPtrace: allowsPtrace, profile: effective, json: effective.minifiedJSON),
-            images: images, logs: logs, idleTimeout: idleTimeout, ttl: ttl)
+            images: images, logs: logs, idleTimeout: idleTimeout, ttl: ttl, workspaceInodes: workspaceInodes)
     }
 
     static func isValidProfileName(_ name: String) -> Bool {

@@ -32,6 +32,9 @@ public struct SandboxProfile: Sendable, Equatable {
     public internal(set) var logs: LogLimits
     public internal(set) var idleTimeout: SessionLimit
     public internal(set) var ttl: SessionLimit
+    /// A limit on the files and directories in the workspace (`workspace_inodes`); enforced, like
+    /// `workspaceSizeBytes`, by the host's workspace quota backend.
+    public internal(set) var workspaceInodes: Int64? = nil
 }
 
 /// Only `none` exists for now: sandboxes have a loopback interface and nothing else.

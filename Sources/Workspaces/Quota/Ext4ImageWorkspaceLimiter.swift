@@ -60,7 +60,7 @@ public struct Ext4ImageWorkspaceLimiter: WorkspaceSizeLimiter {
 
     let logger: Logger
     let loopDevices: LoopDevices
-    private let queue = DispatchQueue(label: "sandcastle.workspace-quota")
+    private let queue = BlockingQueue(label: "sandcastle.workspace-quota")
 
     /// - Throws: `WorkspaceError.invalidRoot` when `imageDirectory` is not absolute and normalised,
     ///   is a system directory, or overlaps the workspace root.
@@ -106,7 +106,7 @@ public struct Ext4ImageWorkspaceLimiter: WorkspaceSizeLimiter {
     public func limit(_ workspace: ResolvedWorkspace, toBytes bytes: Int64, use: WorkspaceMount.Use)
         async throws(WorkspaceError) -> WorkspaceMount
     {
-        try await onQueue { () throws(WorkspaceError) in
+        try await queue.run { () throws(WorkspaceError) in
             try LimitOperation(limiter: self, workspace: workspace).limit(toBytes: bytes)
             return WorkspaceMount(hostPath: workspace.path, use: use, enforcedSizeLimitBytes: bytes)
         }
@@ -122,20 +122,8 @@ public struct Ext4ImageWorkspaceLimiter: WorkspaceSizeLimiter {
     ///   something else is mounted there.
     public func release(workspace name: String, deletingImage: Bool) async throws(WorkspaceError) {
         try WorkspaceResolver.checkName(name)
-        try await onQueue { () throws(WorkspaceError) in
+        try await queue.run { () throws(WorkspaceError) in
             try ReleaseOperation(limiter: self, name: name).release(deletingImage: deletingImage)
         }
-    }
-
-    /// Runs `body` on the limiter's queue and returns its result to the awaiting task.
-    private func onQueue<T: Sendable>(_ body: @escaping @Sendable () throws(WorkspaceError) -> T)
-        async throws(WorkspaceError) -> T
-    {
-        let result: Result<T, WorkspaceError> = await withCheckedContinuation { continuation in
-            queue.async {
-                continuation.resume(returning: Result { () throws(WorkspaceError) in try body() })
-            }
-        }
-        return try result.get()
     }
 }
