@@ -40,6 +40,11 @@ let package = Package(
             providers: [.apt(["libseccomp-dev"])]
         ),
         .systemLibrary(
+            name: "CArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
+        .systemLibrary(
             name: "CCap",
             pkgConfig: "libcap",
             providers: [.apt(["libcap-dev"])]
@@ -187,6 +192,7 @@ let package = Package(
                 "SandboxPolicy",
                 "TOMLConfig",
                 "CLinuxShims",
+                "CArchive",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -211,8 +217,9 @@ let package = Package(
         .target(
             name: "SandcastleAPI",
             dependencies: [
-                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay",
+                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay", "Workspaces",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -226,7 +233,7 @@ let package = Package(
             name: "SandcastleAPITests",
             dependencies: [
                 "SandcastleAPI", "SandcastleDaemon", "SandcastleConfig", "Sessions", "SessionStore", "SandboxPolicy",
-                "DockerEngine", "AccessControl", "SandcastleTestSupport", "TerminalRelay",
+                "DockerEngine", "AccessControl", "SandcastleTestSupport", "TerminalRelay", "Workspaces",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]
@@ -278,6 +285,7 @@ let package = Package(
             dependencies: [
                 "SandcastleClient", "SandcastleConfig", "SandboxPolicy", "DockerEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(

@@ -5,6 +5,10 @@ public enum Permission: String, Sendable, Hashable, CaseIterable, Codable {
     case sessionStart = "session:start"
     case sessionStop = "session:stop"
     case sessionAttach = "session:attach"
+    /// List, stat, read and download files of a workspace.
+    case workspaceRead = "workspace:read"
+    /// Write, move, delete and upload files of a workspace.
+    case workspaceWrite = "workspace:write"
     /// Keys, the pool and everything else an operator does.
     case admin
 }
@@ -12,9 +16,10 @@ public enum Permission: String, Sendable, Hashable, CaseIterable, Codable {
 /// The role an API key carries. Each role's permissions are listed explicitly, so a permission
 /// added later is granted to no role until someone decides which roles get it (admin excepted).
 public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
-    /// Reads sessions: `session:view`.
+    /// Reads sessions and workspace files: `session:view`, `workspace:read`.
     case viewer
-    /// Runs sessions: `session:view`, `create`, `start`, `stop`, `attach`.
+    /// Runs sessions and edits their workspaces: `session:view`, `create`, `start`, `stop`, `attach`,
+    /// `workspace:read`, `workspace:write`.
     case developer
     /// Everything, including `admin`.
     case admin
@@ -22,8 +27,9 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
     /// Every permission this role grants.
     public var permissions: Set<Permission> {
         switch self {
-        case .viewer: [.sessionView]
-        case .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach]
+        case .viewer: [.sessionView, .workspaceRead]
+        case .developer:
+            [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .workspaceRead, .workspaceWrite]
         case .admin: Set(Permission.allCases)
         }
     }

@@ -22,6 +22,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleReq
     TerminalController(dependencies: dependencies).addRoutes(to: v1)
     PoolsController(dependencies: dependencies).addRoutes(to: v1)
     AdminController(dependencies: dependencies).addRoutes(to: v1)
+    WorkspaceFilesController(dependencies: dependencies).addRoutes(to: v1)
     return router
 }
 

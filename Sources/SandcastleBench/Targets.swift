@@ -70,6 +70,7 @@ public struct Targets: Sendable, Equatable {
                         idle.sessions, Double(idle.rssBytes) / 1e6, idle.perSessionBytes / 1e3))
             }
         }
+        verdicts += filesVerdicts(report.files)
         return verdicts
     }
 

@@ -5,9 +5,11 @@ import Testing
 @Suite struct RoleTests {
     /// The whole matrix, written out: a change to any role's permissions must change this table.
     static let expected: [Role: Set<Permission>] = [
-        .viewer: [.sessionView],
-        .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach],
-        .admin: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .admin],
+        .viewer: [.sessionView, .workspaceRead],
+        .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .workspaceRead, .workspaceWrite],
+        .admin: [
+            .sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .workspaceRead, .workspaceWrite, .admin,
+        ],
     ]
 
     @Test(arguments: Role.allCases, Permission.allCases)
@@ -19,7 +21,8 @@ import Testing
 
     @Test func permissionStringsAreTheDocumentedOnes() {
         #expect(Permission.allCases.map(\.rawValue) == [
-            "session:view", "session:create", "session:start", "session:stop", "session:attach", "admin",
+            "session:view", "session:create", "session:start", "session:stop", "session:attach", "workspace:read",
+            "workspace:write", "admin",
         ])
         #expect(Role.allCases.map(\.rawValue) == ["viewer", "developer", "admin"])
     }
