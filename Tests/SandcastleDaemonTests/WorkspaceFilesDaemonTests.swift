@@ -12,7 +12,7 @@ struct WorkspaceFilesDaemonTests {
     /// What the session's shell plants in /workspace before it writes `done`.
     static let plant = """
         cd /workspace && ln -s / root && ln -s /etc/shadow shadow && ln -s ../.. up && mkfifo fifo \
-        && truncate -s 1T sparse && printf x > "$(printf 'new\\nline')" && mkdir dir && echo hello > dir/file \
+        && truncate -s 1099511627776 sparse && printf x > "$(printf 'new\\nline')" && mkdir dir && echo hello > dir/file && ln -s dir/file inside \
         && touch done && exec sleep 3600
         """
 
@@ -72,7 +72,7 @@ struct WorkspaceFilesDaemonTests {
             #expect(range.status == 206 && range.body == String(repeating: "\0", count: 6), "\(range.status)")
             #expect(try await Self.request(daemon, ["\(files)/new%0Aline"]).body == "x")
             let listing = try await Self.request(daemon, ["\(files)?list"])
-            for name in ["\"root\"", "\"shadow\"", "\"fifo\"", "\"sparse\"", #""new\nline""#, "\"type\":\"symlink\"", "\"linkTarget\":\"\\/etc\\/shadow\""] {
+            for name in ["\"root\"", "\"shadow\"", "\"fifo\"", "\"sparse\"", #""new\nline""#, "\"type\":\"symlink\"", "\"linkTarget\":\"/etc/shadow\""] {
                 #expect(listing.body.contains(name), "\(name) not in \(listing.body)")
             }
 
@@ -86,7 +86,7 @@ struct WorkspaceFilesDaemonTests {
             #expect(try await Self.request(daemon, ["-X", "DELETE", "\(files)/root?recursive=true"]).status == 204)
             #expect(try await Self.request(daemon, ["-X", "DELETE", "\(files)/dir"]).status == 409)
             #expect(try await Self.request(daemon, ["\(files)/nothing-here"]).status == 404)
-            #expect(try await Self.request(daemon, ["\(files)/a/../b"]).status == 422)
+            #expect(try await Self.request(daemon, ["--path-as-is", "\(files)/a/../b"]).status == 422)
 
             // The 1 TB sparse file makes the whole workspace too large to download: refused, not streamed.
             let tooLarge = try await Self.request(daemon, ["http://x/v1/workspaces/hostile/archive"])
@@ -103,8 +103,12 @@ struct WorkspaceFilesDaemonTests {
             let content = try await Self.request(daemon, ["\(files)/dir/file"]).body
             #expect(content == "first" || content == "second")
 
+            // An archive holding links out of the target is refused on upload: so the round trip
+            // below starts without them (and without the 1 TB file).
+            for path in ["sparse", "shadow", "up"] {
+                #expect(try await Self.request(daemon, ["-X", "DELETE", "\(files)/\(path)"]).status == 204)
+            }
             // Archive round trip: download, empty the workspace, upload; the tree compares equal.
-            #expect(try await Self.request(daemon, ["-X", "DELETE", "\(files)/sparse"]).status == 204)
             let workspace = directory + "/workspaces/hostile"
             let tree = try await Self.snapshot(workspace)
             let archive = directory + "/backup.tar.zst"
