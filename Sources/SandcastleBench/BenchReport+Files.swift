@@ -21,6 +21,17 @@ extension BenchReport {
 
         /// Download speed over `tar -c`'s (>= 1: as fast or faster).
         public var archiveRatio: Double? { tarSeconds.map { $0 / archiveSeconds } }
+
+        /// The table's rows: latencies through `row`, then the archive comparison.
+        func tableLines(_ row: (String, LatencySummary, Double, String) -> Void) -> [String] {
+            row("file write, \(fileBytes >> 10) KiB", write, 1000, "ms")
+            row("file read, \(fileBytes >> 10) KiB", read, 1000, "ms")
+            return [
+                String(
+                    format: "archive of %d files (%d bytes): daemon %.0f ms, tar -c %@", treeFiles, archiveBytes, archiveSeconds * 1000,
+                    tarSeconds.map { String(format: "%.0f ms", $0 * 1000) } ?? "not measured (daemon not on this host)")
+            ]
+        }
     }
 }
 
