@@ -30,10 +30,7 @@ final class ProducedBytes: Sendable {
         room = DispatchSemaphore(value: depth)
         self.chunkBytes = chunkBytes
         // Weak: the stream holds the continuation, which holds this closure.
-        continuation.onTermination = { [weak self] _ in
-            self?.cancelled.store(true, ordering: .relaxed)
-            self?.room.signal()
-        }
+        continuation.onTermination = { [weak self] _ in self?.cancel() }
     }
 
     /// Producer side: false once the consumer has gone.
@@ -71,6 +68,13 @@ final class ProducedBytes: Sendable {
 
     /// Consumer side: one chunk taken, room for another.
     func taken() { room.signal() }
+
+    /// Consumer side: no more chunks are wanted (the client went away); a producer waiting for
+    /// room wakes and stops.
+    func cancel() {
+        cancelled.store(true, ordering: .relaxed)
+        room.signal()
+    }
 }
 
 /// Bytes from an async producer (a request body) to a blocking consumer thread: the producer

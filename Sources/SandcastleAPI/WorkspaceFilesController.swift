@@ -49,12 +49,12 @@ struct WorkspaceFilesController {
             }
             var after: [UInt8]?
             if let cursor = query["cursor"].map(String.init) {
-                guard let bytes = Self.base64URLDecode(cursor) else { throw APIError.invalid("cursor is not one this daemon issued") }
+                guard let bytes = ByteEncoding.bytes(fromBase64URL: cursor[...]) else { throw APIError.invalid("cursor is not one this daemon issued") }
                 after = bytes
             }
             let (files, start, count) = (files, after, limit)
             let page = try await blocking { try files.workspace(name).list(path, after: start, limit: count) }
-            let next = page.more ? page.entries.last.map { Self.base64URLEncode($0.name) } : nil
+            let next = page.more ? page.entries.last.map { ByteEncoding.base64URL($0.name) } : nil
             return try json(
                 DirectoryListing(path: path.description, entries: page.entries.map { FileRepresentation($0, in: path) }, next: next),
                 context: context)
@@ -222,11 +222,15 @@ struct WorkspaceFilesController {
         // Wait for the first chunk (or the end) so a refusal before any byte is a proper error.
         let iterator = IteratorBox(produced.stream.makeAsyncIterator())
         let first: ByteBuffer?
-        do { first = try await iterator.next() } catch { throw apiError(error, name) }
+        do { first = try await iterator.next() } catch {
+            produced.cancel()
+            throw apiError(error, name)
+        }
         produced.taken()
         var headers: HTTPFields = [.contentType: compression.mediaType]
         headers[.contentDisposition] = "attachment; filename=\"\(name).tar\(compression == .gzip ? ".gz" : compression == .zstd ? ".zst" : "")\""
         let body = ResponseBody { writer in
+            defer { produced.cancel() }
             if let first { try await writer.write(first) }
             while let chunk = try await iterator.next() {
                 try await writer.write(chunk)
@@ -360,7 +364,9 @@ struct WorkspaceFilesController {
         var index = 0
         while index < bytes.count {
             if bytes[index] == UInt8(ascii: "%") {
-                guard index + 2 < bytes.count, let high = hex(bytes[index + 1]), let low = hex(bytes[index + 2]) else { return nil }
+                guard index + 2 < bytes.count, let high = ByteEncoding.hexValue(bytes[index + 1]),
+                    let low = ByteEncoding.hexValue(bytes[index + 2])
+                else { return nil }
                 out.append(high << 4 | low)
                 index += 3
             } else {
@@ -369,26 +375,6 @@ struct WorkspaceFilesController {
             }
         }
         return out
-    }
-
-    private static func hex(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
-
-    static func base64URLEncode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func base64URLDecode(_ text: String) -> [UInt8]? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map(Array.init)
     }
 }
 

@@ -1,6 +1,5 @@
 import Foundation
 import NIOCore
-import NIOHTTP1
 
 /// One entry of a workspace, as `GET .../files/{path}?stat` shows it.
 public struct WorkspaceEntry: Codable, Sendable {
@@ -44,31 +43,14 @@ extension SandcastleClient {
     public func writeFile(workspace: String, path: String, body: @escaping @Sendable () async throws -> ByteBuffer?) async throws
         -> WorkspaceEntry
     {
-        try decode(try await upload(.PUT, try Self.workspaceRoute(workspace, "files", path) + "?parents=true", body: body))
+        try decode(try await call(.PUT, try Self.workspaceRoute(workspace, "files", path) + "?parents=true", upload: body))
     }
 
     /// `PUT /v1/workspaces/{name}/archive/{path}`: unpacks the tar from `body` into the directory.
     public func uploadArchive(workspace: String, path: String, body: @escaping @Sendable () async throws -> ByteBuffer?) async throws
         -> UnpackedArchive
     {
-        try decode(try await upload(.PUT, try Self.workspaceRoute(workspace, "archive", path), body: body))
-    }
-
-    private func upload(_ method: HTTPMethod, _ path: String, body: @escaping @Sendable () async throws -> ByteBuffer?) async throws
-        -> Response
-    {
-        var response = Response(status: 0, headers: [:], body: [])
-        var headers = apiKey.map { [("Authorization", "Bearer \($0)")] } ?? []
-        headers.append(("Content-Type", "application/octet-stream"))
-        try await transport.exchange(
-            .init(method: method, path: path, headers: headers, upload: body),
-            onHead: { status, headers in
-                response.status = status
-                response.headers = headers
-            },
-            onBody: { chunk in response.body += chunk.readableBytesView })
-        if response.status >= 400 { throw Self.apiError(status: response.status, body: response.body) }
-        return response
+        try decode(try await call(.PUT, try Self.workspaceRoute(workspace, "archive", path), upload: body))
     }
 
     /// `/v1/workspaces/{name}/{kind}/{path}`, the path percent-encoded byte by byte.

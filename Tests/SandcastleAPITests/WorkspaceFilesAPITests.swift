@@ -7,6 +7,8 @@ import SandcastleTestSupport
 import Testing
 import Workspaces
 
+@testable import SandcastleAPI
+
 /// The workspace file routes through the router: roles, statuses, headers, and every response
 /// checked against the OpenAPI document.
 @Suite("Workspace files over HTTP")
@@ -69,5 +71,22 @@ struct WorkspaceFilesAPITests {
             #expect((try await call(.get, "\(files)?list").json["entries"] as? [Any])?.isEmpty == true)
             #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         }
+    }
+
+    @Test func rangesFollowRFC9110() {
+        #expect(ByteRange.parse("bytes=0-4", size: 10) == .part(0..<5))
+        #expect(ByteRange.parse("bytes=5-", size: 10) == .part(5..<10))
+        #expect(ByteRange.parse("bytes=-3", size: 10) == .part(7..<10))
+        #expect(ByteRange.parse("bytes=8-100", size: 10) == .part(8..<10))
+        #expect(ByteRange.parse("bytes=10-", size: 10) == .unsatisfiable)
+        #expect(ByteRange.parse("bytes=0-1,3-4", size: 10) == .whole)
+        #expect(ByteRange.parse("items=0-1", size: 10) == .whole)
+        #expect(ByteRange.parse("bytes=4-2", size: 10) == .whole)
+    }
+
+    @Test func pathsArePercentDecodedToBytes() {
+        #expect(WorkspaceFilesController.percentDecode(Array("a%0Ab%2fc%ff".utf8)) == Array("a\nb/c".utf8) + [0xFF])
+        #expect(WorkspaceFilesController.percentDecode(Array("bad%2".utf8)) == nil)
+        #expect(WorkspaceFilesController.percentDecode(Array("bad%zz".utf8)) == nil)
     }
 }

@@ -59,8 +59,9 @@ struct TreeWalk {
         }
     }
 
-    /// The names in the directory `fd`, sorted, without `.` and `..`.
-    static func names(of fd: Int32, shown: WorkspacePath) throws(WorkspaceFileError) -> [[UInt8]] {
+    /// The names in the directory `fd`, sorted by bytes, without `.` and `..`; `tooLarge` past
+    /// `atMost` of them.
+    static func names(of fd: Int32, shown: WorkspacePath, atMost: Int = .max) throws(WorkspaceFileError) -> [[UInt8]] {
         let copy = dup(fd)
         guard copy >= 0, let directory = fdopendir(copy) else {
             if copy >= 0 { close(copy) }
@@ -77,6 +78,10 @@ struct TreeWalk {
             }
             let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
             if name != [46], name != [46, 46] { names.append(name) }
+            guard names.count <= atMost else {
+                throw WorkspaceFileError(
+                    .tooLarge, path: shown.description, "has more than \(atMost) entries; download it as an archive instead")
+            }
         }
         return names.sorted { $0.lexicographicallyPrecedes($1) }
     }

@@ -43,8 +43,9 @@ extension OpenWorkspace {
 
 /// A write in progress: a temporary file beside the target. Dropped without `commit`, the
 /// temporary file is removed and the target is untouched.
-/// Not thread-safe, and needs not be: one request owns it and calls it from one thread pool task at a time
-/// (each call finishes before the next starts).
+///
+/// `@unchecked Sendable`: not thread-safe, and needs not be: one request owns it and calls it from
+/// one thread-pool task at a time (each call finishes before the next starts).
 public final class PendingWrite: @unchecked Sendable {
     let parent: Int32
     let temporary: [UInt8]

@@ -102,30 +102,8 @@ public struct OpenWorkspace: Sendable {
     {
         let fd = try FileWalk.openDirectory(path, in: root)
         defer { close(fd) }
-        let copy = dup(fd)
-        guard copy >= 0, let directory = fdopendir(copy) else {
-            if copy >= 0 { close(copy) }
-            throw WorkspaceFileError.failed("fdopendir", path: path.description, errno: errno)
-        }
-        defer { closedir(directory) }
-        var names: [[UInt8]] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(directory) else {
-                if errno != 0 { throw WorkspaceFileError.failed("readdir", path: path.description, errno: errno) }
-                break
-            }
-            let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
-            if name == [46] || name == [46, 46] { continue }
-            if let after, !Self.precedes(after, name) { continue }
-            names.append(name)
-            guard names.count <= limits.maxDirectoryEntries else {
-                throw WorkspaceFileError(
-                    .tooLarge, path: path.description,
-                    "has more than \(limits.maxDirectoryEntries) entries; download it as an archive instead")
-            }
-        }
-        names.sort(by: Self.precedes)
+        let all = try TreeWalk.names(of: fd, shown: path, atMost: limits.maxDirectoryEntries)
+        let names = after.map { after in all.filter { Self.precedes(after, $0) } } ?? all
         let page = names.prefix(min(limit, limits.maxPageEntries))
         var entries: [FileInfo] = []
         for name in page {
