@@ -12,7 +12,8 @@ public enum WritePrecondition: Sendable, Equatable {
 
 extension OpenWorkspace {
     /// Starts an atomic write of `path`: the content goes to a temporary file beside it, which
-    /// `PendingWrite.commit` renames over the target. With `parents`, missing directories are made.
+    /// `PendingWrite.commit` renames over the target (readers see the old or the new file, never
+    /// a part; the content is not fsynced first). With `parents`, missing directories are made.
     public func beginWrite(_ path: WorkspacePath, parents: Bool) throws(WorkspaceFileError) -> PendingWrite {
         guard let name = path.name else { throw WorkspaceFileError(.isADirectory, path: "/", "is the workspace's directory") }
         let parent = try FileWalk.openDirectory(path.parent, in: root, creatingFor: parents ? owner : nil)
