@@ -208,18 +208,18 @@ struct WorkspaceFilesTests {
         let fixture = try Fixture()
         try fixture.shell("""
             mkdir -p src/sub && echo hello > src/sub/a && chmod 640 src/sub/a && ln -s sub/a src/link && mkfifo src/pipe \
-            && chmod 711 src/sub && printf 'x' > 'src/new\nline' && touch -d '2001-02-03 04:05:06' src/sub/a src/sub src/link -h \
+            && chmod 711 src/sub && printf 'x' > 'src/new\nline' && printf y > "src/$(printf 'caf\\303\\251-\\377')" && touch -d '2001-02-03 04:05:06' src/sub/a src/sub src/link -h \
             && chown -hR \(Self.owner.uid):\(Self.owner.gid) src
             """)
         let before = try snapshot(fixture.path + "/src")
         var tar: [UInt8] = []
         let written = try fixture.workspace.writeArchive(of: WorkspacePath("src"), compression: .zstd) { tar += $0; return true }
-        #expect(written.entries == 5)
+        #expect(written.entries == 6)
         try fixture.workspace.delete(WorkspacePath("src"), recursive: true)
         var chunks = stride(from: 0, to: tar.count, by: 1000).map { Array(tar[$0..<min($0 + 1000, tar.count)]) }
         chunks.reverse()
         let read = try fixture.workspace.unpackArchive(into: WorkspacePath("src")) { chunks.popLast() }
-        #expect(read.entries == 5)
+        #expect(read.entries == 6)
         let after = try snapshot(fixture.path + "/src")
         #expect(after == before, "\(before.difference(from: after))")
         // Into the top of an emptied workspace, too.
