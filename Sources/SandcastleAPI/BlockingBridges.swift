@@ -13,6 +13,28 @@ func onDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) 
     }
 }
 
+/// At most `limit` archive streams at once, each on a thread of its own: a client cannot pile
+/// up threads by opening many slow downloads or uploads.
+final class ThreadSlots: Sendable {
+    let limit: Int
+    private let used = Atomic<Int>(0)
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes a slot, or throws 429 with `Retry-After` when all are in use.
+    func take() throws {
+        guard used.wrappingAdd(1, ordering: .relaxed).newValue <= limit else {
+            used.wrappingSubtract(1, ordering: .relaxed)
+            var error = APIError(
+                .tooManyRequests, "busy", "\(limit) archive downloads and uploads are running; retry when one has finished")
+            error.headers[.retryAfter] = "1"
+            throw error
+        }
+    }
+
+    func release() { used.wrappingSubtract(1, ordering: .relaxed) }
+}
+
 /// Bytes from a blocking producer thread to an async consumer, at most `depth` chunks ahead: the
 /// producer waits on a semaphore the consumer signals per chunk taken. Chunks are gathered to
 /// `chunkBytes` so the consumer hops once per chunk, not per libarchive block.

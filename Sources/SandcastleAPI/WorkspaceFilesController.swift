@@ -17,6 +17,8 @@ struct WorkspaceFilesController {
     var files: WorkspaceFiles { dependencies.manager.workspaceFiles }
     /// Files up to this size are read in one hop to the thread pool and sent as one buffer.
     static let readChunk = 1 << 20
+    /// Archive streams running at once, across all workspaces.
+    static let archiveThreads = ThreadSlots(limit: 8)
 
     func addRoutes(to group: RouterGroup<SandcastleRequestContext>) {
         for route in ["workspaces/{name}/files", "workspaces/{name}/files/**"] {
@@ -207,10 +209,12 @@ struct WorkspaceFilesController {
         try context.require(.workspaceRead)
         let (name, path) = try target(request, context, marker: "archive")
         let compression = try compression(request)
+        try Self.archiveThreads.take()
         let produced = ProducedBytes()
         let files = files
         let logger = context.logger
         Thread {
+            defer { Self.archiveThreads.release() }
             do {
                 _ = try files.workspace(name).writeArchive(of: path, compression: compression, emit: produced.emit)
                 produced.finish(nil)
@@ -250,10 +254,14 @@ struct WorkspaceFilesController {
         if let length = request.headers[.contentLength].flatMap(Int64.init), length > limit {
             throw APIError(.contentTooLarge, "too_large", "workspace \(name): the archive has \(length) bytes; the limit is \(limit)")
         }
+        try Self.archiveThreads.take()
         let queue = ConsumedBytes()
         let files = files
         async let unpacked = onDedicatedThread {
-            defer { queue.close() }
+            defer {
+                queue.close()
+                Self.archiveThreads.release()
+            }
             return try files.workspace(name).unpackArchive(into: path, read: queue.pop)
         }
         var received: Int64 = 0
