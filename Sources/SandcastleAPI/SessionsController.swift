@@ -50,7 +50,7 @@ struct SessionsController {
             dependencies.metrics.launches.increment()
             dependencies.metrics.launchDuration.record(ContinuousClock.now - started)
         }
-        return try json(SessionRepresentation(session), status: created ? .created : .ok, context: context)
+        return try json(SessionRepresentation(session, egress: dependencies.manager.egressStatus(session.id)), status: created ? .created : .ok, context: context)
     }
 
     /// `GET /v1/sessions?state=&label=&limit=&cursor=`.
@@ -86,12 +86,13 @@ struct SessionsController {
             cursor = parsed
         }
         let page = try await dependencies.manager.sessions(states: states, label: label, after: cursor, limit: limit)
-        return try json(SessionList(sessions: page.sessions.map(SessionRepresentation.init), next: page.next?.token), context: context)
+        return try json(SessionList(sessions: page.sessions.map { SessionRepresentation($0, egress: dependencies.manager.egressStatus($0.id)) }, next: page.next?.token), context: context)
     }
 
     @Sendable func show(request: Request, context: SandcastleRequestContext) async throws -> Response {
         try context.require(.sessionView)
-        return try json(SessionRepresentation(try await dependencies.manager.session(try id(context))), context: context)
+        let session = try await dependencies.manager.session(try id(context))
+        return try json(SessionRepresentation(session, egress: dependencies.manager.egressStatus(session.id)), context: context)
     }
 
     @Sendable func stop(request: Request, context: SandcastleRequestContext) async throws -> Response {

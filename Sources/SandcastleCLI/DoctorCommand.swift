@@ -84,6 +84,8 @@ struct Doctor: AsyncParsableCommand {
         checks += await onThread {
             [directoryCheck("state directory", state, privateToOwner: true), directoryCheck("workspace root", workspaces, privateToOwner: false)]
         }
+        let settings = configuration
+        checks += await onThread { egressChecks(settings) }
         checks.append(await daemonCheck(connection: connection, configuration: configuration))
         return checks
     }

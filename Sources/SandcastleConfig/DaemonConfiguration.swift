@@ -48,6 +48,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// The warm pool (`[pool]`); no targets by default, so the daemon never mounts anything.
     public var pool = PoolSettings()
+    public var egress = EgressSettings()
 
     public struct APIKeyEntry: Sendable, Equatable {
         public var name: String
@@ -204,6 +205,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             relay.refuseUnknownKeys()
         }
         parsePool(top, into: &config, log: log)
+        parseEgress(top, into: &config, log: log)
         top.refuseUnknownKeys()
         guard log.isEmpty else {
             throw ConfigurationError(

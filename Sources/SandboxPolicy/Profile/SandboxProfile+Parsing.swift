@@ -1,3 +1,4 @@
+import EgressPolicy
 import TOMLConfig
 
 extension SandboxProfile {
@@ -57,6 +58,7 @@ extension SandboxProfile {
         let logs = root.table("logs").flatMap(parseLogs)
         let idleTimeout = root.table("idle_timeout").flatMap(parseSessionLimit)
         let ttl = root.table("ttl").flatMap(parseSessionLimit)
+        let egress = root.table("egress", required: false).map(parseEgress) ?? EgressAllowList()
         root.refuseUnknownKeys()
 
         guard log.isEmpty, let memory, let cpus, let pids, let nofile, let tmpSize, let shmSize, let network,
@@ -70,7 +72,7 @@ extension SandboxProfile {
             network: network, uids: uids, capabilities: capabilities,
             seccomp: SeccompSettings(
                 file: seccompFile, allowsPtrace: allowsPtrace, profile: effective, json: effective.minifiedJSON),
-            images: images, logs: logs, idleTimeout: idleTimeout, ttl: ttl)
+            images: images, logs: logs, idleTimeout: idleTimeout, ttl: ttl, egress: egress)
     }
 
     static func isValidProfileName(_ name: String) -> Bool {
@@ -135,6 +137,22 @@ extension SandboxProfile {
                 table.log.report("\(table.field("allow"))[\(index)]", value: text, error.message)
                 return nil
             }
+        }
+    }
+
+    /// `[egress] allow = ["host:port", ...]`: each entry checked, a bad one reported at
+    /// `egress.allow[i]` with its reason (the loader adds the line).
+    private static func parseEgress(_ table: ConfigTable) -> EgressAllowList {
+        let entries = table.strings("allow") ?? []
+        table.refuseUnknownKeys()
+        switch EgressAllowList.parse(entries) {
+        case .success(let list):
+            return list
+        case .failure(let error):
+            for problem in error.problems {
+                table.log.report("\(table.field("allow"))[\(problem.index)]", value: entries[problem.index], problem.reason)
+            }
+            return EgressAllowList()
         }
     }
 

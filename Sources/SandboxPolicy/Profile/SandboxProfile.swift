@@ -1,3 +1,5 @@
+import EgressPolicy
+
 /// A sandbox profile from `Policies/<name>.toml`, validated: resource limits, the uid range, the
 /// seccomp filter, the images it may run and the session time limits.
 ///
@@ -32,6 +34,9 @@ public struct SandboxProfile: Sendable, Equatable {
     public internal(set) var logs: LogLimits
     public internal(set) var idleTimeout: SessionLimit
     public internal(set) var ttl: SessionLimit
+    /// The destinations the daemon's egress proxy may reach for the profile's sessions; empty (the
+    /// default) means none. The container's network stays `none` either way.
+    public internal(set) var egress: EgressAllowList = EgressAllowList()
 }
 
 /// Only `none` exists for now: sandboxes have a loopback interface and nothing else.
