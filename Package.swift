@@ -80,12 +80,46 @@ let package = Package(
             dependencies: ["TOMLConfig"]
         ),
 
+        // Egress allow lists and the decisions on them: host patterns, CIDR blocks, port ranges and
+        // the address ranges a sandbox never reaches unless listed. Pure: no I/O, no resolver.
+        .target(name: "EgressPolicy"),
+        .testTarget(name: "EgressPolicyTests", dependencies: ["EgressPolicy"]),
+        // The daemon's egress proxy: a unix socket per session, HTTP CONNECT and absolute-form
+        // requests, names resolved and every address checked by the daemon, bytes relayed on
+        // NIO event loops.
+        .target(
+            name: "EgressProxy",
+            dependencies: [
+                "EgressPolicy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Egress end to end: the real daemon, a session container, servers in a network namespace.
+        .testTarget(
+            name: "EgressIntegrationTests",
+            dependencies: ["SandcastleTestSupport", "sandcastled"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "EgressProxyTests",
+            dependencies: [
+                "EgressProxy", "EgressPolicy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
         // Pure policy: profiles, session requests and their identifiers, seccomp, capabilities, and
         // the container spec with its read-back. No I/O beyond loading the policy files.
         .target(
             name: "SandboxPolicy",
             dependencies: [
                 "DockerEngine",
+                "EgressPolicy",
                 "TOMLConfig",
                 "CSeccomp",
                 "CCap",
@@ -132,6 +166,7 @@ let package = Package(
             name: "Sessions",
             dependencies: [
                 "DockerEngine",
+                "EgressPolicy",
                 "SandboxPolicy",
                 "SessionStore",
                 "Workspaces",
@@ -234,7 +269,8 @@ let package = Package(
         .target(
             name: "SandcastleAPI",
             dependencies: [
-                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay", "Workspaces",
+                "EgressPolicy", "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay",
+                "Workspaces",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -268,11 +304,12 @@ let package = Package(
         .target(
             name: "SandcastleDaemon",
             dependencies: [
-                "DockerEngine", "SandboxPolicy", "SessionStore", "Sessions", "Workspaces", "SandcastleConfig", "SandcastleAPI",
+                "DockerEngine", "SandboxPolicy", "EgressPolicy", "EgressProxy", "SessionStore", "Sessions", "Workspaces", "SandcastleConfig", "SandcastleAPI",
                 "AccessControl", "TerminalRelay", "HostHardening",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

@@ -23,6 +23,22 @@ public struct Session: Codable, Sendable, Equatable {
     public var idleTimeoutSeconds: Int?
     /// The workspace's bytes and inodes against its limits (`GET /v1/sessions/{id}` only).
     public var workspaceUsage: WorkspaceUsage?
+    /// The egress allow list and counters, while the session's proxy is open.
+    public var egress: SessionEgress?
+}
+
+/// A session's egress: where it may connect through the daemon, and what it did so far.
+public struct SessionEgress: Codable, Sendable, Equatable {
+    public struct Counters: Codable, Sendable, Equatable {
+        public var connections: Int
+        public var active: Int
+        public var denied: Int
+        public var bytesUp: Int64
+        public var bytesDown: Int64
+    }
+
+    public var allow: [String]
+    public var counters: Counters
 }
 
 struct SessionPage: Decodable {

@@ -50,6 +50,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var pool = PoolSettings()
     /// How workspace limits are enforced (`[workspaces] quota`).
     public var workspaceQuota = WorkspaceQuotaSetting.auto
+    public var egress = EgressSettings()
 
     public struct APIKeyEntry: Sendable, Equatable {
         public var name: String
@@ -207,6 +208,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         parsePool(top, into: &config, log: log)
         parseWorkspaces(top, into: &config, log: log)
+        parseEgress(top, into: &config, log: log)
         top.refuseUnknownKeys()
         guard log.isEmpty else {
             throw ConfigurationError(

@@ -1,5 +1,6 @@
 import AccessControl
 import DockerEngine
+import EgressProxy
 import Foundation
 import Logging
 import Prometheus
@@ -33,6 +34,8 @@ public struct Sandcastle: Sendable {
     public let manager: SessionManager
     public let pool: WarmPool
     public let relay: TerminalRelay
+    /// The egress proxy: per-session sockets for sessions whose profile lists egress.
+    public let egress: EgressProxy
     public let metrics: APIMetrics
     public let api: APIDependencies
 
@@ -58,7 +61,8 @@ public struct Sandcastle: Sendable {
     public var services: [any Service] {
         [
             EngineEventService(manager: manager), SessionReaper(manager: manager),
-            WorkspaceMonitor(manager: manager, metrics: PrometheusWorkspaceMetrics(registry: metrics.registry)), pool, relay,
+            WorkspaceMonitor(manager: manager, metrics: PrometheusWorkspaceMetrics(registry: metrics.registry)), pool,
+            EgressService(manager: manager, proxy: egress), relay,
         ]
     }
 
@@ -109,10 +113,13 @@ public struct Sandcastle: Sendable {
                 canMount: parts.canMount),
             engine: engine, store: store, mounter: parts.mounter, policies: currentPolicies,
             metrics: PrometheusPoolMetrics(registry: metrics.registry), logger: Logger(label: "sandcastle.pool"))
+        let egress = try makeEgressProxy(configuration, store: store, activity: activity, registry: metrics.registry)
         let manager = SessionManager(
             configuration: .init(daemonInstance: instance, stopGrace: .seconds(configuration.stopGraceSeconds)),
             engine: engine, store: store, policies: currentPolicies, workspaces: workspaces, sizeLimiter: sizeLimiter,
-            pool: pool, terminals: RelayTerminals(relay: relay), activity: activity, clock: parts.clock,
+            pool: pool, terminals: RelayTerminals(relay: relay), activity: activity,
+            egress: DaemonEgress(proxy: egress, directory: configuration.egressDirectory, forwarder: configuration.egress.forwarder),
+            clock: parts.clock,
             logger: Logger(label: "sandcastle.sessions"))
         try await pool.loadStoredTargets()
 
@@ -132,6 +139,6 @@ public struct Sandcastle: Sendable {
             relay: relay, pool: pool)
         return Sandcastle(
             configuration: configuration, instance: instance, store: store, engine: engine, manager: manager, pool: pool,
-            relay: relay, metrics: metrics, api: api)
+            relay: relay, egress: egress, metrics: metrics, api: api)
     }
 }
