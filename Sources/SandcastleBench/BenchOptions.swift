@@ -1,7 +1,7 @@
 /// What a run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Section: String, Sendable, CaseIterable, Codable {
-        case idle, cold, echo, throughput, warm
+        case idle, cold, echo, throughput, warm, screen
     }
 
     /// The sections to run, in ``Section`` order.
@@ -28,6 +28,8 @@ public struct BenchOptions: Sendable {
     /// the daemon's default (1 MiB) is ~30 ms of slack, and one stall of the bench's own reader
     /// would end the measurement with 1008. 32 MiB measures the relay, not the reader's luck.
     public var viewerQueueBytes = 32 << 20
+    /// The started daemon's `[relay] screens`: false measures the relay without screen models.
+    public var screens = true
 
     public init() {}
 
