@@ -9,7 +9,8 @@ struct PyteScreen: Decodable, Equatable, CustomStringConvertible {
     /// Row, column.
     var cursor: [Int]
     var hidden: Bool
-    /// Per cell, row by row: foreground, background, bold, italics, underscore, reverse, strikethrough.
+    /// Per cell, row by row: foreground, background, bold, italics, underscore, reverse, strikethrough
+    /// (of a blank cell only the colour that shows).
     var cells: [[Cell]]
 
     enum Cell: Decodable, Equatable {
@@ -40,6 +41,12 @@ struct PyteScreen: Decodable, Equatable, CustomStringConvertible {
 
     static let script = #"""
         import json, sys, pyte
+        # pyte 0.8 fails on private SGRs (vim's CSI > 4 ; 2 m, modifyOtherKeys); xterm ignores them.
+        plain_sgr = pyte.Screen.select_graphic_rendition
+        def sgr(self, *attrs, private=False):
+            if not private:
+                plain_sgr(self, *attrs)
+        pyte.Screen.select_graphic_rendition = sgr
         columns, rows, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
         screen = pyte.Screen(columns, rows)
         pyte.ByteStream(screen).feed(open(path, "rb").read())
@@ -49,7 +56,12 @@ struct PyteScreen: Decodable, Equatable, CustomStringConvertible {
             lines.append("".join(line[x].data for x in range(columns)).rstrip())
             for x in range(columns):
                 c = line[x]
-                cells.append([c.fg, c.bg, c.bold, c.italics, c.underscore, c.reverse, c.strikethrough])
+                if c.data == " ":
+                    # An erased cell: pyte gives it every attribute of the pen, libvterm (like
+                    # xterm) only the background; what shows is the background.
+                    cells.append(["default", c.fg if c.reverse else c.bg, False, False, False, False, False])
+                else:
+                    cells.append([c.fg, c.bg, c.bold, c.italics, c.underscore, c.reverse, c.strikethrough])
         print(json.dumps({"lines": lines, "cursor": [screen.cursor.y, screen.cursor.x],
                           "hidden": screen.cursor.hidden, "cells": cells}))
         """#
