@@ -110,7 +110,7 @@ public final class VTermScreenModel: ScreenModel {
     public func repaint() -> [UInt8] {
         let size = self.size
         let modes = self.modes()
-        var out = RepaintWriter(capacity: size.rows * size.columns + 256)
+        var out = RepaintWriter(capacity: size.rows * size.columns * 4 + 256)
         out.escape("c")  // RIS: whatever the client showed before is gone
         if properties.alternateScreen { out.csi("?1049h") }
         var cell = VTermScreenCell()
