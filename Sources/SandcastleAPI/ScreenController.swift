@@ -41,7 +41,9 @@ struct ScreenController {
             throw APIError(.conflict, "conflict", "session \(id) is \(session.state.rawValue) and has no container, hence no screen")
         }
         let manager = dependencies.manager
-        let captured = try await dependencies.relay.screen(session: id) { try await manager.logs(id, tail: nil) }
+        // Without a live terminal, the log's last lines: parsing a whole log of a session that
+        // printed gigabytes would hold a thread for minutes.
+        let captured = try await dependencies.relay.screen(session: id) { try await manager.logs(id, tail: Self.logLines) }
         if format == "ansi" {
             var headers: HTTPFields = [.contentType: "application/octet-stream"]
             if let offset = captured.offset { headers[Self.offsetHeader] = String(offset) }
@@ -55,6 +57,9 @@ struct ScreenController {
                 alternateScreen: snapshot.alternateScreen, modes: snapshot.modes),
             context: context)
     }
+
+    /// The log lines a screen without a live terminal is rebuilt from.
+    static let logLines = 5000
 
     /// With `format=ansi`, the live screen's offset (as `offset` in the JSON).
     static let offsetHeader = HTTPField.Name("Sandcastle-Screen-Offset")!
