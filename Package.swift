@@ -49,6 +49,11 @@ let package = Package(
             pkgConfig: "libcap",
             providers: [.apt(["libcap-dev"])]
         ),
+        .systemLibrary(
+            name: "CVTerm",
+            pkgConfig: "vterm",
+            providers: [.apt(["libvterm-dev"])]
+        ),
 
         .target(
             name: "DockerEngine",
@@ -270,7 +275,7 @@ let package = Package(
             name: "SandcastleAPI",
             dependencies: [
                 "EgressPolicy", "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay",
-                "Workspaces",
+                "TerminalScreen", "Workspaces",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -379,10 +384,21 @@ let package = Package(
         ),
         // Per-session PTY fan-out: one engine attach per session, scrollback ring, viewers with
         // roles and bounded queues, resize and signals. The WebSocket layer is built on top of it.
+        // A terminal's screen as libvterm keeps it: fed bytes, it answers with a text snapshot and
+        // the escape sequences that draw the same screen on a fresh terminal.
+        .target(
+            name: "TerminalScreen",
+            dependencies: ["CVTerm"]
+        ),
+        .testTarget(
+            name: "TerminalScreenTests",
+            dependencies: ["TerminalScreen"]
+        ),
         .target(
             name: "TerminalRelay",
             dependencies: [
                 "DockerEngine",
+                "TerminalScreen",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -391,7 +407,7 @@ let package = Package(
         .testTarget(
             name: "TerminalRelayTests",
             dependencies: [
-                "TerminalRelay", "DockerEngine", "SandcastleTestSupport",
+                "TerminalRelay", "TerminalScreen", "DockerEngine", "SandcastleTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
@@ -401,6 +417,7 @@ let package = Package(
         .target(
             name: "SandcastleBench",
             dependencies: [
+                "TerminalScreen",
                 "DockerEngine", "SandboxPolicy", "SandcastleClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

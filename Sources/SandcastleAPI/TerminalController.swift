@@ -12,7 +12,8 @@ import TerminalRelay
 /// The subprotocol of the terminal WebSocket (README, "The terminal WebSocket").
 let terminalSubprotocol = "sandcastle.tty.v1"
 
-/// The router that decides WebSocket upgrades: `GET /v1/sessions/{id}/tty[?since=OFFSET]`.
+/// The router that decides WebSocket upgrades:
+/// `GET /v1/sessions/{id}/tty[?since=OFFSET][&replay=screen|bytes]`.
 ///
 /// Everything is checked before the upgrade, in `shouldUpgrade`: the `Origin` against the
 /// allowlist, the attach token (subprotocol `bearer.<token>` or `Authorization: Bearer`), the
@@ -47,6 +48,7 @@ struct TerminalController {
         var containerID: String
         var role: AttachRole
         var since: UInt64?
+        var replay: ViewerReplay
         var negotiatedSubprotocol: Bool
     }
 
@@ -106,13 +108,19 @@ struct TerminalController {
             guard let value = UInt64(text) else { throw APIError.invalid("since must be a byte offset (a non-negative integer)") }
             since = value
         }
+        var replay = ViewerReplay.screen
+        if let text = request.uri.queryParameters["replay"].map(String.init) {
+            guard let value = ViewerReplay(rawValue: text) else { throw APIError.invalid("replay must be screen or bytes") }
+            replay = value
+        }
         return Grant(
-            session: session, containerID: containerID, role: requested ?? verified.role, since: since,
+            session: session, containerID: containerID, role: requested ?? verified.role, since: since, replay: replay,
             negotiatedSubprotocol: offered.contains(terminalSubprotocol))
     }
 
     /// Relays one viewer: terminal events out, input and control messages in, until either side
-    /// ends. The relay never waits for this viewer; if it falls behind it is closed (1008).
+    /// ends. The relay never waits for this viewer; if it falls behind, its backlog is replaced by
+    /// a reset and a repaint, and only if it does not take even that in time it is closed (1008).
     ///
     /// - Throws: what reading the client's frames threw: swift-websocket's close errors (a message
     ///   over the size limit, invalid UTF-8 in a text message, a frame out of sequence), from which
@@ -131,7 +139,8 @@ struct TerminalController {
             try? await outbound.close(.goingAway, reason: "the daemon is shutting down")
             return
         }
-        let viewer = terminal.attach(role: grant.role == .readWrite ? .readWrite : .readOnly, since: grant.since)
+        let viewer = terminal.attach(
+            role: grant.role == .readWrite ? .readWrite : .readOnly, since: grant.since, replay: grant.replay)
         defer { viewer.detach() }
         let sessionID = grant.session.id
         let role = grant.role.rawValue
@@ -168,7 +177,7 @@ struct TerminalController {
                 try await outbound.write(.text(control(["type": "hello", "session": session, "role": role, "offset": offset])))
             case .reset(let offset):
                 try await outbound.write(.text(control(["type": "reset", "offset": offset])))
-            case .output(let bytes, _):
+            case .output(let bytes, _), .repaint(let bytes, _):
                 try await outbound.write(.binary(bytes))
             case .exit(let code, let reason):
                 try await outbound.write(.text(control(["type": "exit", "code": code, "reason": reason])))

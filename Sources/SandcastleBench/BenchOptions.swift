@@ -1,7 +1,7 @@
 /// What a run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Section: String, Sendable, CaseIterable, Codable {
-        case idle, cold, echo, throughput, warm, files
+        case idle, cold, echo, throughput, warm, files, screen
     }
 
     /// The sections to run, in ``Section`` order.
@@ -34,6 +34,8 @@ public struct BenchOptions: Sendable {
     /// Files in the tree the files section downloads as an archive (beside `tar -c`), and rounds.
     public var archiveFiles = 10_000
     public var archiveRounds = 5
+    /// The started daemon's `[relay] screens`: false measures the relay without screen models.
+    public var screens = true
 
     public init() {}
 

@@ -14,6 +14,8 @@ public struct Targets: Sendable, Equatable {
     /// Idle attached sessions, and the daemon's resident memory with them.
     public var idleSessions = 500
     public var idleRSSBytes: Double = 200_000_000
+    /// Building the repaint of a full 200x60 screen, p50.
+    public var repaintP50Microseconds: Double = 1000
 
     public init() {}
 
@@ -52,6 +54,13 @@ public struct Targets: Sendable, Equatable {
             verdict(
                 "echo.added_p50", echo.addedP50, atMost: addedEchoMicroseconds, unit: "us",
                 String(format: "p50 %.0f us vs raw %.0f us", echo.daemon.p50, echo.raw.p50))
+        }
+        if let screen = report.screen {
+            verdict(
+                "screen.repaint_p50", screen.build.p50 / 1000, atMost: repaintP50Microseconds / 1000, unit: "ms",
+                String(
+                    format: "%dx%d, pen changing every %d cells, %d bytes; CPU p50 %.3f ms", screen.columns, screen.rows,
+                    screen.penRun, screen.repaintBytes, screen.buildCPU.p50 / 1000))
         }
         if let idle = report.idle {
             if idle.sessions >= idleSessions {
@@ -112,6 +121,11 @@ extension BenchReport {
                     format: "throughput, %d MiB: daemon %.1f MB/s (%.2f s), raw attach %.1f MB/s (%.2f s)",
                     throughput.bytes >> 20, throughput.daemonBytesPerSecond / 1e6, throughput.daemonSeconds,
                     throughput.rawBytesPerSecond / 1e6, throughput.rawSeconds))
+        }
+        if let screen = screen {
+            row("repaint \(screen.columns)x\(screen.rows) (build, wall)", screen.build)
+            row("repaint \(screen.columns)x\(screen.rows) (build, CPU)", screen.buildCPU)
+            lines.append("repaint \(screen.columns)x\(screen.rows): \(screen.repaintBytes) bytes")
         }
         if let idle = idle {
             lines.append(

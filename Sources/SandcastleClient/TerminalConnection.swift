@@ -63,11 +63,14 @@ public struct TerminalConnection: Sendable {
     /// Opens the terminal of session `id` with an attach token and runs `body` with the incoming
     /// messages and a writer. The connection is closed when `body` returns.
     public static func open<Result: Sendable>(
-        address: DaemonAddress, session id: String, token: String, since: UInt64? = nil,
+        address: DaemonAddress, session id: String, token: String, since: UInt64? = nil, replayBytes: Bool = false,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         _ body: (AsyncThrowingStream<Message, any Error>, Writer) async throws -> Result
     ) async throws -> Result {
-        let path = "/v1/sessions/\(try SandcastleClient.pathSegment(id))/tty" + (since.map { "?since=\($0)" } ?? "")
+        var query = since.map { ["since=\($0)"] } ?? []
+        if replayBytes { query.append("replay=bytes") }
+        let path = "/v1/sessions/\(try SandcastleClient.pathSegment(id))/tty"
+            + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         let host = HTTPTransport(address: address, group: group).hostHeader
         let upgrade: EventLoopFuture<Upgrade> = try await address.connect(group: group) { channel in
             channel.eventLoop.makeCompletedFuture {

@@ -46,6 +46,52 @@ struct SessionPage: Decodable {
     var next: String?
 }
 
+/// A session's screen as text (`GET /v1/sessions/{id}/screen`).
+public struct Screen: Codable, Sendable, Equatable {
+    public struct Size: Codable, Sendable, Equatable {
+        public var columns: Int
+        public var rows: Int
+    }
+    public struct Cursor: Codable, Sendable, Equatable {
+        public var row: Int
+        public var column: Int
+        public var visible: Bool
+    }
+    public var session: String
+    /// `terminal` (the live screen) or `log` (rebuilt from the container's log).
+    public var source: String
+    public var offset: UInt64?
+    public var size: Size
+    public var rows: [String]
+    public var cursor: Cursor
+    public var title: String
+    public var alternateScreen: Bool
+    public var modes: Modes
+
+    /// The modes the program set (`GET /v1/sessions/{id}/screen` describes each).
+    public struct Modes: Codable, Sendable, Equatable {
+        public var applicationCursorKeys: Bool
+        public var bracketedPaste: Bool
+        public var mouseTracking: String
+        public var mouseEncoding: String
+        public var focusReporting: Bool
+        public var autowrap: Bool
+        public var originMode: Bool
+        public var reverseVideo: Bool
+        public var cursorBlink: Bool
+        public var cursorShape: String
+        /// First and last row, zero-based; absent for the whole screen.
+        public var scrollRegion: [Int]?
+    }
+
+    /// The rows, trailing empty ones dropped, one per line (what `tmux capture-pane -p` prints).
+    public var text: String {
+        var lines = rows[...]
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        return lines.joined(separator: "\n")
+    }
+}
+
 /// A minted attach token (`POST /v1/sessions/{id}/attach-tokens`).
 public struct AttachToken: Codable, Sendable {
     public var token: String

@@ -45,6 +45,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var scrollbackBytes: Int
     public var viewerQueueBytes: Int
     public var maxFrameBytes: Int
+    /// `[relay] screens`: keep each session's screen (repaints for new and slow viewers, the
+    /// screen route's live view); false only to measure the relay without it.
+    public var screens = true
 
     /// The warm pool (`[pool]`); no targets by default, so the daemon never mounts anything.
     public var pool = PoolSettings()
@@ -204,6 +207,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             if let value = positive(relay, "scrollback_bytes", log) { config.scrollbackBytes = value }
             if let value = positive(relay, "viewer_queue_bytes", log) { config.viewerQueueBytes = value }
             if let value = positive(relay, "max_frame_bytes", log) { config.maxFrameBytes = value }
+            if let value = relay.bool("screens", required: false) { config.screens = value }
             relay.refuseUnknownKeys()
         }
         parsePool(top, into: &config, log: log)

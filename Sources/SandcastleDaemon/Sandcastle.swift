@@ -100,7 +100,9 @@ public struct Sandcastle: Sendable {
         let activity = SessionActivity(clock: parts.clock)
         let relay = TerminalRelay(
             engine: baseEngine,
-            configuration: .init(scrollbackBytes: configuration.scrollbackBytes, viewerQueueBytes: configuration.viewerQueueBytes),
+            configuration: .init(
+                scrollbackBytes: configuration.scrollbackBytes, viewerQueueBytes: configuration.viewerQueueBytes,
+                screenModel: configuration.screens ? TerminalRelay.Configuration.libvtermScreens : nil),
             delegate: RelayActivity(activity: activity), metrics: PrometheusRelayMetrics(registry: metrics.registry),
             logger: Logger(label: "sandcastle.relay"))
         let pool = WarmPool(

@@ -16,8 +16,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
             Exit status: 0 when every measured target passed, 1 when one failed, 2 on an error.
             """)
 
-    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm, files.")
-    var sections = "idle,cold,echo,throughput,warm,files"
+    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm, files, screen.")
+    var sections = "idle,cold,echo,throughput,warm,files,screen"
     @Option(help: "Write the report as JSON to this file.")
     var json: String?
     @Option(help: "A running daemon's TCP API, http://HOST:PORT (its allowed_origins must include ws://HOST).")
@@ -54,6 +54,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
     var viewerQueueMib = 32
     @Option(help: "TOML appended to the started daemon's configuration.")
     var daemonConfig: String?
+    @Flag(help: "Start the daemon with [relay] screens = false (throughput without screen models).")
+    var noScreens = false
     @Flag(help: "Keep the temporary state, workspaces and daemon log.")
     var keep = false
     @Option(help: "Merge these JSON reports (comma-separated) into one and print it, without measuring.")
@@ -116,6 +118,7 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
         options.createConcurrency = concurrency
         guard viewerQueueMib > 0 else { throw BenchError.usage("--viewer-queue-mib must be at least 1") }
         options.viewerQueueBytes = viewerQueueMib << 20
+        options.screens = !noScreens
 
         var running: BenchRun.RunningDaemon?
         if let url {
