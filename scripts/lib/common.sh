@@ -41,6 +41,8 @@ sandcastle_packages=(
     libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev pkg-config
     # what the tests and these scripts use (e2fsprogs and mount: workspace size limits)
     e2fsprogs util-linux mount iproute2 curl ca-certificates procps tar git
+    # the egress tests' outside world: a CA and certificates, and the servers (Tests/EgressIntegrationTests)
+    openssl python3
     # systemd-analyze verify/security on the units in systemd/ (no systemd needs to run)
     systemd
     # what the Swift toolchain in /opt/swift links with
