@@ -1,6 +1,9 @@
 # The egress tests' servers, run inside their network namespace by outside-world.
 import http.server, os, socket, socketserver, ssl, subprocess, sys, threading
 
+# Descriptors the test process left open (its output pipe) would keep it waiting for us.
+os.closerange(3, 65536)
+
 directory = sys.argv[1]
 
 
