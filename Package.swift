@@ -23,9 +23,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C libraries: each imported by exactly one wrapper target.
@@ -56,12 +56,12 @@ let package = Package(
         ),
         .testTarget(
             name: "DockerEngineTests",
-            dependencies: ["DockerEngine"],
+            dependencies: ["DockerEngine", .product(name: "NIOCore", package: "swift-nio")],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "DockerEngineIntegrationTests",
-            dependencies: ["DockerEngine", "SandcastleTestSupport"]
+            dependencies: ["DockerEngine", "SandcastleTestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
 
         // The TOML reading both the daemon's configuration and the policies use: typed tables that
@@ -121,7 +121,8 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
 
-        // The session manager: lifecycle, crash-safe launch, reconciliation, engine events, reaping.
+        // The domain: the session manager (lifecycle, crash-safe launch, reconciliation, engine
+        // events, reaping), the warm pool, and the seams to the engine and the terminals.
         .target(
             name: "Sessions",
             dependencies: [
@@ -135,8 +136,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // Hosts a session manager in a process of its own, for the crash tests (SIGKILL and
-        // restart) until the daemon exists.
+        // Hosts a bare session manager in a process of its own, for the crash tests: SIGKILL in
+        // the middle of launches, then a restart that reconciles.
         .executableTarget(
             name: "sandcastle-session-host",
             dependencies: [
@@ -144,11 +145,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Fixtures shared by the test targets that run a session manager on the real engine.
+        // Fixtures shared by the test targets: a session manager on the real engine, the
+        // in-memory engine, the sandcastled process, Docker-in-Docker, the engine-needed trait.
         .target(
             name: "SandcastleTestSupport",
             dependencies: [
-                "Sessions", "SessionStore", "SandboxPolicy", "Workspaces", "DockerEngine", "TerminalRelay",
+                "Sessions", "SessionStore", "SandboxPolicy", "Workspaces", "DockerEngine", "TerminalRelay", "SandcastleDaemon",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -158,7 +160,13 @@ let package = Package(
         .testTarget(
             name: "SessionsIntegrationTests",
             dependencies: [
-                "Sessions", "SessionStore", "SandboxPolicy", "Workspaces", "DockerEngine", "SandcastleTestSupport", "sandcastle-session-host",
+                "Sessions",
+                "SessionStore",
+                "SandboxPolicy",
+                "Workspaces",
+                "DockerEngine",
+                "SandcastleTestSupport", "sandcastle-session-host",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -175,11 +183,12 @@ let package = Package(
             dependencies: [
                 "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "SandcastleTestSupport", "sandcastled",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "SandboxIntegrationTests",
-            dependencies: ["Sessions", "SandboxPolicy", "Workspaces", "DockerEngine", "SandcastleTestSupport"]
+            dependencies: ["Sessions", "SandboxPolicy", "Workspaces", "DockerEngine", "SandcastleTestSupport", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")]
         ),
         // glibc calls Swift does not import (declared only under _GNU_SOURCE).
         .target(name: "CLinuxShims"),
@@ -197,7 +206,10 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkspacesTests",
-            dependencies: ["Workspaces", "SandboxPolicy", "TOMLConfig", "SandcastleTestSupport"]
+            dependencies: [
+                "Workspaces", "SandboxPolicy", "SandcastleTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "WorkspacesIntegrationTests",
@@ -221,9 +233,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [.copy("openapi.json")]
         ),
@@ -234,10 +248,16 @@ let package = Package(
                 "DockerEngine", "AccessControl", "SandcastleTestSupport", "TerminalRelay",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                "Workspaces",
             ]
         ),
 
-        // The daemon's configuration, wiring and services; `sandcastled` is a thin wrapper.
+        // The composition root (Sandcastle.make), the services, reload, and the glue between the
+        // relay, the sessions and Prometheus; `sandcastled` is a thin wrapper.
         .target(
             name: "SandcastleDaemon",
             dependencies: [
@@ -246,7 +266,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The daemon's own hardening (capabilities with libcap, a seccomp filter with libseccomp)
@@ -260,8 +280,11 @@ let package = Package(
         .testTarget(
             name: "SandcastleDaemonTests",
             dependencies: [
-                "SandcastleDaemon", "DockerEngine", "sandcastled", "HostHardening", "AccessControl", "SandcastleTestSupport", "SessionStore", "SandcastleConfig",
+                "SandcastleDaemon", "DockerEngine", "sandcastled", "HostHardening", "AccessControl", "SandcastleTestSupport", "SessionStore", "SandcastleConfig", "SandcastleBench",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
 
@@ -277,7 +300,8 @@ let package = Package(
             ]
         ),
         // The operator CLI's commands; `sandcastle` is a thin wrapper. `doctor` reads the daemon's
-        // configuration and asks the engine directly, `policy check` validates offline.
+        // configuration (never linking the daemon) and asks the engine directly, `policy check`
+        // validates offline.
         .target(
             name: "SandcastleCLI",
             dependencies: [
@@ -324,7 +348,6 @@ let package = Package(
             dependencies: [
                 "TerminalRelay", "DockerEngine", "SandcastleTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -337,6 +360,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         .executableTarget(

@@ -119,9 +119,8 @@ struct EventsController {
     /// One SSE message: `id`, `event` (the type) and the event as JSON `data`, the event's own
     /// payload embedded as JSON.
     static func format(_ event: Event) -> String {
-        let encoder = JSONEncoder()
         func quoted(_ text: String) -> String {
-            (try? encoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+            (try? responseEncoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
         }
         let time = ISO8601DateFormatter().string(from: event.time)
         let session = event.sessionID.map(quoted) ?? "null"

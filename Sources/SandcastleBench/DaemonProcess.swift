@@ -171,8 +171,9 @@ func makeTemporaryDirectory(prefix: String) throws -> String {
     return String(cString: made)
 }
 
-/// A loopback TCP port nothing listens on now (bound to port 0 and released).
-func freeLoopbackPort() throws -> Int {
+/// A loopback TCP port nothing listens on now (bound to port 0 and released). The daemon tests
+/// use it too.
+public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw BenchError.usage("cannot make a socket: \(String(cString: strerror(errno)))") }
     defer { close(fd) }

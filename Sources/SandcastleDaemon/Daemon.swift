@@ -161,7 +161,8 @@ public enum Daemon {
         }
     }
 
-    static func socketAnswers(_ path: String) -> Bool {
+    /// Whether something accepts connections on the unix socket at `path`.
+    public static func socketAnswers(_ path: String) -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

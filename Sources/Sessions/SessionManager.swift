@@ -332,18 +332,27 @@ public actor SessionManager {
 
     /// SHA-256 over the request's canonical JSON and the owner: equal requests, equal hashes.
     static func requestHash(_ request: SessionLaunchRequest, owner: String) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var data = (try? encoder.encode(request)) ?? Data()
+        var data = (try? hashEncoder.encode(request)) ?? Data()
         data.append(0)
         data.append(contentsOf: Array(owner.utf8))
         return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 
-    static func payload(_ values: [String: String]) -> String {
+    /// Encoders configured once and then only used (safe from any task): the request's canonical
+    /// form for its hash (stored, so it must never change), and events' payloads.
+    private static let hashEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+    private static let payloadEncoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(values)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return encoder
+    }()
+
+    static func payload(_ values: [String: String]) -> String {
+        (try? payloadEncoder.encode(values)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
     /// The `session.created` payload: what was asked, without the environment's values.
@@ -355,11 +364,9 @@ public actor SessionManager {
             var owner: String
             var labels: [String: String]
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         let value = Created(
             image: session.image, profile: session.profile, workspace: session.workspace, owner: session.owner,
             labels: session.labels)
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return (try? payloadEncoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

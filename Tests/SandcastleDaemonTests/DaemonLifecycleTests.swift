@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import SandcastleTestSupport
 import Synchronization
+import SandcastleBench
 import Testing
 
 #if canImport(Glibc)
@@ -28,24 +29,6 @@ struct DaemonLifecycleTests {
     }
 
     static var image: String { ProcessInfo.processInfo.environment["SANDCASTLE_TEST_IMAGE"] ?? "sandcastle/testbox:latest" }
-
-    /// A TCP port nothing listens on right now.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw DaemonProcessTests.ProcessFailure(description: "no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 
     static func instance(of directory: String) -> String {
         ((try? String(contentsOfFile: directory + "/state/instance-id", encoding: .utf8)) ?? "")
@@ -144,7 +127,7 @@ struct DaemonLifecycleTests {
 
     @Test func theRunningDaemonIsHardenedOnEveryThreadAndStillServes() async throws {
         let directory = try Self.scratch()
-        let port = try Self.freePort()
+        let port = try freeLoopbackPort()
         try await Self.withDaemon(directory, api: #"tcp = "127.0.0.1:\#(port)""#) { daemon in
             try await daemon.waitUntilListening()
             let kept = HostHardening.mask(of: HostHardening.capabilities(for: .init(mounts: false)))
@@ -268,7 +251,7 @@ struct DaemonLifecycleTests {
 
     @Test func sigtermClosesViewersWith1001AndTheRestartReattaches() async throws {
         let directory = try Self.scratch()
-        let port = try Self.freePort()
+        let port = try freeLoopbackPort()
         let engine = try await DockerClient.connect(.fromEnvironment())
         try await Self.withDaemon(directory, api: #"tcp = "127.0.0.1:\#(port)""#) { daemon in
             try await daemon.waitUntilListening()

@@ -1,9 +1,6 @@
 import Foundation
+import SandcastleDaemon
 import Testing
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Whether the Docker engine the tests would use answers: `DOCKER_HOST` (a unix socket), else
 /// `/var/run/docker.sock`. Checked once, by connecting to the socket.
@@ -13,22 +10,7 @@ public enum TestEngine {
         return host.hasPrefix("unix://") ? String(host.dropFirst("unix://".count)) : "/var/run/docker.sock"
     }()
 
-    public static let isReachable: Bool = {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
-    }()
+    public static let isReachable = Daemon.socketAnswers(socketPath)
 }
 
 extension Trait where Self == ConditionTrait {

@@ -5,6 +5,7 @@ import SandboxPolicy
 import SandcastleTestSupport
 import SessionStore
 import Sessions
+import Synchronization
 import Testing
 import Workspaces
 
@@ -118,5 +119,63 @@ struct ManagerLogicTests {
         #expect(await harness.manager.reapOnce() == ["idle"])
         #expect(try await harness.manager.session("idle").exitReason == .idle)
         #expect(try await harness.manager.session("watched").state == .running)
+    }
+}
+
+/// The warm pool's bookkeeping on the in-memory engine: targets, validation, and the cold
+/// fallback when it has nothing ready. (Claims themselves mount, so they run in Docker-in-Docker:
+/// WarmPoolIntegrationTests.)
+@Suite("Warm pool bookkeeping, on the in-memory engine")
+struct PoolLogicTests {
+    final class CountingMetrics: PoolMetrics {
+        let claims = Mutex<[String]>([])
+        func claimed(profile: String, warm: Bool) { claims.withLock { $0.append("\(profile) \(warm ? "warm" : "cold")") } }
+        func slotsChanged(profile: String, ready: Int, target: Int) {}
+    }
+
+    struct RefusingMounter: SlotMounter {
+        func preparePoolRoot(_ root: String) throws(PoolError) { throw PoolError(.mount, "no mounts in logic tests") }
+        func mountWorkspace(_ workspace: ResolvedWorkspace, onto slotDirectory: String) throws(PoolError) {
+            throw PoolError(.mount, "no mounts in logic tests")
+        }
+        func unmountAll(_ slotDirectory: String) throws(PoolError) {}
+        func isMountPoint(_ path: String) -> Bool { false }
+    }
+
+    @Test func targetsAreCheckedAndAnEmptyPoolFallsBackToACold() async throws {
+        let directory = try TemporaryDirectory()
+        let engine = LimitedEngine(InMemoryEngine(), limit: 4)
+        let store = try SessionStore(.init(directory: directory.path + "/state", daemonInstance: "pool-logic"))
+        let policies = Swappable(try PolicySet.load(directory: ManagerFixture.policiesDirectory))
+        let metrics = CountingMetrics()
+        let pool = WarmPool(
+            configuration: .init(
+                root: directory.path + "/pool", gate: GateMount(hostPath: directory.path + "/gate"),
+                daemonInstance: "pool-logic", canMount: false),
+            engine: engine, store: store, mounter: RefusingMounter(), policies: policies, metrics: metrics)
+        try directory.makeDirectory("workspaces")
+        let manager = SessionManager(
+            configuration: .init(daemonInstance: "pool-logic"), engine: engine, store: store, policies: policies,
+            workspaces: try WorkspaceResolver(root: directory.path + "/workspaces"), pool: pool)
+
+        // A daemon that gave up mounting refuses a pool; size 0 is fine; unknown profiles are named.
+        let refused = await #expect(throws: PoolError.self) {
+            try await pool.setTarget(PoolTarget(profile: "default", image: "sandcastle/testbox:latest", size: 2, refillPerMinute: 60))
+        }
+        #expect(refused?.message.contains("privileges to mount") == true)
+        let unknown = await #expect(throws: PoolError.self) {
+            try await pool.setTarget(PoolTarget(profile: "nope", image: "sandcastle/testbox:latest", size: 0, refillPerMinute: 60))
+        }
+        #expect(unknown?.message.contains("no profile nope") == true)
+        let status = try await pool.setTarget(PoolTarget(profile: "default", image: "sandcastle/testbox:latest", size: 0, refillPerMinute: 60))
+        #expect(status.ready == 0 && status.size == 0)
+        #expect(try await store.poolTargets().map(\.profile) == ["default"])
+
+        // Nothing ready: the session launches cold, and the metric says so.
+        let request = SessionLaunchRequest(image: "sandcastle/testbox:latest", profile: "default", workspace: "w", command: ["sh"])
+        let (session, _) = try await manager.create(id: "cold-1", request: request, owner: "a")
+        #expect(session.state == .running)
+        #expect(session.poolSlot == nil)
+        #expect(metrics.claims.withLock { $0 } == ["default cold"])
     }
 }
