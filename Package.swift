@@ -40,6 +40,11 @@ let package = Package(
             providers: [.apt(["libseccomp-dev"])]
         ),
         .systemLibrary(
+            name: "CArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
+        .systemLibrary(
             name: "CCap",
             pkgConfig: "libcap",
             providers: [.apt(["libcap-dev"])]
@@ -201,6 +206,7 @@ let package = Package(
                 "SandboxPolicy",
                 "TOMLConfig",
                 "CLinuxShims",
+                "CArchive",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -230,6 +236,7 @@ let package = Package(
             dependencies: [
                 "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay", "Workspaces",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -245,7 +252,7 @@ let package = Package(
             name: "SandcastleAPITests",
             dependencies: [
                 "SandcastleAPI", "SandcastleDaemon", "SandcastleConfig", "Sessions", "SessionStore", "SandboxPolicy",
-                "DockerEngine", "AccessControl", "SandcastleTestSupport", "TerminalRelay",
+                "DockerEngine", "AccessControl", "SandcastleTestSupport", "TerminalRelay", "Workspaces",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -307,6 +314,7 @@ let package = Package(
             dependencies: [
                 "SandcastleClient", "SandcastleConfig", "SandboxPolicy", "DockerEngine", "Workspaces",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(

@@ -1,8 +1,8 @@
 /// Hex and base64url, written out here because tokens need a *strict* decoder: exactly one text
 /// for each byte string, so that changing any character of a token changes what it decodes to.
 /// (Foundation's base64 decoder accepts padding, ignores nothing useful to us and lets the unused
-/// low bits of the last character vary.)
-enum ByteEncoding {
+/// low bits of the last character vary.) Public for the API's cursors and percent-decoding.
+public enum ByteEncoding {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Lowercase hex.
@@ -31,7 +31,8 @@ enum ByteEncoding {
         return out
     }
 
-    private static func hexValue(_ char: UInt8) -> UInt8? {
+    /// The value of one hex digit in either case; nil for any other byte.
+    public static func hexValue(_ char: UInt8) -> UInt8? {
         switch char {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): char - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): char - UInt8(ascii: "a") + 10
@@ -43,7 +44,7 @@ enum ByteEncoding {
     private static let base64URLAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     /// base64url (RFC 4648 §5) without padding.
-    static func base64URL(_ bytes: [UInt8]) -> String {
+    public static func base64URL(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count * 4 + 2) / 3)
         var index = 0
@@ -66,7 +67,7 @@ enum ByteEncoding {
     /// Strict base64url without padding: only the 64 alphabet characters, no `=`, no whitespace,
     /// a length that some byte string encodes to, and zero unused bits in the last character.
     /// So `base64URL(decoded) == text` whenever this returns non-nil.
-    static func bytes(fromBase64URL text: Substring) -> [UInt8]? {
+    public static func bytes(fromBase64URL text: Substring) -> [UInt8]? {
         let chars = Array(text.utf8)
         guard chars.count % 4 != 1 else { return nil }
         var out: [UInt8] = []

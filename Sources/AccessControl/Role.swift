@@ -7,6 +7,10 @@ public enum Permission: String, Sendable, Hashable, CaseIterable, Codable {
     case sessionAttach = "session:attach"
     /// Watching a terminal: minting read-only (`ro`) attach tokens. `session:attach` is for `rw`.
     case sessionWatch = "session:watch"
+    /// List, stat, read and download files of a workspace.
+    case workspaceRead = "workspace:read"
+    /// Write, move, delete and upload files of a workspace.
+    case workspaceWrite = "workspace:write"
     /// Keys, the pool and everything else an operator does.
     case admin
 }
@@ -14,9 +18,11 @@ public enum Permission: String, Sendable, Hashable, CaseIterable, Codable {
 /// The role an API key carries. Each role's permissions are listed explicitly, so a permission
 /// added later is granted to no role until someone decides which roles get it (admin excepted).
 public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
-    /// Reads sessions and watches their terminals: `session:view`, `session:watch`.
+    /// Reads sessions and workspace files and watches terminals: `session:view`, `session:watch`,
+    /// `workspace:read`.
     case viewer
-    /// Runs sessions: `session:view`, `create`, `start`, `stop`, `attach`, `watch`.
+    /// Runs sessions and edits their workspaces: `session:view`, `create`, `start`, `stop`, `attach`,
+    /// `watch`, `workspace:read`, `workspace:write`.
     case developer
     /// Everything, including `admin`.
     case admin
@@ -24,8 +30,12 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
     /// Every permission this role grants.
     public var permissions: Set<Permission> {
         switch self {
-        case .viewer: [.sessionView, .sessionWatch]
-        case .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch]
+        case .viewer: [.sessionView, .sessionWatch, .workspaceRead]
+        case .developer:
+            [
+                .sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .workspaceRead,
+                .workspaceWrite,
+            ]
         case .admin: Set(Permission.allCases)
         }
     }

@@ -24,6 +24,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleReq
     PoolsController(dependencies: dependencies).addRoutes(to: v1)
     WorkspacesController(dependencies: dependencies).addRoutes(to: v1)
     AdminController(dependencies: dependencies).addRoutes(to: v1)
+    WorkspaceFilesController(dependencies: dependencies).addRoutes(to: v1)
     return router
 }
 

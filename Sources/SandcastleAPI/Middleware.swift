@@ -3,13 +3,15 @@ import HTTPTypes
 import Hummingbird
 
 /// Refuses a body larger than the limit with 413 before reading it, when its length is declared;
-/// bodies without a length are cut off at the limit where they are collected.
+/// bodies without a length are cut off at the limit where they are collected. Workspace files and
+/// archives stream their bodies to disk under limits of their own.
 struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBytes: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
+        if request.uri.path.hasPrefix("/v1/workspaces/") { return try await next(request, context) }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBytes {
             throw APIError(.contentTooLarge, "body_too_large", "the body has \(length) bytes; the limit is \(maxBytes)")
         }

@@ -1,7 +1,7 @@
 /// What a run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Section: String, Sendable, CaseIterable, Codable {
-        case idle, cold, echo, throughput, warm
+        case idle, cold, echo, throughput, warm, files
     }
 
     /// The sections to run, in ``Section`` order.
@@ -28,6 +28,12 @@ public struct BenchOptions: Sendable {
     /// the daemon's default (1 MiB) is ~30 ms of slack, and one stall of the bench's own reader
     /// would end the measurement with 1008. 32 MiB measures the relay, not the reader's luck.
     public var viewerQueueBytes = 32 << 20
+    /// Reads and as many writes of one file in the files section.
+    public var fileSamples = 200
+    public var fileBytes = 1 << 20
+    /// Files in the tree the files section downloads as an archive (beside `tar -c`), and rounds.
+    public var archiveFiles = 10_000
+    public var archiveRounds = 5
 
     public init() {}
 

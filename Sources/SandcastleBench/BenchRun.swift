@@ -80,7 +80,9 @@ public struct BenchRun: Sendable {
                 viewerQueueBytes: options.viewerQueueBytes, extraConfig: extraDaemonConfig + poolConfig)
             logger.notice("sandcastled started", metadata: ["pid": "\(daemon.pid)", "port": "\(daemon.port)", "log": "\(daemon.logFile)"])
             started = daemon
-            target = .init(api: DaemonAPI(host: "127.0.0.1", port: daemon.port, apiKey: daemon.apiKey), pid: daemon.pid)
+            target = .init(
+                api: DaemonAPI(host: "127.0.0.1", port: daemon.port, apiKey: daemon.apiKey), pid: daemon.pid,
+                workspaceRoot: daemon.directory + "/workspaces")
         }
         let benchmark = Benchmark(
             options: options, target: target, raw: raw, pool: AdminPoolControl(api: target.api), runID: runID, logger: logger)

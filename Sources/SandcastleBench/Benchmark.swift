@@ -21,10 +21,13 @@ public struct Benchmark: Sendable {
         public var api: DaemonAPI
         /// For the idle section's memory reading; nil when the daemon is not on this host.
         public var pid: Int32?
+        /// The daemon's workspace root, when on this host: the files section runs `tar -c` there.
+        public var workspaceRoot: String?
 
-        public init(api: DaemonAPI, pid: Int32?) {
+        public init(api: DaemonAPI, pid: Int32?, workspaceRoot: String? = nil) {
             self.api = api
             self.pid = pid
+            self.workspaceRoot = workspaceRoot
         }
     }
 
@@ -60,6 +63,7 @@ public struct Benchmark: Sendable {
             case .echo: report.echo = try await echo()
             case .throughput: report.throughput = try await throughput()
             case .warm: report.warm = try await warm()
+            case .files: report.files = try await files()
             }
         }
         await raw.sweep()

@@ -70,6 +70,7 @@ public struct Targets: Sendable, Equatable {
                         idle.sessions, Double(idle.rssBytes) / 1e6, idle.perSessionBytes / 1e3))
             }
         }
+        verdicts += filesVerdicts(report.files)
         return verdicts
     }
 
@@ -118,6 +119,7 @@ extension BenchReport {
                     format: "idle: %d attached sessions, daemon VmRSS %.1f MB (baseline %.1f MB, %.1f KB per session)",
                     idle.sessions, Double(idle.rssBytes) / 1e6, Double(idle.baselineRSSBytes) / 1e6, idle.perSessionBytes / 1e3))
         }
+        if let files { lines += files.tableLines(row) }
         if !verdicts.isEmpty {
             lines.append("")
             lines.append("target".padding(toLength: 22, withPad: " ", startingAt: 0) + "result  measured      limit")

@@ -19,7 +19,8 @@ public struct Sandcastle: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             List.self, Inspect.self, Logs.self, Run.self, Create.self, Attach.self, Stop.self, Start.self, Remove.self,
-            Events.self, Token.self, WorkspacesCommand.self, Policy.self, Doctor.self, GarbageCollect.self, Backup.self,
+            Events.self, Token.self, WorkspacesCommand.self, Copy.self, Policy.self, Doctor.self, GarbageCollect.self,
+            Backup.self,
         ])
 
     public init() {}

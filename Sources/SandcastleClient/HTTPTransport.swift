@@ -17,6 +17,8 @@ struct HTTPTransport: Sendable {
         var path: String
         var headers: [(String, String)] = []
         var body: [UInt8]? = nil
+        /// A body streamed with chunked transfer encoding instead: called until it returns nil.
+        var upload: (@Sendable () async throws -> ByteBuffer?)? = nil
     }
 
     /// Sends `request`; `onHead` sees the status and headers, `onBody` each body chunk as it
@@ -35,15 +37,30 @@ struct HTTPTransport: Sendable {
                 var headers = HTTPHeaders(request.headers)
                 headers.replaceOrAdd(name: "Host", value: hostHeader)
                 headers.replaceOrAdd(name: "Connection", value: "close")
-                headers.replaceOrAdd(name: "Content-Length", value: String(request.body?.count ?? 0))
-                // One write: the daemon may answer and close as soon as it has the head, and a
-                // later write of the (empty) end would then fail on the closed channel.
-                var parts: [HTTPClientRequestPart] = [
-                    .head(HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path, headers: headers))
-                ]
-                if let body = request.body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                parts.append(.end(nil))
-                try await outbound.write(contentsOf: parts)
+                // A streamed upload the daemon refuses part-way: its answer is still read below.
+                var uploadFailure: (any Error)?
+                if let upload = request.upload {
+                    headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+                    do {
+                        try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path, headers: headers)))
+                        while let chunk = try await upload() {
+                            if chunk.readableBytes > 0 { try await outbound.write(.body(.byteBuffer(chunk))) }
+                        }
+                        try await outbound.write(.end(nil))
+                    } catch {
+                        uploadFailure = error
+                    }
+                } else {
+                    headers.replaceOrAdd(name: "Content-Length", value: String(request.body?.count ?? 0))
+                    // One write: the daemon may answer and close as soon as it has the head, and a
+                    // later write of the (empty) end would then fail on the closed channel.
+                    var parts: [HTTPClientRequestPart] = [
+                        .head(HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path, headers: headers))
+                    ]
+                    if let body = request.body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                    parts.append(.end(nil))
+                    try await outbound.write(contentsOf: parts)
+                }
                 var sawHead = false
                 for try await part in inbound {
                     switch part {
@@ -56,6 +73,7 @@ struct HTTPTransport: Sendable {
                         return
                     }
                 }
+                if !sawHead, let uploadFailure { throw uploadFailure }
                 if !sawHead { throw SandcastleClientError.protocolViolation("the daemon closed the connection without answering \(request.method) \(request.path)") }
             }
         } catch let error as SandcastleClientError {

@@ -133,12 +133,16 @@ public struct SandcastleClient: Sendable {
         apiKey.map { [("Authorization", "Bearer \($0)")] } ?? []
     }
 
-    func call(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) async throws -> Response {
+    /// `body` is sent as JSON; `upload`, streamed, as octet-stream.
+    func call(
+        _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, upload: (@Sendable () async throws -> ByteBuffer?)? = nil
+    ) async throws -> Response {
         var response = Response(status: 0, headers: [:], body: [])
         var headers = authorization
         if body != nil { headers.append(("Content-Type", "application/json")) }
+        if upload != nil { headers.append(("Content-Type", "application/octet-stream")) }
         try await transport.exchange(
-            .init(method: method, path: path, headers: headers, body: body),
+            .init(method: method, path: path, headers: headers, body: body, upload: upload),
             onHead: { status, headers in
                 response.status = status
                 response.headers = headers

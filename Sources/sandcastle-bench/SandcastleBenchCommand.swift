@@ -16,8 +16,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
             Exit status: 0 when every measured target passed, 1 when one failed, 2 on an error.
             """)
 
-    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm.")
-    var sections = "idle,cold,echo,throughput,warm"
+    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm, files.")
+    var sections = "idle,cold,echo,throughput,warm,files"
     @Option(help: "Write the report as JSON to this file.")
     var json: String?
     @Option(help: "A running daemon's TCP API, http://HOST:PORT (its allowed_origins must include ws://HOST).")

@@ -5,9 +5,15 @@ import Testing
 @Suite struct RoleTests {
     /// The whole matrix, written out: a change to any role's permissions must change this table.
     static let expected: [Role: Set<Permission>] = [
-        .viewer: [.sessionView, .sessionWatch],
-        .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch],
-        .admin: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .admin],
+        .viewer: [.sessionView, .sessionWatch, .workspaceRead],
+        .developer: [
+            .sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .workspaceRead,
+            .workspaceWrite,
+        ],
+        .admin: [
+            .sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .workspaceRead,
+            .workspaceWrite, .admin,
+        ],
     ]
 
     @Test(arguments: Role.allCases, Permission.allCases)
@@ -20,7 +26,7 @@ import Testing
     @Test func permissionStringsAreTheDocumentedOnes() {
         #expect(Permission.allCases.map(\.rawValue) == [
             "session:view", "session:create", "session:start", "session:stop", "session:attach", "session:watch",
-            "admin",
+            "workspace:read", "workspace:write", "admin",
         ])
         #expect(Role.allCases.map(\.rawValue) == ["viewer", "developer", "admin"])
     }

@@ -50,6 +50,8 @@ struct OpenAPIConformance {
         let pathOnly = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
         let a = template.split(separator: "/")
         let b = pathOnly.split(separator: "/")
+        // A last `{path}` stands for one or more segments (a file path inside a workspace).
+        if a.last == "{path}", b.count > a.count { return zip(a.dropLast(), b).allSatisfy { $0.hasPrefix("{") || $0 == $1 } }
         guard a.count == b.count else { return false }
         return zip(a, b).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
     }

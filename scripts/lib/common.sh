@@ -38,7 +38,7 @@ sandcastle_packages=(
     # engine and test images (debootstrap: the Debian test image, Images/debian/build)
     docker.io busybox-static gcc libc6-dev debootstrap
     # C libraries the Swift targets link
-    libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev pkg-config
+    libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev libarchive-dev pkg-config
     # what the tests and these scripts use (e2fsprogs and mount: workspace size limits; xfsprogs:
     # the project-quota tests' XFS volume; python3-venv: schemathesis, installed with pip)
     e2fsprogs xfsprogs util-linux mount iproute2 curl ca-certificates procps tar git python3-venv

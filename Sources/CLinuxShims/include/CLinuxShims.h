@@ -46,6 +46,20 @@ int CLinuxShims_get_project(int fd, uint32_t *project, uint32_t *flags);
 /// FS_IOC_FSSETXATTR: sets the project id of `fd` and, with `inherit`, FS_XFLAG_PROJINHERIT (new
 /// files and directories beneath take the project id). The owner of the file, or CAP_FOWNER.
 int CLinuxShims_set_project(int fd, uint32_t project, int inherit);
+/// openat2(2) through syscall(2) (glibc has no wrapper): opens `path` beneath `dirfd` with `flags`
+/// and `mode`, resolving as `resolve` (RESOLVE_* bits) says. -1 with errno on failure; ENOSYS on a
+/// kernel older than 5.6.
+int CLinuxShims_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
+
+/// The RESOLVE_* bits openat2 takes (linux/openat2.h).
+extern const unsigned long long CLinuxShims_RESOLVE_BENEATH;
+extern const unsigned long long CLinuxShims_RESOLVE_NO_SYMLINKS;
+extern const unsigned long long CLinuxShims_RESOLVE_NO_MAGICLINKS;
+extern const unsigned long long CLinuxShims_RESOLVE_NO_XDEV;
+
+/// renameat2(2), with RENAME_NOREPLACE available as a flag.
+int CLinuxShims_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+extern const unsigned int CLinuxShims_RENAME_NOREPLACE;
 #endif
 
 #endif

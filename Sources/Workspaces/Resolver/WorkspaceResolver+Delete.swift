@@ -39,7 +39,7 @@ extension WorkspaceResolver {
 }
 
 /// The iterative, depth-bounded walk of `delete`.
-private struct TreeRemoval {
+struct TreeRemoval {
     struct Frame {
         var fd: Int32
         var name: [CChar]
