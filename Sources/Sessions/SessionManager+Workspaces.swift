@@ -35,7 +35,7 @@ extension SessionManager {
     /// How workspace limits are enforced here; `.none` without a limiter.
     public nonisolated var workspaceBackend: WorkspaceQuotaBackend { sizeLimiter?.backend ?? .none }
 
-    /// Every workspace the store knows, with its usage, newest name order.
+    /// Every workspace the store knows, by name, with its usage.
     public nonisolated func workspaceReports() async throws -> [WorkspaceReport] {
         let records: [WorkspaceRecord]
         let live: [Session]

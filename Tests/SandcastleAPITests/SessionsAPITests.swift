@@ -156,7 +156,7 @@ struct SessionsAPITests {
                 let typing = try await client.execute(
                     uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.viewer), body: ByteBuffer(string: body))
                 #expect(typing.status == .forbidden, "body \(body)")
-                #expect((typing.json["message"] as? String)?.contains("session:attach") == true, "\(typing.json)")
+                #expect(((typing.json["error"] as? [String: Any])?["message"] as? String)?.contains("session:attach") == true, "\(typing.json)")
             }
             _ = try await client.execute(uri: "/v1/sessions/tok-1/stop", method: .post, headers: .role(.developer))
             let exited = try await client.execute(uri: "/v1/sessions/tok-1/attach-tokens", method: .post, headers: .role(.developer))

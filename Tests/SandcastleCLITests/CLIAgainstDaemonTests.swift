@@ -38,6 +38,14 @@ struct CLIAgainstDaemonTests {
             #expect((object["labels"] as? [String: String])?["team"] == "blue")
             #expect(!inspected.stdout.contains("hidden"))
 
+            // workspaces: like docker system df; this host enforces no limits.
+            let workspaces = try await daemon.sandcastle(["workspaces"])
+            #expect(workspaces.status == 0, "\(workspaces)")
+            #expect(workspaces.stdout.hasPrefix("WORKSPACE") && workspaces.stdout.contains("USE%"), "\(workspaces)")
+            let workspaceRow = try #require(workspaces.stdout.split(separator: "\n").first { $0.hasPrefix(daemon.tag + " ") }, "\(workspaces)")
+            #expect(workspaceRow.contains("none"), "\(workspaces)")
+            #expect(workspaces.stdout.split(separator: "\n").last?.hasPrefix("TOTAL") == true, "\(workspaces)")
+
             // logs: the terminal's output.
             var logged = CLIRun(status: -1, stdout: "", stderr: "")
             for _ in 0..<100 {

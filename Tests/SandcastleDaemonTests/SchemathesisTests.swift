@@ -46,7 +46,7 @@ struct SchemathesisTests {
                     "Authorization: Bearer \(viewer)", "--exclude-operation-id", "terminal", "--exclude-operation-id", "events",
                     "--max-examples", "40", "--seed", "20261204", "--request-timeout", "20", "--wait-for-schema", "15", "--no-color",
                 ],
-                timeout: .seconds(900))
+                workingDirectory: directory, timeout: .seconds(900))
             print(run.output.split(separator: "\n").suffix(12).joined(separator: "\n"))
             #expect(run.status == 0, "schemathesis failed (exit \(run.status)):\n\(run.output)")
             _ = await daemon.stop(SIGTERM)
