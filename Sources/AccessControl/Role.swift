@@ -5,6 +5,8 @@ public enum Permission: String, Sendable, Hashable, CaseIterable, Codable {
     case sessionStart = "session:start"
     case sessionStop = "session:stop"
     case sessionAttach = "session:attach"
+    /// Runs commands in a running session (`/v1/sessions/{id}/exec`).
+    case sessionExec = "session:exec"
     /// Keys, the pool and everything else an operator does.
     case admin
 }
@@ -14,7 +16,7 @@ public enum Permission: String, Sendable, Hashable, CaseIterable, Codable {
 public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
     /// Reads sessions: `session:view`.
     case viewer
-    /// Runs sessions: `session:view`, `create`, `start`, `stop`, `attach`.
+    /// Runs sessions: `session:view`, `create`, `start`, `stop`, `attach`, `exec`.
     case developer
     /// Everything, including `admin`.
     case admin
@@ -23,7 +25,7 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
     public var permissions: Set<Permission> {
         switch self {
         case .viewer: [.sessionView]
-        case .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach]
+        case .developer: [.sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionExec]
         case .admin: Set(Permission.allCases)
         }
     }

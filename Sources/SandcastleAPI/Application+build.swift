@@ -20,6 +20,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleReq
     SessionsController(dependencies: dependencies).addRoutes(to: v1)
     EventsController(dependencies: dependencies).addRoutes(to: v1)
     TerminalController(dependencies: dependencies).addRoutes(to: v1)
+    ExecController(dependencies: dependencies).addRoutes(to: v1)
     PoolsController(dependencies: dependencies).addRoutes(to: v1)
     AdminController(dependencies: dependencies).addRoutes(to: v1)
     return router

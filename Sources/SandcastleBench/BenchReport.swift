@@ -14,6 +14,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var throughput: Throughput?
     public var echo: Echo?
     public var idle: Idle?
+    public var exec: Exec?
     /// The performance targets checked against the sections present (see ``Targets``).
     public var verdicts: [Verdict] = []
 
@@ -231,6 +232,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
         result.throughput = other.throughput ?? throughput
         result.echo = other.echo ?? echo
         result.idle = other.idle ?? idle
+        result.exec = other.exec ?? exec
         result.verdicts = Targets().evaluate(result)
         return result
     }

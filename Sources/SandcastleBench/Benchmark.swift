@@ -60,6 +60,7 @@ public struct Benchmark: Sendable {
             case .echo: report.echo = try await echo()
             case .throughput: report.throughput = try await throughput()
             case .warm: report.warm = try await warm()
+            case .exec: report.exec = try await exec()
             }
         }
         await raw.sweep()

@@ -18,7 +18,7 @@ public struct Sandcastle: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            List.self, Inspect.self, Logs.self, Run.self, Create.self, Attach.self, Stop.self, Start.self, Remove.self,
+            List.self, Inspect.self, Logs.self, Run.self, Create.self, Attach.self, Exec.self, Stop.self, Start.self, Remove.self,
             Events.self, Token.self, Policy.self, Doctor.self, GarbageCollect.self, Backup.self,
         ])
 

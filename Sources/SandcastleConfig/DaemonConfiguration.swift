@@ -48,6 +48,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// The warm pool (`[pool]`); no targets by default, so the daemon never mounts anything.
     public var pool = PoolSettings()
+    /// How many commands (`/v1/sessions/{id}/exec`) one session runs at once (`[engine]
+    /// max_execs_per_session`).
+    public var execsPerSession = 4
 
     public struct APIKeyEntry: Sendable, Equatable {
         public var name: String
@@ -152,6 +155,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
             if let value = positive(engine, "max_concurrent_calls", log) { config.engineConcurrency = value }
             if let value = positive(engine, "stop_grace_seconds", log) { config.stopGraceSeconds = value }
+            if let value = positive(engine, "max_execs_per_session", log) { config.execsPerSession = value }
             engine.refuseUnknownKeys()
         }
         if let paths = top.table("paths", required: false) {
