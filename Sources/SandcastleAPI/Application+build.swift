@@ -22,6 +22,7 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleReq
     EventsController(dependencies: dependencies).addRoutes(to: v1)
     TerminalController(dependencies: dependencies).addRoutes(to: v1)
     ScreenController(dependencies: dependencies).addRoutes(to: v1)
+    ExecController(dependencies: dependencies).addRoutes(to: v1)
     PoolsController(dependencies: dependencies).addRoutes(to: v1)
     WorkspacesController(dependencies: dependencies).addRoutes(to: v1)
     AdminController(dependencies: dependencies).addRoutes(to: v1)

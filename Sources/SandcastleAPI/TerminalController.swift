@@ -22,21 +22,15 @@ let terminalSubprotocol = "sandcastle.tty.v1"
 func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleRequestContext> {
     let router = Router(context: SandcastleRequestContext.self)
     let terminal = TerminalController(dependencies: dependencies)
-    router.ws("v1/sessions/{id}/tty") { request, context in
-        do {
-            let grant = try await terminal.authorize(request, context: context)
-            var headers = HTTPFields()
-            if grant.negotiatedSubprotocol { headers[.secWebSocketProtocol] = terminalSubprotocol }
-            return .upgrade(headers)
-        } catch {
-            // Hummingbird answers every refused upgrade with a bare 400; the precise refusal is in
-            // the log, and a plain GET of the route answers with it.
-            context.logger.info("terminal upgrade refused", metadata: ["reason": "\(error)"])
-            return .dontUpgrade
-        }
-    } onUpgrade: { inbound, outbound, context in
-        try await terminal.serve(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)
-    }
+    addWebSocketRoute(
+        to: router, "v1/sessions/{id}/tty", subprotocol: terminalSubprotocol, what: "terminal",
+        authorize: { try await terminal.authorize($0, context: $1).negotiatedSubprotocol },
+        serve: { try await terminal.serve(inbound: $0, outbound: $1, request: $2, logger: $3) })
+    let exec = ExecController(dependencies: dependencies)
+    addWebSocketRoute(
+        to: router, "v1/sessions/{id}/exec", subprotocol: execSubprotocol, what: "exec",
+        authorize: { try exec.authorize($0, context: $1).negotiatedSubprotocol },
+        serve: { try await exec.serve(inbound: $0, outbound: $1, request: $2, logger: $3) })
     return router
 }
 

@@ -16,6 +16,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var idle: Idle?
     public var files: Files?
     public var screen: Screen?
+    public var exec: Exec?
     /// The performance targets checked against the sections present (see ``Targets``).
     public var verdicts: [Verdict] = []
 
@@ -235,6 +236,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
         result.idle = other.idle ?? idle
         result.files = other.files ?? files
         result.screen = other.screen ?? screen
+        result.exec = other.exec ?? exec
         result.verdicts = Targets().evaluate(result)
         return result
     }

@@ -65,6 +65,7 @@ public struct Benchmark: Sendable {
             case .throughput: report.throughput = try await throughput()
             case .warm: report.warm = try await warm()
             case .files: report.files = try await files()
+            case .exec: report.exec = try await exec()
             }
         }
         await raw.sweep()

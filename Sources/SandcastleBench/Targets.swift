@@ -11,6 +11,8 @@ public struct Targets: Sendable, Equatable {
     public var throughputRatio: Double = 0.95
     /// Echo round trip added by the daemon at p50.
     public var addedEchoMicroseconds: Double = 100
+    /// Exec to first output over the engine's own exec (create, start, first byte), at p50.
+    public var execRatio: Double = 1.2
     /// Idle attached sessions, and the daemon's resident memory with them.
     public var idleSessions = 500
     public var idleRSSBytes: Double = 200_000_000
@@ -61,6 +63,12 @@ public struct Targets: Sendable, Equatable {
                 String(
                     format: "%dx%d, pen changing every %d cells, %d bytes; CPU p50 %.3f ms", screen.columns, screen.rows,
                     screen.penRun, screen.repaintBytes, screen.buildCPU.p50 / 1000))
+        }
+        if let exec = report.exec {
+            verdict(
+                "exec.ratio", exec.ratioP50, atMost: execRatio, unit: "x raw",
+                String(format: "p50 %.2f ms vs raw exec %.2f ms", exec.daemon.p50 / 1000, exec.raw.p50 / 1000)
+                    + (exec.daemonCPUMicrosecondsPerExec.map { String(format: "; daemon CPU %.0f us per exec", $0) } ?? ""))
         }
         if let idle = report.idle {
             if idle.sessions >= idleSessions {
@@ -114,6 +122,10 @@ extension BenchReport {
         if let echo = echo {
             row("echo round trip (daemon)", echo.daemon, scale: 1, unit: "us")
             row("echo round trip (raw attach)", echo.raw, scale: 1, unit: "us")
+        }
+        if let exec = exec {
+            row("exec to first output (daemon)", exec.daemon)
+            row("raw exec create+start+first byte", exec.raw)
         }
         if let throughput = throughput {
             lines.append(

@@ -54,6 +54,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// How workspace limits are enforced (`[workspaces] quota`).
     public var workspaceQuota = WorkspaceQuotaSetting.auto
     public var egress = EgressSettings()
+    /// How many commands (`/v1/sessions/{id}/exec`) one session runs at once (`[engine]
+    /// max_execs_per_session`).
+    public var execsPerSession = 4
 
     public struct APIKeyEntry: Sendable, Equatable {
         public var name: String
@@ -158,6 +161,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
             if let value = positive(engine, "max_concurrent_calls", log) { config.engineConcurrency = value }
             if let value = positive(engine, "stop_grace_seconds", log) { config.stopGraceSeconds = value }
+            if let value = positive(engine, "max_execs_per_session", log) { config.execsPerSession = value }
             engine.refuseUnknownKeys()
         }
         if let paths = top.table("paths", required: false) {

@@ -138,7 +138,9 @@ public struct Sandcastle: Sendable {
             settings: APISettings(
                 maxBodyBytes: configuration.maxBodyBytes, allowedOrigins: Set(configuration.allowedOrigins),
                 heartbeatInterval: parts.heartbeatInterval, maxFrameBytes: configuration.maxFrameBytes),
-            relay: relay, pool: pool)
+            relay: relay, pool: pool,
+            execs: SessionExecs(
+                manager: manager, engine: baseEngine as? any ExecEngine, limitPerSession: configuration.execsPerSession))
         return Sandcastle(
             configuration: configuration, instance: instance, store: store, engine: engine, manager: manager, pool: pool,
             relay: relay, egress: egress, metrics: metrics, api: api)

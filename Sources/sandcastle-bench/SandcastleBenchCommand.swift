@@ -16,8 +16,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
             Exit status: 0 when every measured target passed, 1 when one failed, 2 on an error.
             """)
 
-    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm, files, screen.")
-    var sections = "idle,cold,echo,throughput,warm,files,screen"
+    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm, files, screen, exec.")
+    var sections = "idle,cold,echo,throughput,warm,files,screen,exec"
     @Option(help: "Write the report as JSON to this file.")
     var json: String?
     @Option(help: "A running daemon's TCP API, http://HOST:PORT (its allowed_origins must include ws://HOST).")
@@ -46,6 +46,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
     var throughputMib = 256
     @Option(help: "Echo round trips per side.")
     var echoSamples = 2000
+    @Option(help: "Execs of echo x per side.")
+    var execSamples = 200
     @Option(help: "Idle attached sessions.")
     var idleSessions = 500
     @Option(help: "Concurrent session creations and removals.")
@@ -114,6 +116,7 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
         options.warmSamples = warmSamples
         options.throughputBytes = throughputMib << 20
         options.echoSamples = echoSamples
+        options.execSamples = execSamples
         options.idleSessions = idleSessions
         options.createConcurrency = concurrency
         guard viewerQueueMib > 0 else { throw BenchError.usage("--viewer-queue-mib must be at least 1") }
