@@ -7,12 +7,12 @@ import Testing
     static let expected: [Role: Set<Permission>] = [
         .viewer: [.sessionView, .sessionWatch, .workspaceRead],
         .developer: [
-            .sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .workspaceRead,
-            .workspaceWrite,
+            .sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .sessionExec,
+            .workspaceRead, .workspaceWrite,
         ],
         .admin: [
-            .sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .workspaceRead,
-            .workspaceWrite, .admin,
+            .sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .sessionExec,
+            .workspaceRead, .workspaceWrite, .admin,
         ],
     ]
 
@@ -26,7 +26,7 @@ import Testing
     @Test func permissionStringsAreTheDocumentedOnes() {
         #expect(Permission.allCases.map(\.rawValue) == [
             "session:view", "session:create", "session:start", "session:stop", "session:attach", "session:watch",
-            "workspace:read", "workspace:write", "admin",
+            "session:exec", "workspace:read", "workspace:write", "admin",
         ])
         #expect(Role.allCases.map(\.rawValue) == ["viewer", "developer", "admin"])
     }

@@ -57,7 +57,7 @@ struct APIWorkspacesAndMethodsTests {
             let document = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
             let schemas = (document["components"] as? [String: Any])?["schemas"] as? [String: Any]
             let profile = schemas?["ProfileName"] as? [String: Any]
-            #expect(profile?["enum"] as? [String] == ["debug", "default", "large", "small"])
+            #expect(profile?["enum"] as? [String] == ["claude-code", "debug", "default", "large", "small"])
         }
     }
 }

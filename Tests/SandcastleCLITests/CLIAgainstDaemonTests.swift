@@ -179,7 +179,7 @@ struct CLIAgainstDaemonTests {
                 if exited.stdout.contains("\"log\"") { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            #expect(exited.status == 0 && exited.stdout.contains("bye-\(daemon.tag)") && exited.stdout.contains("\"source\" : \"log\""), "\(exited)")
+            #expect(exited.status == 0 && exited.stdout.contains("bye-\(daemon.tag)") && exited.stdout.contains(#""source": "log""#), "\(exited)")
             #expect(try await daemon.sandcastle(["screen", "nope-\(daemon.tag)"]).status != 0)
         }
     }

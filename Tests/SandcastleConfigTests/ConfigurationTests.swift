@@ -83,3 +83,14 @@ struct ConfigurationTests {
         }
     }
 }
+
+@Suite("Daemon configuration: exec")
+struct ExecConfigurationTests {
+    @Test func execsPerSessionDefaultsToFourAndIsRead() throws {
+        #expect(DaemonConfiguration.defaults().execsPerSession == 4)
+        let parsed = try DaemonConfiguration.parse("[engine]\nmax_execs_per_session = 2\n", file: "t.toml", defaults: .defaults())
+        #expect(parsed.execsPerSession == 2)
+        let untouched = try DaemonConfiguration.parse("[engine]\nstop_grace_seconds = 3\n", file: "t.toml", defaults: .defaults())
+        #expect(untouched.execsPerSession == 4)
+    }
+}
