@@ -136,7 +136,7 @@ struct ExecTests {
                 }
                 try await eventually("four execs to start") {
                     let events = try await daemon.daemon.curl(["http://x/v1/events?session=\(id)&follow=false"])
-                    return events.components(separatedBy: "exec.started").count - 1 == 4
+                    return events.components(separatedBy: #""type":"exec.started""#).count - 1 == 4
                 }
                 let refused = try await Self.exec(daemon, id, #"{"command":["true"]}"#)
                 #expect(refused.status == 429 && "\(refused.object)".contains("too_many_execs"), "\(refused)")

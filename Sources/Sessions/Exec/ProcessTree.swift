@@ -1,26 +1,25 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import NIOPosix
 
-/// Kills a host process and its descendants, found through `/proc` (each process's parent is
-/// field 4 of `/proc/PID/stat`).
+/// A host process and its descendants, found through `/proc` (each process's parent is field 4 of
+/// `/proc/PID/stat`), with their pids as their own pid namespace numbers them (the last field of
+/// `NSpid:` in `/proc/PID/status`): what a process inside the container can signal.
 enum ProcessTree {
-    /// SIGKILL to `root` and every descendant it has now; returns how many were signalled. The
-    /// `/proc` walk reads files: it runs on NIO's blocking thread pool, never on Swift's pool.
-    static func killBlocking(root: Int32) async -> Int {
-        (try? await NIOThreadPool.singleton.runIfActive { kill(root: root) }) ?? 0
+    /// The container-namespace pids of `root` and its descendants now, parents first. The `/proc`
+    /// walk reads files: it runs on NIO's blocking thread pool, never on Swift's pool.
+    static func namespacePIDs(root: Int32) async -> [Int32] {
+        (try? await NIOThreadPool.singleton.runIfActive {
+            descendants(of: root, parents: parents()).compactMap(namespacePID(of:))
+        }) ?? []
     }
 
-    static func kill(root: Int32) -> Int {
-        // Stop first so that no process forks or is reparented while the tree is read.
-        let tree = descendants(of: root, parents: parents())
-        for pid in tree { _ = Glibc.kill(pid, SIGSTOP) }
-        let again = descendants(of: root, parents: parents())
-        var signalled = 0
-        for pid in Set(tree).union(again) where Glibc.kill(pid, SIGKILL) == 0 { signalled += 1 }
-        return signalled
+    /// The innermost pid of host process `pid`; nil when it is gone.
+    static func namespacePID(of pid: Int32) -> Int32? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("NSpid:") {
+            return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { Int32($0) }
+        }
+        return nil
     }
 
     /// `root` and its descendants, parents before children.

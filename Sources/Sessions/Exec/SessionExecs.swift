@@ -67,10 +67,11 @@ public struct ExecIO: Sendable {
 /// environment and the working directory `/workspace`.
 ///
 /// The engine does not kill an exec'd process when its client goes away, and has no call that
-/// kills one. This type does: when the timeout passes, when the caller's body ends or throws
+/// kills one. This type does: when the timeout passes, or when the caller's body ends or throws
 /// (the client left) before the output ended, it sends SIGKILL to the process and every
-/// descendant it has at that moment, by their host pids (the engine reports the exec's pid). The
-/// daemon runs on the engine's host, as the root user that may signal them.
+/// descendant it has at that moment. The engine reports the exec's host pid; the tree is read from
+/// the host's `/proc` and signalled from a second exec as the session's own uid (`sh -c kill`),
+/// because the hardened daemon holds no `CAP_KILL` for processes of another uid.
 ///
 /// Each session runs at most `limitPerSession` execs at once. Every exec is recorded in the event
 /// log (`exec.started`, `exec.exited`) and counts as the session's activity for idle reaping.
@@ -122,6 +123,7 @@ public final class SessionExecs: Sendable {
         defer { release(id) }
 
         let config = Self.config(for: request, session: session)
+        let target = KillTarget(container: containerID, user: config.user ?? "")
         let execID: String
         let stream: HijackedStream
         do {
@@ -141,7 +143,7 @@ public final class SessionExecs: Sendable {
         let timer = Task {
             try await Task.sleep(for: timeout)
             timedOut.set()
-            await self.kill(execID, session: id)
+            await self.kill(execID, in: target, session: id)
         }
         let outcome: Swift.Result<Result, any Error>
         do {
@@ -157,8 +159,8 @@ public final class SessionExecs: Sendable {
         // have its process killed and its end recorded.
         let exit = await Task {
             // The caller failed or left: the process has no reader any more.
-            if case .failure = outcome { await self.kill(execID, session: id) }
-            let code = await self.waitForExit(execID, session: id)
+            if case .failure = outcome { await self.kill(execID, in: target, session: id) }
+            let code = await self.waitForExit(execID, in: target, session: id)
             return ExecExit(exitCode: code, timedOut: timedOut.isSet, duration: ContinuousClock.now - started)
         }.value
         manager.noteActivity(id)
@@ -211,7 +213,7 @@ public final class SessionExecs: Sendable {
     /// The exec's exit code once the engine reports it ended. The output ends a little before the
     /// engine records the exit; a process still running after its output ended (its client left, or
     /// a child holds the pipes) is killed.
-    func waitForExit(_ execID: String, session: String) async -> Int {
+    func waitForExit(_ execID: String, in target: KillTarget, session: String) async -> Int {
         var delay = Duration.milliseconds(1)
         var waited = Duration.zero
         var killed = false
@@ -219,7 +221,7 @@ public final class SessionExecs: Sendable {
             guard let inspect = try? await engine?.inspectExec(execID) else { return -1 }
             if !inspect.running { return inspect.exitCode ?? -1 }
             if waited >= .milliseconds(200), !killed {
-                await kill(execID, session: session)
+                await kill(execID, in: target, session: session)
                 killed = true
             } else if waited >= .seconds(10) {
                 logger.warning("exec still running after SIGKILL", metadata: ["session.id": "\(session)", "exec.id": "\(execID)"])
@@ -231,12 +233,29 @@ public final class SessionExecs: Sendable {
         }
     }
 
+    /// Where and as whom the killer runs.
+    struct KillTarget: Sendable {
+        var container: String
+        var user: String
+    }
+
     /// SIGKILL to the exec's process and its descendants.
-    func kill(_ execID: String, session: String) async {
-        guard let inspect = try? await engine?.inspectExec(execID), inspect.running, let pid = inspect.pid, pid > 0 else { return }
-        let killed = await ProcessTree.killBlocking(root: Int32(pid))
-        logger.info(
-            "exec killed", metadata: ["session.id": "\(session)", "exec.id": "\(execID)", "processes": "\(killed)"])
+    func kill(_ execID: String, in target: KillTarget, session: String) async {
+        guard let engine, let inspect = try? await engine.inspectExec(execID), inspect.running, let pid = inspect.pid, pid > 0
+        else { return }
+        let pids = await ProcessTree.namespacePIDs(root: Int32(pid))
+        guard !pids.isEmpty else { return }
+        let killer = ExecConfig(
+            cmd: ["sh", "-c", #"kill -KILL "$@""#, "sh"] + pids.map(String.init), tty: false, attachStdin: false,
+            attachStdout: true, attachStderr: true, env: [], user: target.user, workingDir: Self.workingDirectory)
+        do {
+            let id = try await engine.createExec(in: target.container, config: killer)
+            let stream = try await engine.startExec(id, tty: false)
+            try await stream.executeThenClose { output, _ in for try await _ in output {} }
+            logger.info("exec killed", metadata: ["session.id": "\(session)", "exec.id": "\(execID)", "processes": "\(pids.count)"])
+        } catch {
+            logger.warning("cannot kill exec", metadata: ["session.id": "\(session)", "exec.id": "\(execID)", "error": "\(error)"])
+        }
     }
 
     private func record(_ type: EventType, session: String, _ payload: some Encodable) async {
