@@ -1,5 +1,6 @@
 import AccessControl
 import Foundation
+import SandcastleBench
 import SandcastleTestSupport
 import Testing
 
@@ -21,7 +22,7 @@ struct SchemathesisTests {
         let directory = "/tmp/sc-schemathesis-\(UUID().uuidString.prefix(6).lowercased())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let port = Int.random(in: 20_000...40_000)
+        let port = try freeLoopbackPort()
         let viewer = (0..<32).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
         let daemon = try SandcastledProcess(
             directory: directory, api: #"tcp = "127.0.0.1:\#(port)""#,
