@@ -49,6 +49,11 @@ let package = Package(
             pkgConfig: "libcap",
             providers: [.apt(["libcap-dev"])]
         ),
+        .systemLibrary(
+            name: "CVTerm",
+            pkgConfig: "vterm",
+            providers: [.apt(["libvterm-dev"])]
+        ),
 
         .target(
             name: "DockerEngine",
@@ -80,12 +85,46 @@ let package = Package(
             dependencies: ["TOMLConfig"]
         ),
 
+        // Egress allow lists and the decisions on them: host patterns, CIDR blocks, port ranges and
+        // the address ranges a sandbox never reaches unless listed. Pure: no I/O, no resolver.
+        .target(name: "EgressPolicy"),
+        .testTarget(name: "EgressPolicyTests", dependencies: ["EgressPolicy"]),
+        // The daemon's egress proxy: a unix socket per session, HTTP CONNECT and absolute-form
+        // requests, names resolved and every address checked by the daemon, bytes relayed on
+        // NIO event loops.
+        .target(
+            name: "EgressProxy",
+            dependencies: [
+                "EgressPolicy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Egress end to end: the real daemon, a session container, servers in a network namespace.
+        .testTarget(
+            name: "EgressIntegrationTests",
+            dependencies: ["SandcastleTestSupport", "sandcastled"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "EgressProxyTests",
+            dependencies: [
+                "EgressProxy", "EgressPolicy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+
         // Pure policy: profiles, session requests and their identifiers, seccomp, capabilities, and
         // the container spec with its read-back. No I/O beyond loading the policy files.
         .target(
             name: "SandboxPolicy",
             dependencies: [
                 "DockerEngine",
+                "EgressPolicy",
                 "TOMLConfig",
                 "CSeccomp",
                 "CCap",
@@ -132,12 +171,14 @@ let package = Package(
             name: "Sessions",
             dependencies: [
                 "DockerEngine",
+                "EgressPolicy",
                 "SandboxPolicy",
                 "SessionStore",
                 "Workspaces",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -234,7 +275,8 @@ let package = Package(
         .target(
             name: "SandcastleAPI",
             dependencies: [
-                "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay", "Workspaces",
+                "EgressPolicy", "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay",
+                "TerminalScreen", "Workspaces",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -268,11 +310,12 @@ let package = Package(
         .target(
             name: "SandcastleDaemon",
             dependencies: [
-                "DockerEngine", "SandboxPolicy", "SessionStore", "Sessions", "Workspaces", "SandcastleConfig", "SandcastleAPI",
+                "DockerEngine", "SandboxPolicy", "EgressPolicy", "EgressProxy", "SessionStore", "Sessions", "Workspaces", "SandcastleConfig", "SandcastleAPI",
                 "AccessControl", "TerminalRelay", "HostHardening",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
@@ -342,10 +385,21 @@ let package = Package(
         ),
         // Per-session PTY fan-out: one engine attach per session, scrollback ring, viewers with
         // roles and bounded queues, resize and signals. The WebSocket layer is built on top of it.
+        // A terminal's screen as libvterm keeps it: fed bytes, it answers with a text snapshot and
+        // the escape sequences that draw the same screen on a fresh terminal.
+        .target(
+            name: "TerminalScreen",
+            dependencies: ["CVTerm"]
+        ),
+        .testTarget(
+            name: "TerminalScreenTests",
+            dependencies: ["TerminalScreen"]
+        ),
         .target(
             name: "TerminalRelay",
             dependencies: [
                 "DockerEngine",
+                "TerminalScreen",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -354,7 +408,7 @@ let package = Package(
         .testTarget(
             name: "TerminalRelayTests",
             dependencies: [
-                "TerminalRelay", "DockerEngine", "SandcastleTestSupport",
+                "TerminalRelay", "TerminalScreen", "DockerEngine", "SandcastleTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
@@ -364,6 +418,7 @@ let package = Package(
         .target(
             name: "SandcastleBench",
             dependencies: [
+                "TerminalScreen",
                 "DockerEngine", "SandboxPolicy", "SandcastleClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

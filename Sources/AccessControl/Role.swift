@@ -7,6 +7,8 @@ public enum Permission: String, Sendable, Hashable, CaseIterable, Codable {
     case sessionAttach = "session:attach"
     /// Watching a terminal: minting read-only (`ro`) attach tokens. `session:attach` is for `rw`.
     case sessionWatch = "session:watch"
+    /// Runs commands in a running session (`/v1/sessions/{id}/exec`).
+    case sessionExec = "session:exec"
     /// List, stat, read and download files of a workspace.
     case workspaceRead = "workspace:read"
     /// Write, move, delete and upload files of a workspace.
@@ -22,7 +24,7 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
     /// `workspace:read`.
     case viewer
     /// Runs sessions and edits their workspaces: `session:view`, `create`, `start`, `stop`, `attach`,
-    /// `watch`, `workspace:read`, `workspace:write`.
+    /// `watch`, `exec`, `workspace:read`, `workspace:write`.
     case developer
     /// Everything, including `admin`.
     case admin
@@ -33,8 +35,8 @@ public enum Role: String, Sendable, Hashable, CaseIterable, Codable {
         case .viewer: [.sessionView, .sessionWatch, .workspaceRead]
         case .developer:
             [
-                .sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .workspaceRead,
-                .workspaceWrite,
+                .sessionView, .sessionCreate, .sessionStart, .sessionStop, .sessionAttach, .sessionWatch, .sessionExec,
+                .workspaceRead, .workspaceWrite,
             ]
         case .admin: Set(Permission.allCases)
         }

@@ -24,10 +24,12 @@ public struct APIDependencies: Sendable {
     public var relay: TerminalRelay
     /// The warm pool (admin routes `/v1/pools`); nil without one.
     public var pool: WarmPool?
+    /// Commands run in sessions (`/v1/sessions/{id}/exec`); nil without an engine that has exec.
+    public var execs: SessionExecs?
 
     public init(
         manager: SessionManager, keys: KeyringBox, tokens: TokenSignerBox, limits: RateLimits, metrics: APIMetrics,
-        settings: APISettings, relay: TerminalRelay, pool: WarmPool? = nil
+        settings: APISettings, relay: TerminalRelay, pool: WarmPool? = nil, execs: SessionExecs? = nil
     ) {
         self.manager = manager
         self.keys = keys
@@ -37,6 +39,7 @@ public struct APIDependencies: Sendable {
         self.settings = settings
         self.relay = relay
         self.pool = pool
+        self.execs = execs
     }
 }
 

@@ -21,6 +21,8 @@ public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleReq
     SessionsController(dependencies: dependencies).addRoutes(to: v1)
     EventsController(dependencies: dependencies).addRoutes(to: v1)
     TerminalController(dependencies: dependencies).addRoutes(to: v1)
+    ScreenController(dependencies: dependencies).addRoutes(to: v1)
+    ExecController(dependencies: dependencies).addRoutes(to: v1)
     PoolsController(dependencies: dependencies).addRoutes(to: v1)
     WorkspacesController(dependencies: dependencies).addRoutes(to: v1)
     AdminController(dependencies: dependencies).addRoutes(to: v1)

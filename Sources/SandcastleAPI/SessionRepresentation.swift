@@ -1,3 +1,4 @@
+import EgressPolicy
 import Foundation
 import SessionStore
 
@@ -24,8 +25,11 @@ struct SessionRepresentation: Codable, Sendable, Equatable {
     var idleTimeoutSeconds: Int?
     /// What the session's workspace uses of its limits (`GET /v1/sessions/{id}` only).
     var workspaceUsage: WorkspaceUsageRepresentation?
+    /// The session's egress allow list and counters, while its proxy is open.
+    var egress: EgressRepresentation?
 
-    init(_ session: Session) {
+    init(_ session: Session, egress: EgressStatus? = nil) {
+        self.egress = egress.map { EgressRepresentation(allow: $0.allow, counters: $0.counters) }
         id = session.id
         state = session.state.rawValue
         owner = session.owner
@@ -46,6 +50,11 @@ struct SessionRepresentation: Codable, Sendable, Equatable {
         ttlSeconds = session.ttlSeconds
         idleTimeoutSeconds = session.idleTimeoutSeconds
     }
+}
+
+struct EgressRepresentation: Codable, Sendable, Equatable {
+    var allow: [String]
+    var counters: EgressCounters
 }
 
 struct SessionList: Codable, Sendable {

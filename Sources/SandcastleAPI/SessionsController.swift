@@ -50,7 +50,7 @@ struct SessionsController {
             dependencies.metrics.launches.increment()
             dependencies.metrics.launchDuration.record(ContinuousClock.now - started)
         }
-        return try json(SessionRepresentation(session), status: created ? .created : .ok, context: context)
+        return try json(SessionRepresentation(session, egress: dependencies.manager.egressStatus(session.id)), status: created ? .created : .ok, context: context)
     }
 
     /// `GET /v1/sessions?state=&label=&limit=&cursor=`.
@@ -88,13 +88,13 @@ struct SessionsController {
             cursor = parsed
         }
         let page = try await dependencies.manager.sessions(states: states, label: label, after: cursor, limit: limit)
-        return try json(SessionList(sessions: page.sessions.map(SessionRepresentation.init), next: page.next?.token), context: context)
+        return try json(SessionList(sessions: page.sessions.map { SessionRepresentation($0, egress: dependencies.manager.egressStatus($0.id)) }, next: page.next?.token), context: context)
     }
 
     @Sendable func show(request: Request, context: SandcastleRequestContext) async throws -> Response {
         try context.require(.sessionView)
         let session = try await dependencies.manager.session(try id(context))
-        var representation = SessionRepresentation(session)
+        var representation = SessionRepresentation(session, egress: dependencies.manager.egressStatus(session.id))
         representation.workspaceUsage = await dependencies.manager.workspaceUsage(session.workspace).map(WorkspaceUsageRepresentation.init)
         return try json(representation, context: context)
     }

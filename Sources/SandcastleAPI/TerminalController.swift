@@ -12,7 +12,8 @@ import TerminalRelay
 /// The subprotocol of the terminal WebSocket (README, "The terminal WebSocket").
 let terminalSubprotocol = "sandcastle.tty.v1"
 
-/// The router that decides WebSocket upgrades: `GET /v1/sessions/{id}/tty[?since=OFFSET]`.
+/// The router that decides WebSocket upgrades:
+/// `GET /v1/sessions/{id}/tty[?since=OFFSET][&replay=screen|bytes]`.
 ///
 /// Everything is checked before the upgrade, in `shouldUpgrade`: the `Origin` against the
 /// allowlist, the attach token (subprotocol `bearer.<token>` or `Authorization: Bearer`), the
@@ -21,21 +22,15 @@ let terminalSubprotocol = "sandcastle.tty.v1"
 func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleRequestContext> {
     let router = Router(context: SandcastleRequestContext.self)
     let terminal = TerminalController(dependencies: dependencies)
-    router.ws("v1/sessions/{id}/tty") { request, context in
-        do {
-            let grant = try await terminal.authorize(request, context: context)
-            var headers = HTTPFields()
-            if grant.negotiatedSubprotocol { headers[.secWebSocketProtocol] = terminalSubprotocol }
-            return .upgrade(headers)
-        } catch {
-            // Hummingbird answers every refused upgrade with a bare 400; the precise refusal is in
-            // the log, and a plain GET of the route answers with it.
-            context.logger.info("terminal upgrade refused", metadata: ["reason": "\(error)"])
-            return .dontUpgrade
-        }
-    } onUpgrade: { inbound, outbound, context in
-        try await terminal.serve(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)
-    }
+    addWebSocketRoute(
+        to: router, "v1/sessions/{id}/tty", subprotocol: terminalSubprotocol, what: "terminal",
+        authorize: { try await terminal.authorize($0, context: $1).negotiatedSubprotocol },
+        serve: { try await terminal.serve(inbound: $0, outbound: $1, request: $2, logger: $3) })
+    let exec = ExecController(dependencies: dependencies)
+    addWebSocketRoute(
+        to: router, "v1/sessions/{id}/exec", subprotocol: execSubprotocol, what: "exec",
+        authorize: { try exec.authorize($0, context: $1).negotiatedSubprotocol },
+        serve: { try await exec.serve(inbound: $0, outbound: $1, request: $2, logger: $3) })
     return router
 }
 
@@ -47,6 +42,7 @@ struct TerminalController {
         var containerID: String
         var role: AttachRole
         var since: UInt64?
+        var replay: ViewerReplay
         var negotiatedSubprotocol: Bool
     }
 
@@ -106,13 +102,19 @@ struct TerminalController {
             guard let value = UInt64(text) else { throw APIError.invalid("since must be a byte offset (a non-negative integer)") }
             since = value
         }
+        var replay = ViewerReplay.screen
+        if let text = request.uri.queryParameters["replay"].map(String.init) {
+            guard let value = ViewerReplay(rawValue: text) else { throw APIError.invalid("replay must be screen or bytes") }
+            replay = value
+        }
         return Grant(
-            session: session, containerID: containerID, role: requested ?? verified.role, since: since,
+            session: session, containerID: containerID, role: requested ?? verified.role, since: since, replay: replay,
             negotiatedSubprotocol: offered.contains(terminalSubprotocol))
     }
 
     /// Relays one viewer: terminal events out, input and control messages in, until either side
-    /// ends. The relay never waits for this viewer; if it falls behind it is closed (1008).
+    /// ends. The relay never waits for this viewer; if it falls behind, its backlog is replaced by
+    /// a reset and a repaint, and only if it does not take even that in time it is closed (1008).
     ///
     /// - Throws: what reading the client's frames threw: swift-websocket's close errors (a message
     ///   over the size limit, invalid UTF-8 in a text message, a frame out of sequence), from which
@@ -131,7 +133,8 @@ struct TerminalController {
             try? await outbound.close(.goingAway, reason: "the daemon is shutting down")
             return
         }
-        let viewer = terminal.attach(role: grant.role == .readWrite ? .readWrite : .readOnly, since: grant.since)
+        let viewer = terminal.attach(
+            role: grant.role == .readWrite ? .readWrite : .readOnly, since: grant.since, replay: grant.replay)
         defer { viewer.detach() }
         let sessionID = grant.session.id
         let role = grant.role.rawValue
@@ -168,7 +171,7 @@ struct TerminalController {
                 try await outbound.write(.text(control(["type": "hello", "session": session, "role": role, "offset": offset])))
             case .reset(let offset):
                 try await outbound.write(.text(control(["type": "reset", "offset": offset])))
-            case .output(let bytes, _):
+            case .output(let bytes, _), .repaint(let bytes, _):
                 try await outbound.write(.binary(bytes))
             case .exit(let code, let reason):
                 try await outbound.write(.text(control(["type": "exit", "code": code, "reason": reason])))

@@ -1,7 +1,7 @@
 /// What a run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Section: String, Sendable, CaseIterable, Codable {
-        case idle, cold, echo, throughput, warm, files
+        case idle, cold, echo, throughput, warm, files, screen, exec
     }
 
     /// The sections to run, in ``Section`` order.
@@ -20,6 +20,8 @@ public struct BenchOptions: Sendable {
     /// Bytes pushed through the TTY, each way measured once.
     public var throughputBytes = 256 << 20
     public var echoSamples = 2000
+    /// Execs of `echo x` in one session, and as many raw engine execs, interleaved.
+    public var execSamples = 200
     public var idleSessions = 500
     /// Concurrent session creations while filling the idle section.
     public var createConcurrency = 16
@@ -34,6 +36,8 @@ public struct BenchOptions: Sendable {
     /// Files in the tree the files section downloads as an archive (beside `tar -c`), and rounds.
     public var archiveFiles = 10_000
     public var archiveRounds = 5
+    /// The started daemon's `[relay] screens`: false measures the relay without screen models.
+    public var screens = true
 
     public init() {}
 

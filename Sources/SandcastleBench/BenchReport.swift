@@ -15,6 +15,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var echo: Echo?
     public var idle: Idle?
     public var files: Files?
+    public var screen: Screen?
+    public var exec: Exec?
     /// The performance targets checked against the sections present (see ``Targets``).
     public var verdicts: [Verdict] = []
 
@@ -233,6 +235,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
         result.echo = other.echo ?? echo
         result.idle = other.idle ?? idle
         result.files = other.files ?? files
+        result.screen = other.screen ?? screen
+        result.exec = other.exec ?? exec
         result.verdicts = Targets().evaluate(result)
         return result
     }

@@ -77,7 +77,7 @@ public struct BenchRun: Sendable {
         } else {
             let daemon = try await DaemonProcess.start(
                 executable: daemonExecutable, engine: endpoint, policies: absolute(options.policies), logLevel: daemonLogLevel,
-                viewerQueueBytes: options.viewerQueueBytes, extraConfig: extraDaemonConfig + poolConfig)
+                viewerQueueBytes: options.viewerQueueBytes, screens: options.screens, extraConfig: extraDaemonConfig + poolConfig)
             logger.notice("sandcastled started", metadata: ["pid": "\(daemon.pid)", "port": "\(daemon.port)", "log": "\(daemon.logFile)"])
             started = daemon
             target = .init(

@@ -59,11 +59,13 @@ public struct Benchmark: Sendable {
             logger.notice("section \(section.rawValue)")
             switch section {
             case .idle: report.idle = try await idle()
+            case .screen: report.screen = ScreenBench.measure()
             case .cold: report.cold = try await cold()
             case .echo: report.echo = try await echo()
             case .throughput: report.throughput = try await throughput()
             case .warm: report.warm = try await warm()
             case .files: report.files = try await files()
+            case .exec: report.exec = try await exec()
             }
         }
         await raw.sweep()
@@ -228,7 +230,10 @@ public struct Benchmark: Sendable {
                 for id in ids {
                     group.addTask {
                         let token = try await api.mintToken(session: id, ttlSeconds: 300)
-                        try await WebSocketTerminal.with(host: api.host, port: api.port, session: id, token: token) { terminal in
+                        // Like a browser: each viewer gets a repaint, so each session has its screen.
+                        try await WebSocketTerminal.with(
+                            host: api.host, port: api.port, session: id, token: token, replayBytes: false
+                        ) { terminal in
                             _ = try await terminal.hello()
                             attached.add()
                             await release.wait()

@@ -24,7 +24,7 @@ public final class DaemonProcess: Sendable {
     ///   - extraConfig: TOML appended to the generated configuration (pool settings, say).
     public static func start(
         executable: String, engine: DockerEndpoint, policies: String, logLevel: String, viewerQueueBytes: Int,
-        extraConfig: String = "", startupTimeout: Duration = .seconds(60)
+        screens: Bool = true, extraConfig: String = "", startupTimeout: Duration = .seconds(60)
     ) async throws -> DaemonProcess {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw BenchError.daemon("no sandcastled at \(executable): build it (swift build -c release) or pass --daemon PATH")
@@ -54,6 +54,7 @@ public final class DaemonProcess: Sendable {
 
             [relay]
             viewer_queue_bytes = \(viewerQueueBytes)
+            screens = \(screens)
 
             \(extraConfig)
             """

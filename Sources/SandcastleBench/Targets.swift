@@ -11,9 +11,13 @@ public struct Targets: Sendable, Equatable {
     public var throughputRatio: Double = 0.95
     /// Echo round trip added by the daemon at p50.
     public var addedEchoMicroseconds: Double = 100
+    /// Exec to first output over the engine's own exec (create, start, first byte), at p50.
+    public var execRatio: Double = 1.2
     /// Idle attached sessions, and the daemon's resident memory with them.
     public var idleSessions = 500
     public var idleRSSBytes: Double = 200_000_000
+    /// Building the repaint of a full 200x60 screen, p50.
+    public var repaintP50Microseconds: Double = 1000
 
     public init() {}
 
@@ -52,6 +56,19 @@ public struct Targets: Sendable, Equatable {
             verdict(
                 "echo.added_p50", echo.addedP50, atMost: addedEchoMicroseconds, unit: "us",
                 String(format: "p50 %.0f us vs raw %.0f us", echo.daemon.p50, echo.raw.p50))
+        }
+        if let screen = report.screen {
+            verdict(
+                "screen.repaint_p50", screen.build.p50 / 1000, atMost: repaintP50Microseconds / 1000, unit: "ms",
+                String(
+                    format: "%dx%d, pen changing every %d cells, %d bytes; CPU p50 %.3f ms", screen.columns, screen.rows,
+                    screen.penRun, screen.repaintBytes, screen.buildCPU.p50 / 1000))
+        }
+        if let exec = report.exec {
+            verdict(
+                "exec.ratio", exec.ratioP50, atMost: execRatio, unit: "x raw",
+                String(format: "p50 %.2f ms vs raw exec %.2f ms", exec.daemon.p50 / 1000, exec.raw.p50 / 1000)
+                    + (exec.daemonCPUMicrosecondsPerExec.map { String(format: "; daemon CPU %.0f us per exec", $0) } ?? ""))
         }
         if let idle = report.idle {
             if idle.sessions >= idleSessions {
@@ -106,12 +123,21 @@ extension BenchReport {
             row("echo round trip (daemon)", echo.daemon, scale: 1, unit: "us")
             row("echo round trip (raw attach)", echo.raw, scale: 1, unit: "us")
         }
+        if let exec = exec {
+            row("exec to first output (daemon)", exec.daemon)
+            row("raw exec create+start+first byte", exec.raw)
+        }
         if let throughput = throughput {
             lines.append(
                 String(
                     format: "throughput, %d MiB: daemon %.1f MB/s (%.2f s), raw attach %.1f MB/s (%.2f s)",
                     throughput.bytes >> 20, throughput.daemonBytesPerSecond / 1e6, throughput.daemonSeconds,
                     throughput.rawBytesPerSecond / 1e6, throughput.rawSeconds))
+        }
+        if let screen = screen {
+            row("repaint \(screen.columns)x\(screen.rows) (build, wall)", screen.build)
+            row("repaint \(screen.columns)x\(screen.rows) (build, CPU)", screen.buildCPU)
+            lines.append("repaint \(screen.columns)x\(screen.rows): \(screen.repaintBytes) bytes")
         }
         if let idle = idle {
             lines.append(

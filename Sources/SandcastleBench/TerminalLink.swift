@@ -52,14 +52,17 @@ public struct WebSocketTerminal: TerminalLink {
     }
 
     /// Connects a read-write viewer to `session`, runs `body` with it, and closes it.
+    ///
+    /// - Parameter replayBytes: ask for the bytes as written (`?replay=bytes`), which the sections
+    ///   that count bytes need; false connects like a browser, with a repaint of the screen.
     public static func with<Result: Sendable>(
-        host: String, port: Int, session: String, token: String,
+        host: String, port: Int, session: String, token: String, replayBytes: Bool = true,
         _ body: @escaping @Sendable (inout WebSocketTerminal) async throws -> Result
     ) async throws -> Result {
         let box = ResultBox<Result>()
         let headers: HTTPFields = [.secWebSocketProtocol: "sandcastle.tty.v1, bearer.\(token)"]
         try await WebSocketClient.connect(
-            url: "ws://\(host):\(port)/v1/sessions/\(session)/tty",
+            url: "ws://\(host):\(port)/v1/sessions/\(session)/tty" + (replayBytes ? "?replay=bytes" : ""),
             configuration: .init(maxFrameSize: 1 << 24, additionalHeaders: headers, autoPing: .disabled),
             logger: Logger(label: "sandcastle.bench.ws")
         ) { inbound, outbound, _ in

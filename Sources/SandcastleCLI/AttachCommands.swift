@@ -20,7 +20,7 @@ struct Attach: AsyncParsableCommand {
     @Flag(name: .long, help: "Watch only: what you type is not sent to the session.")
     var readOnly = false
 
-    @Flag(name: .long, help: "Do not replay the scrollback; show only new output.")
+    @Flag(name: .long, help: "Do not draw the current screen first; show only new output.")
     var noReplay = false
 
     func run() async throws {
@@ -120,7 +120,9 @@ struct Run: AsyncParsableCommand {
 func attachTerminal(client: SandcastleClient, id: String, readOnly: Bool, replay: Bool) async throws {
     let token = try await mintWhenRunning(client: client, id: id, readOnly: readOnly)
     let outcome: AttachOutcome = try await TerminalConnection.open(
-        address: client.address, session: id, token: token.token, since: replay ? 0 : nil
+        address: client.address, session: id, token: token.token,
+        // The daemon repaints the current screen; without replay, only what comes next.
+        since: replay ? nil : UInt64.max, replayBytes: !replay
     ) { messages, writer in
         let terminal = RawTerminal()
         defer { terminal?.restore() }

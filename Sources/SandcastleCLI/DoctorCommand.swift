@@ -87,6 +87,8 @@ struct Doctor: AsyncParsableCommand {
         let profiles = ((try? PolicySet.load(directory: policies))?.profiles.values).map(Array.init) ?? []
         let quota = configuration
         checks.append(await onThread { workspaceLimitsCheck(quota, profiles: profiles) })
+        let settings = configuration
+        checks += await onThread { egressChecks(settings) }
         checks.append(await daemonCheck(connection: connection, configuration: configuration))
         return checks
     }

@@ -18,9 +18,9 @@ public struct Sandcastle: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            List.self, Inspect.self, Logs.self, Run.self, Create.self, Attach.self, Stop.self, Start.self, Remove.self,
-            Events.self, Token.self, WorkspacesCommand.self, Copy.self, Policy.self, Doctor.self, GarbageCollect.self,
-            Backup.self,
+            List.self, Inspect.self, Logs.self, ScreenCommand.self, Run.self, Create.self, Attach.self, Exec.self,
+            Stop.self, Start.self, Remove.self, Events.self, Token.self, WorkspacesCommand.self, Copy.self, Policy.self,
+            Doctor.self, GarbageCollect.self, Backup.self,
         ])
 
     public init() {}

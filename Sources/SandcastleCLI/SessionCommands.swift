@@ -192,7 +192,7 @@ struct Logs: AsyncParsableCommand {
             let session = try await client.session(id)
             if session.state == "running" {
                 let token = try await client.mintToken(id, readOnly: true, ttlSeconds: 60)
-                try await TerminalConnection.open(address: client.address, session: id, token: token.token, since: 0) { messages, _ in
+                try await TerminalConnection.open(address: client.address, session: id, token: token.token, since: 0, replayBytes: true) { messages, _ in
                     for try await message in messages {
                         switch message {
                         case .output(let bytes): await Output.write(bytes)

@@ -72,6 +72,17 @@ public struct SandcastleClient: Sendable {
         try await stream(.GET, "/v1/sessions/\(try Self.pathSegment(id))/logs" + (tail.map { "?tail=\($0)" } ?? ""), onChunk: onChunk)
     }
 
+    /// What the session's terminal shows now, as text. Maps to `GET /v1/sessions/{id}/screen`.
+    public func screen(_ id: String) async throws -> Screen {
+        try await json(.GET, "/v1/sessions/\(try Self.pathSegment(id))/screen")
+    }
+
+    /// The escape sequences that draw the session's screen on a terminal. Maps to
+    /// `GET /v1/sessions/{id}/screen?format=ansi`.
+    public func screenRepaint(_ id: String) async throws -> [UInt8] {
+        try await call(.GET, "/v1/sessions/\(try Self.pathSegment(id))/screen?format=ansi").body
+    }
+
     /// The event log. Without `follow`, what is recorded after `since` (default: from the
     /// start), then it returns; with it, new events as they happen (from now, or after
     /// `since`) until cancelled. Maps to `GET /v1/events`.

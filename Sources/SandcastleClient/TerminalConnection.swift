@@ -63,11 +63,54 @@ public struct TerminalConnection: Sendable {
     /// Opens the terminal of session `id` with an attach token and runs `body` with the incoming
     /// messages and a writer. The connection is closed when `body` returns.
     public static func open<Result: Sendable>(
-        address: DaemonAddress, session id: String, token: String, since: UInt64? = nil,
+        address: DaemonAddress, session id: String, token: String, since: UInt64? = nil, replayBytes: Bool = false,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         _ body: (AsyncThrowingStream<Message, any Error>, Writer) async throws -> Result
     ) async throws -> Result {
-        let path = "/v1/sessions/\(try SandcastleClient.pathSegment(id))/tty" + (since.map { "?since=\($0)" } ?? "")
+        var query = since.map { ["since=\($0)"] } ?? []
+        if replayBytes { query.append("replay=bytes") }
+        let path = "/v1/sessions/\(try SandcastleClient.pathSegment(id))/tty"
+            + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        let channel = try await upgrade(
+            address: address, path: path, headers: [("Sec-WebSocket-Protocol", "sandcastle.tty.v1, bearer.\(token)")], group: group,
+            refusal: "the daemon refused the terminal of session \(id) (token expired or for another session, or the session is not running)")
+        return try await serve(
+            channel, binary: { .output($0) }, text: Self.control, closed: { .closed(code: $0, reason: $1) }
+        ) { messages, outbound in
+            try await body(messages, Writer(outbound: outbound))
+        }
+    }
+
+    /// Runs `body` over an upgraded connection with the server's messages (frames turned into
+    /// messages on a reader task of their own) and the outbound writer; closes it when `body`
+    /// returns.
+    static func serve<Message: Sendable, Result: Sendable>(
+        _ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, binary: @escaping @Sendable ([UInt8]) -> Message?,
+        text: @escaping @Sendable ([UInt8]) -> Message?, closed: @escaping @Sendable (Int?, String) -> Message,
+        _ body: (AsyncThrowingStream<Message, any Error>, NIOAsyncChannelOutboundWriter<WebSocketFrame>) async throws -> Result
+    ) async throws -> Result {
+        try await channel.executeThenClose { inbound, outbound in
+            let (messages, continuation) = AsyncThrowingStream.makeStream(of: Message.self)
+            return try await withThrowingTaskGroup(of: Result?.self) { group in
+                group.addTask {
+                    do {
+                        try await Self.read(inbound, into: continuation, pong: outbound, binary: binary, text: text, closed: closed)
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
+                    return nil
+                }
+                let result = try await body(messages, outbound)
+                group.cancelAll()
+                return result
+            }
+        }
+    }
+
+    /// Opens a WebSocket to `path` with `headers`; throws `refusal` when the daemon does not upgrade.
+    static func upgrade(
+        address: DaemonAddress, path: String, headers extra: [(String, String)], group: any EventLoopGroup, refusal: String
+    ) async throws -> NIOAsyncChannel<WebSocketFrame, WebSocketFrame> {
         let host = HTTPTransport(address: address, group: group).hostHeader
         let upgrade: EventLoopFuture<Upgrade> = try await address.connect(group: group) { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -78,7 +121,7 @@ public struct TerminalConnection: Sendable {
                 }
                 var headers = HTTPHeaders()
                 headers.add(name: "Host", value: host)
-                headers.add(name: "Sec-WebSocket-Protocol", value: "sandcastle.tty.v1, bearer.\(token)")
+                for (name, value) in extra { headers.add(name: name, value: value) }
                 headers.add(name: "Content-Length", value: "0")
                 let configuration = NIOTypedHTTPClientUpgradeConfiguration<Upgrade>(
                     upgradeRequestHead: HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers),
@@ -101,32 +144,18 @@ public struct TerminalConnection: Sendable {
         case .refused:
             throw SandcastleClientError.api(
                 status: 400, code: "upgrade_refused",
-                message: "the daemon refused the terminal of session \(id) (token expired or for another session, or the session is not running)",
+                message: refusal,
                 problems: [])
         }
-        return try await channel.executeThenClose { inbound, outbound in
-            let writer = Writer(outbound: outbound)
-            let (messages, continuation) = AsyncThrowingStream.makeStream(of: Message.self)
-            return try await withThrowingTaskGroup(of: Result?.self) { group in
-                group.addTask {
-                    do {
-                        try await Self.read(inbound, into: continuation, writer: writer)
-                    } catch {
-                        continuation.finish(throwing: error)
-                    }
-                    return nil
-                }
-                let result = try await body(messages, writer)
-                group.cancelAll()
-                return result
-            }
-        }
+        return channel
     }
 
     /// Turns frames into messages; answers pings; ends after the close frame.
-    static func read(
+    static func read<Message: Sendable>(
         _ inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, into continuation: AsyncThrowingStream<Message, any Error>.Continuation,
-        writer: Writer
+        pong outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>, binary binaryMessage: ([UInt8]) -> Message?,
+        text textMessage: ([UInt8]) -> Message?,
+        closed: (Int?, String) -> Message
     ) async throws {
         var text: [UInt8] = []
         var binary: [UInt8] = []
@@ -135,14 +164,14 @@ public struct TerminalConnection: Sendable {
             var data = frame.unmaskedData
             switch frame.opcode {
             case .ping:
-                try await writer.outbound.write(Writer.frame(.pong, data))
+                try await outbound.write(Writer.frame(.pong, data))
                 continue
             case .pong:
                 continue
             case .connectionClose:
                 let code = data.readWebSocketErrorCode().map(Self.number)
                 let reason = data.readString(length: data.readableBytes) ?? ""
-                continuation.yield(.closed(code: code, reason: reason))
+                continuation.yield(closed(code, reason))
                 continuation.finish()
                 return
             case .text, .binary:
@@ -155,14 +184,14 @@ public struct TerminalConnection: Sendable {
             }
             guard frame.fin else { continue }
             if current == .binary {
-                continuation.yield(.output(binary))
+                if let message = binaryMessage(binary) { continuation.yield(message) }
                 binary = []
             } else if current == .text {
-                if let message = control(text) { continuation.yield(message) }
+                if let message = textMessage(text) { continuation.yield(message) }
                 text = []
             }
         }
-        continuation.yield(.closed(code: nil, reason: "connection lost"))
+        continuation.yield(closed(nil, "connection lost"))
         continuation.finish()
     }
 

@@ -23,11 +23,73 @@ public struct Session: Codable, Sendable, Equatable {
     public var idleTimeoutSeconds: Int?
     /// The workspace's bytes and inodes against its limits (`GET /v1/sessions/{id}` only).
     public var workspaceUsage: WorkspaceUsage?
+    /// The egress allow list and counters, while the session's proxy is open.
+    public var egress: SessionEgress?
+}
+
+/// A session's egress: where it may connect through the daemon, and what it did so far.
+public struct SessionEgress: Codable, Sendable, Equatable {
+    public struct Counters: Codable, Sendable, Equatable {
+        public var connections: Int
+        public var active: Int
+        public var denied: Int
+        public var bytesUp: Int64
+        public var bytesDown: Int64
+    }
+
+    public var allow: [String]
+    public var counters: Counters
 }
 
 struct SessionPage: Decodable {
     var sessions: [Session]
     var next: String?
+}
+
+/// A session's screen as text (`GET /v1/sessions/{id}/screen`).
+public struct Screen: Codable, Sendable, Equatable {
+    public struct Size: Codable, Sendable, Equatable {
+        public var columns: Int
+        public var rows: Int
+    }
+    public struct Cursor: Codable, Sendable, Equatable {
+        public var row: Int
+        public var column: Int
+        public var visible: Bool
+    }
+    public var session: String
+    /// `terminal` (the live screen) or `log` (rebuilt from the container's log).
+    public var source: String
+    public var offset: UInt64?
+    public var size: Size
+    public var rows: [String]
+    public var cursor: Cursor
+    public var title: String
+    public var alternateScreen: Bool
+    public var modes: Modes
+
+    /// The modes the program set (`GET /v1/sessions/{id}/screen` describes each).
+    public struct Modes: Codable, Sendable, Equatable {
+        public var applicationCursorKeys: Bool
+        public var bracketedPaste: Bool
+        public var mouseTracking: String
+        public var mouseEncoding: String
+        public var focusReporting: Bool
+        public var autowrap: Bool
+        public var originMode: Bool
+        public var reverseVideo: Bool
+        public var cursorBlink: Bool
+        public var cursorShape: String
+        /// First and last row, zero-based; absent for the whole screen.
+        public var scrollRegion: [Int]?
+    }
+
+    /// The rows, trailing empty ones dropped, one per line (what `tmux capture-pane -p` prints).
+    public var text: String {
+        var lines = rows[...]
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        return lines.joined(separator: "\n")
+    }
 }
 
 /// A minted attach token (`POST /v1/sessions/{id}/attach-tokens`).

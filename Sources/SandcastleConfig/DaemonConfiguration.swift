@@ -45,11 +45,18 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var scrollbackBytes: Int
     public var viewerQueueBytes: Int
     public var maxFrameBytes: Int
+    /// `[relay] screens`: keep each session's screen (repaints for new and slow viewers, the
+    /// screen route's live view); false only to measure the relay without it.
+    public var screens = true
 
     /// The warm pool (`[pool]`); no targets by default, so the daemon never mounts anything.
     public var pool = PoolSettings()
     /// How workspace limits are enforced (`[workspaces] quota`).
     public var workspaceQuota = WorkspaceQuotaSetting.auto
+    public var egress = EgressSettings()
+    /// How many commands (`/v1/sessions/{id}/exec`) one session runs at once (`[engine]
+    /// max_execs_per_session`).
+    public var execsPerSession = 4
 
     public struct APIKeyEntry: Sendable, Equatable {
         public var name: String
@@ -154,6 +161,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
             if let value = positive(engine, "max_concurrent_calls", log) { config.engineConcurrency = value }
             if let value = positive(engine, "stop_grace_seconds", log) { config.stopGraceSeconds = value }
+            if let value = positive(engine, "max_execs_per_session", log) { config.execsPerSession = value }
             engine.refuseUnknownKeys()
         }
         if let paths = top.table("paths", required: false) {
@@ -203,10 +211,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
             if let value = positive(relay, "scrollback_bytes", log) { config.scrollbackBytes = value }
             if let value = positive(relay, "viewer_queue_bytes", log) { config.viewerQueueBytes = value }
             if let value = positive(relay, "max_frame_bytes", log) { config.maxFrameBytes = value }
+            if let value = relay.bool("screens", required: false) { config.screens = value }
             relay.refuseUnknownKeys()
         }
         parsePool(top, into: &config, log: log)
         parseWorkspaces(top, into: &config, log: log)
+        parseEgress(top, into: &config, log: log)
         top.refuseUnknownKeys()
         guard log.isEmpty else {
             throw ConfigurationError(

@@ -1,5 +1,6 @@
 import AccessControl
 import DockerEngine
+import EgressProxy
 import Foundation
 import Logging
 import Prometheus
@@ -33,6 +34,8 @@ public struct Sandcastle: Sendable {
     public let manager: SessionManager
     public let pool: WarmPool
     public let relay: TerminalRelay
+    /// The egress proxy: per-session sockets for sessions whose profile lists egress.
+    public let egress: EgressProxy
     public let metrics: APIMetrics
     public let api: APIDependencies
 
@@ -58,7 +61,8 @@ public struct Sandcastle: Sendable {
     public var services: [any Service] {
         [
             EngineEventService(manager: manager), SessionReaper(manager: manager),
-            WorkspaceMonitor(manager: manager, metrics: PrometheusWorkspaceMetrics(registry: metrics.registry)), pool, relay,
+            WorkspaceMonitor(manager: manager, metrics: PrometheusWorkspaceMetrics(registry: metrics.registry)), pool,
+            EgressService(manager: manager, proxy: egress), relay,
         ]
     }
 
@@ -96,7 +100,9 @@ public struct Sandcastle: Sendable {
         let activity = SessionActivity(clock: parts.clock)
         let relay = TerminalRelay(
             engine: baseEngine,
-            configuration: .init(scrollbackBytes: configuration.scrollbackBytes, viewerQueueBytes: configuration.viewerQueueBytes),
+            configuration: .init(
+                scrollbackBytes: configuration.scrollbackBytes, viewerQueueBytes: configuration.viewerQueueBytes,
+                screenModel: configuration.screens ? TerminalRelay.Configuration.libvtermScreens : nil),
             delegate: RelayActivity(activity: activity), metrics: PrometheusRelayMetrics(registry: metrics.registry),
             logger: Logger(label: "sandcastle.relay"))
         let pool = WarmPool(
@@ -109,10 +115,13 @@ public struct Sandcastle: Sendable {
                 canMount: parts.canMount),
             engine: engine, store: store, mounter: parts.mounter, policies: currentPolicies,
             metrics: PrometheusPoolMetrics(registry: metrics.registry), logger: Logger(label: "sandcastle.pool"))
+        let egress = try makeEgressProxy(configuration, store: store, activity: activity, registry: metrics.registry)
         let manager = SessionManager(
             configuration: .init(daemonInstance: instance, stopGrace: .seconds(configuration.stopGraceSeconds)),
             engine: engine, store: store, policies: currentPolicies, workspaces: workspaces, sizeLimiter: sizeLimiter,
-            pool: pool, terminals: RelayTerminals(relay: relay), activity: activity, clock: parts.clock,
+            pool: pool, terminals: RelayTerminals(relay: relay), activity: activity,
+            egress: DaemonEgress(proxy: egress, directory: configuration.egressDirectory, forwarder: configuration.egress.forwarder),
+            clock: parts.clock,
             logger: Logger(label: "sandcastle.sessions"))
         try await pool.loadStoredTargets()
 
@@ -129,9 +138,11 @@ public struct Sandcastle: Sendable {
             settings: APISettings(
                 maxBodyBytes: configuration.maxBodyBytes, allowedOrigins: Set(configuration.allowedOrigins),
                 heartbeatInterval: parts.heartbeatInterval, maxFrameBytes: configuration.maxFrameBytes),
-            relay: relay, pool: pool)
+            relay: relay, pool: pool,
+            execs: SessionExecs(
+                manager: manager, engine: baseEngine as? any ExecEngine, limitPerSession: configuration.execsPerSession))
         return Sandcastle(
             configuration: configuration, instance: instance, store: store, engine: engine, manager: manager, pool: pool,
-            relay: relay, metrics: metrics, api: api)
+            relay: relay, egress: egress, metrics: metrics, api: api)
     }
 }

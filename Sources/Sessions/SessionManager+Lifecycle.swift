@@ -74,6 +74,8 @@ extension SessionManager {
         } catch {
             throw SessionManagerError.store(error, "starting session \(id)", sessionID: id)
         }
+        // Its container binds the egress directory, which stayed: the socket opens in it again.
+        try? await egress?.reopen(sessionID: id)
         let stream: HijackedStream?
         do {
             stream = try await attachBeforeStart(containerID)
@@ -146,6 +148,7 @@ extension SessionManager {
             }
             if let removed = try? await store.session(id: id) { await ended(removed) }
         }
+        await egress?.remove(sessionID: id)
         if deleteWorkspace {
             try await self.deleteWorkspace(latest.workspace, except: id)
         }

@@ -51,6 +51,8 @@ public actor SessionManager {
     let terminals: (any SessionTerminals)?
     /// Terminal, exec and egress activity, and viewers, for the idle reaper.
     public nonisolated let activity: SessionActivity
+    /// The egress proxy, when the daemon has one: sessions whose profile lists egress need it.
+    let egress: (any SessionEgress)?
     let launcher: SandboxLauncher
     let clock: any SessionClock
     let logger: Logger
@@ -64,9 +66,10 @@ public actor SessionManager {
     public init(
         configuration: Configuration, engine: any ContainerEngine, store: SessionStore, policies: Swappable<PolicySet>,
         workspaces: WorkspaceResolver, sizeLimiter: (any WorkspaceSizeLimiter)? = nil, pool: WarmPool? = nil,
-        terminals: (any SessionTerminals)? = nil, activity: SessionActivity? = nil,
+        terminals: (any SessionTerminals)? = nil, activity: SessionActivity? = nil, egress: (any SessionEgress)? = nil,
         clock: any SessionClock = SystemSessionClock(), logger: Logger = Logger(label: "sandcastle.sessions")
     ) {
+        self.egress = egress
         self.configuration = configuration
         self.engine = engine
         self.store = store
@@ -108,6 +111,7 @@ public actor SessionManager {
     /// Tells the terminal host that `session` ended.
     func ended(_ session: Session) async {
         await terminals?.ended(session)
+        await egress?.suspend(sessionID: session.id)
     }
 
     /// The container name of session `id`: deterministic, so a crashed launch's container is found.
@@ -226,9 +230,12 @@ public actor SessionManager {
                 // so the read-back compares the container with what is really there.
                 workspace = try workspaces.resolve(session.workspace, creatingFor: user)
             }
-            var config = try LaunchSpec.containerConfig(for: approved, workspace: mount, user: user, sessionID: id)
+            let egressMount = try await openEgress(session, approved: approved, uid: uid)
+            var config = try LaunchSpec.containerConfig(
+                for: approved, workspace: mount, user: user, sessionID: id, egress: egressMount)
             config.labels?[SandcastleLabels.instance] = configuration.daemonInstance
-            let created = try await createContainer(name: session.containerName, config: config, workspace: workspace, sessionID: id)
+            let created = try await createContainer(
+                name: session.containerName, config: config, workspace: workspace, sessionID: id, egress: egressMount)
             containerID = created
             try await store.transition(id: id, from: [.creating], to: .starting) { $0.containerID = created }
             stream = try await attachBeforeStart(created)
@@ -252,6 +259,7 @@ public actor SessionManager {
             if let containerID {
                 try? await engine.removeContainer(containerID, force: true, removeVolumes: true)
             }
+            await egress?.remove(sessionID: id)
             let message = "\(error)"
             _ = try? await store.transition(
                 id: id, from: [.creating, .starting], to: .failed, at: clock.now(),
@@ -273,7 +281,9 @@ public actor SessionManager {
     private func claimFromPool(
         _ session: Session, approved: ApprovedSession, workspace: ResolvedWorkspace, user: WorkspaceUser
     ) async throws -> Session? {
-        guard let pool else { return nil }
+        // A pool container was made before its session was known, without the egress binds:
+        // sessions with egress launch cold.
+        guard let pool, approved.egress.isEmpty else { return nil }
         while let reserved = await pool.reserve(for: approved) {
             // One transaction: the slot is claimed by the session, the session is `starting` in
             // the slot's container. A slot is never given out twice, whatever races.
@@ -302,16 +312,16 @@ public actor SessionManager {
     /// Creates the container; a container left under the same name by an interrupted launch of
     /// this same session is removed first.
     private func createContainer(
-        name: String, config: ContainerConfig, workspace: ResolvedWorkspace, sessionID: String
+        name: String, config: ContainerConfig, workspace: ResolvedWorkspace, sessionID: String, egress: EgressMount?
     ) async throws -> String {
         do {
-            return try await launcher.create(name: name, config: config, workspace: workspace)
+            return try await launcher.create(name: name, config: config, workspace: workspace, egress: egress)
         } catch let error as DockerError where error.code == .conflict {
             let leftover = try await engine.inspectContainer(name)
             guard leftover.config?.labels?[SandcastleLabels.session] == sessionID else { throw error }
             logger.info("removing a container left by an interrupted launch", metadata: ["session.id": "\(sessionID)"])
             try await engine.removeContainer(leftover.id, force: true, removeVolumes: true)
-            return try await launcher.create(name: name, config: config, workspace: workspace)
+            return try await launcher.create(name: name, config: config, workspace: workspace, egress: egress)
         }
     }
 

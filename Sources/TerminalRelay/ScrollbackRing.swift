@@ -150,23 +150,27 @@ public struct ScrollbackRing: Sendable {
         return Replay(start: start, isReset: false, count: Int(endOffset - start))
     }
 
-    /// A copy of the held bytes from `offset` (clamped to what the ring holds) to the end.
-    public func bytes(from offset: UInt64) -> ByteBuffer {
+    /// Calls `body` with the held bytes from `offset` (clamped to what the ring holds) to the end,
+    /// in order, in at most two contiguous parts, without copying them.
+    public func withBytes(from offset: UInt64, _ body: (UnsafeRawBufferPointer) -> Void) {
         let start = min(max(offset, startOffset), endOffset)
         let skip = Int(start - startOffset)
         let length = count - skip
-        var buffer = ByteBuffer()
-        guard length > 0 else { return buffer }
-        buffer.reserveCapacity(length)
+        guard length > 0 else { return }
         let size = storage.count
         let first = (head + skip) % size
         let firstPart = min(length, size - first)
         storage.withUnsafeBytes { source in
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: source[first..<(first + firstPart)]))
-            if firstPart < length {
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: source[..<(length - firstPart)]))
-            }
+            body(UnsafeRawBufferPointer(rebasing: source[first..<(first + firstPart)]))
+            if firstPart < length { body(UnsafeRawBufferPointer(rebasing: source[..<(length - firstPart)])) }
         }
+    }
+
+    /// A copy of the held bytes from `offset` (clamped to what the ring holds) to the end.
+    public func bytes(from offset: UInt64) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(Int(endOffset - min(max(offset, startOffset), endOffset)))
+        withBytes(from: offset) { buffer.writeBytes($0) }
         return buffer
     }
 }

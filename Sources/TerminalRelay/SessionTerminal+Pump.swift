@@ -166,16 +166,21 @@ extension SessionTerminal {
         state.withLock { $0.input = nil }
     }
 
-    /// Appends a chunk of the container's output to the ring and queues it for every live viewer,
-    /// closing those whose queue would overflow.
+    /// Appends a chunk of the container's output to the ring and queues it for every live viewer.
+    /// A viewer whose queue would overflow has its backlog dropped and waits for a repaint (it
+    /// gets nothing until it reads again); without screens, or once it has waited longer than
+    /// `repaintDeadline`, it is closed.
     func deliver(_ chunk: ByteBuffer) {
         let length = chunk.readableBytes
         guard length > 0 else { return }
         context.metrics.engineBytesReceived(length)
         let maximumBytes = context.configuration.maximumEventBytes
         var effects = Effects()
+        let repaintDeadline = context.configuration.repaintDeadline
+        var now: ContinuousClock.Instant?
         state.withLock { state in
             let offset = state.ring.endOffset
+            state.feedScreenBeforeAppending(chunk)
             state.ring.append(chunk)
             var done: [UInt64] = []
             // Walks indices by hand: `viewers.indices` would keep the storage alive and make every
@@ -184,12 +189,19 @@ extension SessionTerminal {
             while index != state.viewers.endIndex {
                 defer { state.viewers.formIndex(after: &index) }
                 guard state.viewers.values[index].isLive else { continue }
-                if !state.viewers.values[index].queue.enqueueLive(chunk, offset: offset) {
-                    let role = state.viewers.values[index].role
-                    state.viewers.values[index].isLive = false
-                    state.viewers.values[index].queue.close(with: .closed(.overflow), dropPending: true)
-                    effects.viewerLeft(role)
+                if let since = state.viewers.values[index].awaitingRepaint {
+                    // Its repaint, built when it reads again, will show this chunk.
+                    now = now ?? .now
+                    guard now! - since > repaintDeadline else { continue }
+                    closeOverflowing(&state.viewers.values[index], effects: &effects)
+                } else if !state.viewers.values[index].queue.enqueueLive(chunk, offset: offset) {
                     effects.overflowed()
+                    if state.makeScreen != nil {
+                        state.viewers.values[index].queue.dropOutput()
+                        state.viewers.values[index].awaitingRepaint = .now
+                    } else {
+                        closeOverflowing(&state.viewers.values[index], effects: &effects)
+                    }
                 }
                 state.viewers.values[index].wake(maximumBytes: maximumBytes, effects: &effects)
                 if state.viewers.values[index].isDone { done.append(state.viewers.keys[index]) }
@@ -197,6 +209,14 @@ extension SessionTerminal {
             for id in done { state.viewers[id] = nil }
         }
         effects.perform(self)
+    }
+
+    /// Closes a viewer that cannot keep up with `overflow`, dropping what it has not taken.
+    private func closeOverflowing(_ slot: inout ViewerSlot, effects: inout Effects) {
+        slot.isLive = false
+        slot.awaitingRepaint = nil
+        slot.queue.close(with: .closed(.overflow), dropPending: true)
+        effects.viewerLeft(slot.role)
     }
 
     // MARK: - Input
@@ -264,7 +284,10 @@ extension SessionTerminal {
             guard let next else { break }
             do {
                 try await context.engine.resizeContainerTTY(containerID, rows: next.rows, columns: next.columns)
-                state.withLock { $0.appliedSize = next }
+                state.withLock {
+                    $0.appliedSize = next
+                    $0.resizeScreen(next)
+                }
             } catch {
                 logger.debug("the engine refused a resize", metadata: ["size": "\(next)", "error": "\(error)"])
                 state.withLock { $0.resizing = false }

@@ -2,6 +2,7 @@ import DockerEngine
 import Logging
 import NIOCore
 import Synchronization
+import TerminalScreen
 
 /// One session's terminal: a single engine attachment to its container's TTY, fanned out to any
 /// number of viewers. Get one from ``TerminalRelay/terminal(session:containerID:replayLogs:)``.
@@ -18,7 +19,10 @@ import Synchronization
 ///   notifications sent only after it is released (see `Effects`).
 /// - The **pump** (``run()``, a child task of ``TerminalRelay/run()``) is the only reader of the
 ///   engine's attach stream. It never waits for a viewer: each chunk is copied into the ring and
-///   its buffer queued (shared, not copied) for every live viewer, or that viewer is closed with
+///   its buffer queued (shared, not copied) for every live viewer. A viewer whose queue is full has
+///   its backlog dropped and gets a reset and a repaint of the screen when it reads again (built
+///   then, by its own task); without screens, or when it does not read within
+///   ``TerminalRelay/Configuration/repaintDeadline``, it is closed with
 ///   ``ViewerCloseReason/overflow``. The container's output therefore never stalls because of a
 ///   viewer, and a viewer never stalls another.
 /// - Each **viewer** has one consumer: the task iterating ``TerminalViewer/events``. It takes
@@ -57,7 +61,9 @@ public final class SessionTerminal: Sendable {
         logger[metadataKey: "container.id"] = "\(containerID.prefix(12))"
         self.logger = logger
         self.state = Mutex(
-            State(ring: ScrollbackRing(capacity: context.configuration.scrollbackBytes), openStream: openStream))
+            State(
+                ring: ScrollbackRing(capacity: context.configuration.scrollbackBytes), openStream: openStream,
+                makeScreen: context.configuration.screenModel, maximumEventBytes: context.configuration.maximumEventBytes))
     }
 
     // MARK: - State
@@ -75,6 +81,9 @@ public final class SessionTerminal: Sendable {
         var waiter: CheckedContinuation<TerminalEvent?, Never>?
         /// Receives output; false once its last event is queued.
         var isLive: Bool
+        /// Set when its queue overflowed: its output was dropped, and the next event it takes is
+        /// a reset and a repaint of the screen (see ``SessionTerminal/deliver(_:)``).
+        var awaitingRepaint: ContinuousClock.Instant?
 
         /// The last event has been taken: nothing more for this viewer.
         var isDone: Bool { !isLive && queue.isEmpty }
@@ -105,12 +114,23 @@ public final class SessionTerminal: Sendable {
         /// An attachment opened before the terminal existed (a warm-pool claim): the pump's first
         /// attachment, instead of asking the engine for one.
         var openStream: HijackedStream?
+        /// Makes the screen model; nil when the relay keeps no screens.
+        let makeScreen: ScreenModelFactory?
+        /// The largest repaint event.
+        let maximumEventBytes: Int
+        /// The screen model, made on first need (see SessionTerminal+Screen.swift).
+        var screen: (any ScreenModel)?
+        /// The offset of the first byte the screen model has not seen.
+        var screenFedOffset: UInt64 = 0
+        /// The size the rw viewers last asked for.
+        var screenSize = ScreenSize.standard
 
         /// Queues `event` as the last of viewer `id` and stops feeding it output.
         mutating func close(
             _ id: UInt64, with event: TerminalEvent, dropPending: Bool, maximumBytes: Int, effects: inout Effects
         ) {
             guard var slot = viewers[id], slot.isLive else { return }
+            if slot.awaitingRepaint != nil, !dropPending { queueRepaint(into: &slot) }
             slot.isLive = false
             slot.queue.close(with: event, dropPending: dropPending)
             effects.viewerLeft(slot.role)
@@ -158,11 +178,15 @@ public final class SessionTerminal: Sendable {
     /// Attaches a viewer. Its events begin with `hello`, then a `reset` if `since` is older than the
     /// ring holds, then the replay and the live output (see ``ScrollbackRing/replay(since:)``).
     ///
+    /// With `replay: .screen` a viewer that gave no `since`, or one older than the ring holds, gets
+    /// `hello`, `reset` and the ``TerminalEvent/repaint(_:offset:)`` of the screen instead of the
+    /// bytes (when the relay keeps screens: ``Configuration/screenModel``).
+    ///
     /// - Parameter since: the offset to replay from; nil for everything the ring holds.
     ///
     /// A viewer that attaches after the session ended gets the replay and the exit; after a
     /// shutdown it gets `closed(.shutdown)` after its hello.
-    public func attach(role: ViewerRole, since: UInt64? = nil) -> TerminalViewer {
+    public func attach(role: ViewerRole, since: UInt64? = nil, replay mode: ViewerReplay = .bytes) -> TerminalViewer {
         let maximumBytes = context.configuration.maximumEventBytes
         var effects = Effects()
         let id = state.withLock { state in
@@ -176,13 +200,19 @@ public final class SessionTerminal: Sendable {
                 queue.close(with: .closed(.shutdown), dropPending: false)
             case .running, .finished:
                 let replay = state.ring.replay(since: since)
-                queue.enqueue(.hello(offset: replay.start))
-                if replay.isReset { queue.enqueue(.reset(offset: replay.start)) }
-                var bytes = state.ring.bytes(from: replay.start)
-                var offset = replay.start
-                while bytes.readableBytes > 0, let chunk = bytes.readSlice(length: min(bytes.readableBytes, maximumBytes)) {
-                    queue.enqueue(.output(chunk, offset: offset))
-                    offset += UInt64(chunk.readableBytes)
+                if mode == .screen, since == nil || replay.isReset, let repaint = state.repaint() {
+                    queue.enqueue(.hello(offset: repaint.offset))
+                    queue.enqueue(.reset(offset: repaint.offset))
+                    for chunk in repaint.chunks { queue.enqueue(.repaint(chunk, offset: repaint.offset)) }
+                } else {
+                    queue.enqueue(.hello(offset: replay.start))
+                    if replay.isReset { queue.enqueue(.reset(offset: replay.start)) }
+                    var bytes = state.ring.bytes(from: replay.start)
+                    var offset = replay.start
+                    while bytes.readableBytes > 0, let chunk = bytes.readSlice(length: min(bytes.readableBytes, maximumBytes)) {
+                        queue.enqueue(.output(chunk, offset: offset))
+                        offset += UInt64(chunk.readableBytes)
+                    }
                 }
                 if case .finished(let code, let reason) = state.phase {
                     queue.close(with: .exit(code: code, reason: reason), dropPending: false)
@@ -211,6 +241,7 @@ public final class SessionTerminal: Sendable {
         let maximumBytes = context.configuration.maximumEventBytes
         @Sendable func take(_ state: inout State, effects: inout Effects) -> Take {
             guard var slot = state.viewers[id] else { return .end }
+            if slot.awaitingRepaint != nil, slot.isLive, slot.queue.isEmpty { state.queueRepaint(into: &slot) }
             guard let event = slot.queue.dequeue(maximumBytes: maximumBytes) else { return .wait }
             effects.taken(event)
             state.viewers[id] = slot.isDone ? nil : slot

@@ -1,7 +1,8 @@
 import NIOCore
 
 /// What a viewer receives, in this order: one ``hello(offset:)``; a ``reset(offset:)`` when the
-/// bytes it asked for are gone; ``output(_:offset:)`` chunks, contiguous; and last either one
+/// bytes it asked for are gone, followed by the ``repaint(_:offset:)`` of the screen when it asked
+/// for one; ``output(_:offset:)`` chunks, contiguous; and last either one
 /// ``exit(code:reason:)`` (the session ended) or one ``closed(_:)`` (the viewer was closed while the
 /// session goes on). After the last event the sequence ends.
 ///
@@ -16,6 +17,11 @@ public enum TerminalEvent: Sendable, Equatable {
     /// The viewer asked for bytes older than the ring holds: what follows starts at `offset`, and
     /// the client should clear its screen before showing it.
     case reset(offset: UInt64)
+    /// Bytes that draw the screen as it was after every byte before `offset` (see
+    /// ``ScreenModel/repaint()``); they have no offsets of their own. Always right after a
+    /// ``reset(offset:)`` with the same offset, possibly cut into several events; output continues
+    /// at `offset`.
+    case repaint(ByteBuffer, offset: UInt64)
     /// Terminal bytes, the first of which is at absolute `offset`. A client resuming later asks for
     /// `since = offset + bytes.readableBytes` of the last chunk it showed.
     case output(ByteBuffer, offset: UInt64)
@@ -30,14 +36,16 @@ public enum TerminalEvent: Sendable, Equatable {
     public var isFinal: Bool {
         switch self {
         case .exit, .closed: true
-        case .hello, .reset, .output: false
+        case .hello, .reset, .repaint, .output: false
         }
     }
 }
 
 /// Why a viewer was closed without the session ending.
 public enum ViewerCloseReason: String, Sendable, Equatable {
-    /// Its queue would have exceeded the configured bound: it did not read fast enough.
+    /// Its queue would have exceeded the configured bound: it did not read fast enough (and, when
+    /// the relay keeps screens, it did not take the repaint offered instead within
+    /// ``TerminalRelay/Configuration/repaintDeadline``).
     case overflow
     /// The relay shut down (the daemon stops); the container keeps running.
     case shutdown

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import TerminalScreen
 
 /// The daemon's terminals, one per session: created on demand, run by ``run()``, all closed by
 /// ``shutdown()``.
@@ -55,12 +56,24 @@ public final class TerminalRelay: Sendable {
         public var replayEngineLogs: Bool
         /// How often, at most, input activity of one session is reported to the delegate.
         public var activityInterval: Duration
+        /// Makes each session's screen model (made on first need, fed lazily: see
+        /// SessionTerminal+Screen.swift). With one, a viewer whose queue overflows gets a reset
+        /// and a repaint instead of being closed; nil keeps no screens (viewers that overflow are
+        /// closed, and every replay is bytes).
+        public var screenModel: ScreenModelFactory?
+        /// How long a viewer whose queue overflowed may take to start reading its repaint before
+        /// it is closed with `overflow` after all.
+        public var repaintDeadline: Duration
+
+        /// Screens kept by libvterm (the default).
+        public static let libvtermScreens: ScreenModelFactory = { VTermScreenModel(size: $0) }
 
         public init(
             scrollbackBytes: Int = 1 << 20, viewerQueueBytes: Int = 256 << 10, maximumEventBytes: Int = 64 << 10,
             exitGrace: Duration = .seconds(2), reattachDelay: Duration = .milliseconds(100),
             maximumReattachDelay: Duration = .seconds(5), healthyAttachment: Duration = .seconds(10),
-            replayEngineLogs: Bool = true, activityInterval: Duration = .seconds(1)
+            replayEngineLogs: Bool = true, activityInterval: Duration = .seconds(1),
+            screenModel: ScreenModelFactory? = Configuration.libvtermScreens, repaintDeadline: Duration = .seconds(30)
         ) {
             self.scrollbackBytes = max(1, scrollbackBytes)
             self.viewerQueueBytes = max(1, viewerQueueBytes)
@@ -71,6 +84,8 @@ public final class TerminalRelay: Sendable {
             self.healthyAttachment = healthyAttachment
             self.replayEngineLogs = replayEngineLogs
             self.activityInterval = activityInterval
+            self.screenModel = screenModel
+            self.repaintDeadline = repaintDeadline
         }
     }
 

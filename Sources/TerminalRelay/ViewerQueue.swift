@@ -5,7 +5,7 @@ import NIOCore
 /// Only *live* output counts against ``limit``: the replay a viewer asked for when it attached is
 /// at most the ring's size and is queued whole, otherwise a reconnecting viewer asking for more
 /// than the limit would be closed at once. A live chunk that would take the counted bytes beyond
-/// the limit overflows the queue (the caller closes the viewer); a chunk larger than the limit
+/// the limit overflows the queue (the caller drops the backlog for a repaint, or closes the viewer); a chunk larger than the limit
 /// is still accepted into an empty queue, so a small limit never starves a viewer that keeps up.
 ///
 /// A value type with no locking of its own; ``SessionTerminal`` keeps it inside its mutex.
@@ -46,17 +46,21 @@ struct ViewerQueue {
         return true
     }
 
+    /// Drops the queued output (a viewer that will get a repaint instead); a hello or reset not yet
+    /// taken stays.
+    mutating func dropOutput() {
+        entries.removeAll { entry in
+            if case .output = entry.event { return true }
+            return false
+        }
+        countedBytes = 0
+    }
+
     /// Queues the last event. With `dropPending`, the queued output goes first (an overflowing
     /// viewer is not fed what it could not take); a hello or reset not yet taken stays.
     mutating func close(with event: TerminalEvent, dropPending: Bool) {
         guard !isClosed else { return }
-        if dropPending {
-            entries.removeAll { entry in
-                if case .output = entry.event { return true }
-                return false
-            }
-            countedBytes = 0
-        }
+        if dropPending { dropOutput() }
         entries.append(Entry(event: event, counted: 0))
         isClosed = true
     }

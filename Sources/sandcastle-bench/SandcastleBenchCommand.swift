@@ -16,8 +16,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
             Exit status: 0 when every measured target passed, 1 when one failed, 2 on an error.
             """)
 
-    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm, files.")
-    var sections = "idle,cold,echo,throughput,warm,files"
+    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm, files, screen, exec.")
+    var sections = "idle,cold,echo,throughput,warm,files,screen,exec"
     @Option(help: "Write the report as JSON to this file.")
     var json: String?
     @Option(help: "A running daemon's TCP API, http://HOST:PORT (its allowed_origins must include ws://HOST).")
@@ -46,6 +46,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
     var throughputMib = 256
     @Option(help: "Echo round trips per side.")
     var echoSamples = 2000
+    @Option(help: "Execs of echo x per side.")
+    var execSamples = 200
     @Option(help: "Idle attached sessions.")
     var idleSessions = 500
     @Option(help: "Concurrent session creations and removals.")
@@ -54,6 +56,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
     var viewerQueueMib = 32
     @Option(help: "TOML appended to the started daemon's configuration.")
     var daemonConfig: String?
+    @Flag(help: "Start the daemon with [relay] screens = false (throughput without screen models).")
+    var noScreens = false
     @Flag(help: "Keep the temporary state, workspaces and daemon log.")
     var keep = false
     @Option(help: "Merge these JSON reports (comma-separated) into one and print it, without measuring.")
@@ -112,10 +116,12 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
         options.warmSamples = warmSamples
         options.throughputBytes = throughputMib << 20
         options.echoSamples = echoSamples
+        options.execSamples = execSamples
         options.idleSessions = idleSessions
         options.createConcurrency = concurrency
         guard viewerQueueMib > 0 else { throw BenchError.usage("--viewer-queue-mib must be at least 1") }
         options.viewerQueueBytes = viewerQueueMib << 20
+        options.screens = !noScreens
 
         var running: BenchRun.RunningDaemon?
         if let url {

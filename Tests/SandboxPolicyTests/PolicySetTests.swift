@@ -9,7 +9,7 @@ struct PolicySetTests {
     @Test("the shipped directory loads: default, small, large, debug")
     func shippedProfiles() throws {
         let policies = try Shipped.policies.get()
-        #expect(Set(policies.profiles.keys) == ["default", "small", "large", "debug"])
+        #expect(Set(policies.profiles.keys) == ["default", "small", "large", "debug", "claude-code"])
     }
 
     @Test("default has the web tier's numbers")

@@ -76,14 +76,14 @@ struct TerminalWebSocketTests {
             let writer = Transcript()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    try await Self.connect(port: port, session: "tty-1", token: ro, transcript: reader) { outbound in
+                    try await Self.connect(port: port, session: "tty-1", token: ro, query: "?replay=bytes", transcript: reader) { outbound in
                         try await reader.waitFor("hello") { !$0.controls.isEmpty }
                         // A read-only viewer's keystrokes go nowhere.
                         try await outbound.write(.binary(ByteBuffer(string: "echo RO-$((40+3))\n")))
                     }
                 }
                 group.addTask {
-                    try await Self.connect(port: port, session: "tty-1", token: rw, transcript: writer) { outbound in
+                    try await Self.connect(port: port, session: "tty-1", token: rw, query: "?replay=bytes", transcript: writer) { outbound in
                         try await writer.waitFor("hello") { !$0.controls.isEmpty }
                         try await reader.waitFor("the reader's hello") { !$0.controls.isEmpty }
                         try await Task.sleep(for: .milliseconds(300))
@@ -129,7 +129,8 @@ struct TerminalWebSocketTests {
             let token = try Self.token(fixture, session: "tty-2")
             let relay = fixture.relay
             let first = Transcript()
-            try await Self.connect(port: port, session: "tty-2", token: token, transcript: first) { outbound in
+            // The bytes as written, so that the offset to resume from is `hello`'s plus what was seen.
+            try await Self.connect(port: port, session: "tty-2", token: token, query: "?replay=bytes", transcript: first) { outbound in
                 try await eventually("attached") { relay.existingTerminal(session: "tty-2")?.isAttached == true }
                 try await outbound.write(.binary(ByteBuffer(string: "go\n")))
                 try await first.waitFor("some lines") { $0.output.contains("n20\r\n") }
@@ -162,15 +163,16 @@ struct TerminalWebSocketTests {
             // Prints from its first instant, while nobody watches, and goes on while the first
             // viewer connects.
             let counter = ["sh", "-c", "i=0; while [ $i -lt 600 ]; do echo n$i; i=$((i+1)); sleep 0.002; done; echo END; sleep 30"]
-            _ = try await fixture.manager.manager.create(id: "tty-5", request: fixture.manager.request("tty5", command: counter), owner: "t").session
+            // Not tty-5: refusedBeforeTheUpgrade, running beside it on the same engine, makes one.
+            _ = try await fixture.manager.manager.create(id: "tty-6", request: fixture.manager.request("tty6", command: counter), owner: "t").session
             // Attached before the container started: the relay holds the terminal with no viewer,
             // so no viewer ever depends on the engine replaying its log beside the live stream.
-            let terminal = try #require(fixture.relay.existingTerminal(session: "tty-5"), "no terminal before the first viewer")
+            let terminal = try #require(fixture.relay.existingTerminal(session: "tty-6"), "no terminal before the first viewer")
             try await eventually("attached") { terminal.isAttached }
             try await eventually("some output before any viewer") { terminal.endOffset > 200 }
-            let token = try Self.token(fixture, session: "tty-5")
+            let token = try Self.token(fixture, session: "tty-6")
             let viewer = Transcript()
-            try await Self.connect(port: port, session: "tty-5", token: token, query: "?since=0", transcript: viewer) { outbound in
+            try await Self.connect(port: port, session: "tty-6", token: token, query: "?since=0", transcript: viewer) { outbound in
                 try await viewer.waitFor("the last line", timeout: .seconds(60)) { $0.output.contains("END") }
                 try await outbound.close(.normalClosure, reason: "done")
             }
@@ -182,28 +184,48 @@ struct TerminalWebSocketTests {
         }
     }
 
-    @Test func slowViewerIsClosedWhileAFastOneGoesOn() async throws {
+    /// A viewer that stops reading during 50 MiB of output is not closed: when it reads again it
+    /// gets a reset and a repaint, and ends up with the screen of a viewer that kept up.
+    @Test func aViewerThatStopsReadingIsRepaintedNotClosed() async throws {
         try await LiveServerTests.withLiveServer(viewerQueueBytes: 512 << 10) { fixture, port in
-            // 8 MiB at a pace any reading viewer keeps up with (64 KiB every 20 ms), far more than a
-            // viewer that reads nothing can hold (its queue and the socket's buffers).
             let burst = [
                 "sh", "-c",
-                "sleep 2; for i in $(seq 1 128); do dd if=/dev/zero bs=64k count=1 2>/dev/null | tr '\\0' x; sleep 0.02; done; echo; echo END; sleep 30",
+                // 50 MiB in 64 KiB pieces, paced (at most ~6 MB/s) so as not to starve the tests
+                // running beside this one, yet far more than a viewer that reads nothing can hold.
+                "sleep 2; line=$(printf '%0150d' 7); i=0; while [ $i -lt 800 ]; do yes \"$line\" | head -c 65536; "
+                    + "i=$((i+1)); sleep 0.01; done; clear; "
+                    + "printf '\\033[1;32mdone\\033[0m after \\033[7m50 MiB\\033[0m\\n'; echo END; sleep 60",
             ]
             _ = try await fixture.manager.manager.create(id: "tty-3", request: fixture.manager.request("tty3", command: burst), owner: "t").session
             let token = try Self.token(fixture, session: "tty-3", role: .readOnly)
             let fastTranscript = Transcript()
-            async let slow = Self.connect(port: port, session: "tty-3", token: token, readDelay: .seconds(8))
+            let slowTranscript = Transcript()
+            async let slow = Self.connect(port: port, session: "tty-3", token: token, transcript: slowTranscript, readDelay: .seconds(8)) { outbound in
+                try await slowTranscript.waitFor("the end", timeout: .seconds(90)) { $0.output.contains("END") }
+                try await outbound.close(.normalClosure, reason: "done")
+            }
             async let fast = Self.connect(port: port, session: "tty-3", token: token, transcript: fastTranscript) { outbound in
-                try await fastTranscript.waitFor("the whole burst", timeout: .seconds(60)) { $0.output.contains("END") }
+                try await fastTranscript.waitFor("the whole burst", timeout: .seconds(90)) { $0.output.contains("END") }
                 try await outbound.close(.normalClosure, reason: "done")
             }
             let slowResult = try await slow
             _ = try await fast
-            #expect(slowResult.closeCode == 1008, "the slow viewer was not closed for overflow")
-            // The fast viewer got every byte, and the container was never held up.
-            #expect(fastTranscript.output.filter { $0 == "x" }.count == 8 << 20)
-            #expect(fastTranscript.output.contains("END"))
+            #expect(slowResult.closeCode == 1000, "the slow viewer was closed: \(String(describing: slowResult.closeCode))")
+            // It did not get the 50 MiB, and it got a second reset (the first came with its hello).
+            #expect(slowResult.output.utf8.count < 50 << 20)
+            #expect(slowResult.controls.filter { $0["type"] as? String == "reset" }.count >= 2)
+            // Both screens as pyte draws them: the fast one from its last clear on (clear erased
+            // all before), the slow one from the last repaint, whose terminal reset (ESC c) makes
+            // a client that ignores the reset message right too.
+            func tail(_ text: String, from marks: [String]) -> [UInt8] {
+                let start = marks.compactMap { text.range(of: $0, options: .backwards)?.lowerBound }.max() ?? text.startIndex
+                return Array(text[start...].utf8)
+            }
+            let marks = ["\u{1b}c", "\u{1b}[H\u{1b}[2J"]
+            let expected = try await PyteScreen.render(tail(fastTranscript.output, from: marks), columns: 80, rows: 24)
+            let rebuilt = try await PyteScreen.render(tail(slowResult.output, from: marks), columns: 80, rows: 24)
+            #expect(rebuilt == expected, "\(rebuilt.differences(from: expected))")
+            #expect(expected.lines.first == "done after 50 MiB")
         }
     }
 

@@ -139,6 +139,51 @@ struct CLIAgainstDaemonTests {
         }
     }
 
+    /// `sandcastle screen` for a session that drew something, one that never printed, and one
+    /// that has exited (rebuilt from its log).
+    @Test func screensOfRunningSilentAndExitedSessions() async throws {
+        try await LiveDaemon.with { daemon in
+            let drawn = daemon.tag + "-drawn"
+            let silent = daemon.tag + "-silent"
+            let ended = daemon.tag + "-ended"
+            for (id, command) in [
+                (drawn, "printf '\\033]2;my title\\007\\033[2J\\033[5;3H\\033[1;31mhere'; sleep 600"),
+                (silent, "sleep 600"),
+                (ended, "echo bye-\(daemon.tag)"),
+            ] {
+                let created = try await daemon.sandcastle(["create", "--image", Binaries.testImage, "-w", daemon.tag, "--id", id, "--", "sh", "-c", command])
+                #expect(created.status == 0, "\(created)")
+            }
+            var text = CLIRun(status: -1, stdout: "", stderr: "")
+            for _ in 0..<100 {
+                text = try await daemon.sandcastle(["screen", drawn])
+                if text.stdout.contains("here") { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(text.status == 0 && text.stdout == "\n\n\n\n  here\n", "\(text)")
+            let json = try await daemon.sandcastle(["screen", "--json", drawn])
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+            #expect(object["source"] as? String == "terminal" && object["title"] as? String == "my title")
+            let cursor = try #require(object["cursor"] as? [String: Any])
+            #expect(cursor["row"] as? Int == 4 && cursor["column"] as? Int == 6)
+            let ansi = try await daemon.sandcastle(["screen", "--ansi", drawn])
+            #expect(ansi.status == 0 && ansi.stdout.hasPrefix("\u{1b}c") && ansi.stdout.contains("\u{1b}[0;1;31mhere"), "\(ansi)")
+
+            let blank = try await daemon.sandcastle(["screen", "--json", silent])
+            let blankObject = try #require(try JSONSerialization.jsonObject(with: Data(blank.stdout.utf8)) as? [String: Any], "\(blank)")
+            #expect((blankObject["rows"] as? [String])?.allSatisfy(\.isEmpty) == true && (blankObject["rows"] as? [String])?.count == 24)
+
+            var exited = CLIRun(status: -1, stdout: "", stderr: "")
+            for _ in 0..<100 {
+                exited = try await daemon.sandcastle(["screen", "--json", ended])
+                if exited.stdout.contains("\"log\"") { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(exited.status == 0 && exited.stdout.contains("bye-\(daemon.tag)") && exited.stdout.contains("\"source\" : \"log\""), "\(exited)")
+            #expect(try await daemon.sandcastle(["screen", "nope-\(daemon.tag)"]).status != 0)
+        }
+    }
+
     @Test func followsEventsAndLogs() async throws {
         try await LiveDaemon.with { daemon in
             let id = daemon.tag + "-follow"

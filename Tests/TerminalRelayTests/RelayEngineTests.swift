@@ -94,6 +94,9 @@ struct RelayEngineTests {
             // still a fifth of what the stuck viewer is offered.
             var configuration = Self.configuration
             configuration.viewerQueueBytes = 4 << 20
+            // Without screens: with them the stuck viewer would wait for a repaint instead
+            // (ScreenRelayTests).
+            configuration.screenModel = nil
             let relay = TerminalRelay(engine: client, configuration: configuration, metrics: metrics)
             try await withRunningRelay(relay) { relay in
                 let terminal = try relay.terminal(session: "slow-viewer", containerID: id, replayLogs: false)

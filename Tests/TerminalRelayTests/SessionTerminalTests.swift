@@ -72,10 +72,13 @@ struct SessionTerminalTests {
         }
     }
 
+    /// Without screens (see ScreenRelayTests for the repaint a slow viewer gets with them).
     @Test func aViewerThatDoesNotReadIsClosedWhileTheOthersGoOn() async throws {
         let engine = FakeEngine()
         let metrics = RelayCounters()
-        try await withRunningRelay(relay(engine, metrics: metrics)) { relay in
+        var configuration = Self.fast
+        configuration.screenModel = nil
+        try await withRunningRelay(relay(engine, configuration, metrics: metrics)) { relay in
             let terminal = try relay.terminal(session: "s1", containerID: "c1")
             let attachment = try await engine.attachment(1)
             let slow = terminal.attach(role: .readWrite)

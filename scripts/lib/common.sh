@@ -38,10 +38,14 @@ sandcastle_packages=(
     # engine and test images (debootstrap: the Debian test image, Images/debian/build)
     docker.io busybox-static gcc libc6-dev debootstrap
     # C libraries the Swift targets link
-    libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev libarchive-dev pkg-config
+    libcurl4-openssl-dev libseccomp-dev libcap-dev libsqlite3-dev libarchive-dev libvterm-dev pkg-config
     # what the tests and these scripts use (e2fsprogs and mount: workspace size limits; xfsprogs:
     # the project-quota tests' XFS volume; python3-venv: schemathesis, installed with pip)
     e2fsprogs xfsprogs util-linux mount iproute2 curl ca-certificates procps tar git python3-venv
+    # an independent terminal emulator the screen tests compare the daemon's repaints with
+    python3-pyte
+    # the egress tests' outside world: a CA and certificates, and the servers (Tests/EgressIntegrationTests)
+    openssl python3
     # systemd-analyze verify/security on the units in systemd/ (no systemd needs to run)
     systemd
     # what the Swift toolchain in /opt/swift links with

@@ -11,16 +11,20 @@ public struct PolicyProblem: Sendable, Hashable, CustomStringConvertible {
     public var value: String?
     /// What is wrong and what to do about it.
     public var message: String
+    /// The line in `file`, when the loader could tell (egress entries).
+    public var line: Int?
 
-    public init(file: String, field: String, value: String? = nil, message: String) {
+    public init(file: String, field: String, value: String? = nil, message: String, line: Int? = nil) {
         self.file = file
         self.field = field
         self.value = value
         self.message = message
+        self.line = line
     }
 
     public var description: String {
         var text = file
+        if let line { text += ":\(line)" }
         if !field.isEmpty { text += ": \(field)" }
         if let value { text += " = \(value)" }
         return text + ": \(message)"

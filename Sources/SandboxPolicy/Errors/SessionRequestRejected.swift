@@ -36,6 +36,8 @@ public struct RequestProblem: Sendable, Hashable, CustomStringConvertible {
         case invalidProfile
         /// Something the profile asks for that this host cannot do yet (workspace size limits).
         case unsupported
+        /// An egress entry that is malformed or wider than the profile's list.
+        case egressNotAllowed
     }
 
     public var reason: Reason

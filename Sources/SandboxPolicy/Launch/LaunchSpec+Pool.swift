@@ -42,7 +42,8 @@ extension LaunchSpec {
                 RequestProblem(.invalidWorkspace, field: "workspace", value: slot.hostPath, "a pool slot must be bound rslave")
             ])
         }
-        let request = SessionLaunchRequest(image: image, profile: profile.name, workspace: "pool-slot")
+        // No egress: a slot's container is made before its session is known.
+        let request = SessionLaunchRequest(image: image, profile: profile.name, workspace: "pool-slot", egress: [])
         let approved = try profile.approve(request)
         // Any uid of the profile passes the input checks; it is replaced below.
         let placeholder = WorkspaceUser(uid: profile.uids.first)

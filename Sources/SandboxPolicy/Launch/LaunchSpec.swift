@@ -28,16 +28,24 @@ public enum LaunchSpec {
 
     /// The create body for `approved`, bound to `workspace`, running as `user`, labelled with
     /// `sessionID` (already checked by the API: `SessionID` in SessionStore holds the one rule).
+    /// A session with egress also gets `egress` (its proxy's directory and the forwarder).
     ///
     /// - Throws: `SessionRequestRejected` when an input is unsafe: root uid or gid, a uid outside the
     ///   profile's range, a workspace path that is not absolute and normalised or that overlaps the
     ///   Docker socket or a system directory, a profile value the engine would read as "unlimited",
     ///   or a profile size limit the workspace does not have in force.
     public static func containerConfig(
-        for approved: ApprovedSession, workspace: WorkspaceMount, user: WorkspaceUser, sessionID: String
+        for approved: ApprovedSession, workspace: WorkspaceMount, user: WorkspaceUser, sessionID: String,
+        egress: EgressMount? = nil
     ) throws(SessionRequestRejected) -> ContainerConfig {
         let profile = approved.profile
-        let problems = inputProblems(profile: profile, workspace: workspace, user: user)
+        var problems = inputProblems(profile: profile, workspace: workspace, user: user)
+        if !approved.egress.isEmpty && egress == nil {
+            problems.append(
+                RequestProblem(
+                    .unsupported, field: "egress", value: approved.egress.description,
+                    "this session has egress, and this daemon has no egress proxy for it"))
+        }
         guard problems.isEmpty else { throw SessionRequestRejected(problems: problems) }
         let request = approved.request
 
@@ -86,7 +94,7 @@ public enum LaunchSpec {
             autoRemove: false,
             shmSize: profile.shmSizeBytes
         )
-        return ContainerConfig(
+        var config = ContainerConfig(
             user: user.description,
             attachStdin: true, attachStdout: true, attachStderr: true,
             tty: true, openStdin: true, stdinOnce: false,
@@ -98,6 +106,8 @@ public enum LaunchSpec {
             networkDisabled: true,
             hostConfig: hostConfig
         )
+        if let egress, !approved.egress.isEmpty { egress.apply(to: &config) }
+        return config
     }
 
     /// Approves `request` against `profile`, then builds its create body: the one call for a caller

@@ -29,14 +29,22 @@ public enum ReadBack {
     ///   - gate: for a warm-pool container (``LaunchSpec/poolContainerConfig(profile:image:slot:gate:slotID:)``):
     ///     the gate must be the entrypoint and its one read-only bind the second mount, and the user
     ///     `0:0` is expected (the gate switches); `resolvedWorkspace` is then the slot directory.
+    ///   - egress: for a session with egress: the forwarder must be the entrypoint, and the socket
+    ///     directory and the forwarder its two read-only binds besides the workspace.
     public static func verify(
-        inspected: InspectedContainer, expected: ContainerConfig, resolvedWorkspace: String, gate: GateMount? = nil
+        inspected: InspectedContainer, expected: ContainerConfig, resolvedWorkspace: String, gate: GateMount? = nil,
+        egress: EgressMount? = nil
     ) -> [PolicyViolation] {
         var check = Comparison()
         compareConfig(&check, inspected.config, expected, gate: gate)
+        if let egress {
+            check.same("Config.Entrypoint", [EgressMount.forwarderTarget], inspected.config.entrypoint ?? [])
+            if egress.socketDirectory.isEmpty || egress.forwarder.isEmpty { check.fail("egress", "host paths", "empty") }
+        }
         compareHostConfig(&check, inspected.hostConfig, expected.hostConfig ?? HostConfig())
         compareMounts(
-            &check, inspected, expected.hostConfig ?? HostConfig(), resolvedWorkspace: resolvedWorkspace, gate: gate)
+            &check, inspected, expected.hostConfig ?? HostConfig(), resolvedWorkspace: resolvedWorkspace, gate: gate,
+            egress: egress)
         return check.violations
     }
 
@@ -132,10 +140,10 @@ public enum ReadBack {
 
     private static func compareMounts(
         _ check: inout Comparison, _ inspected: InspectedContainer, _ expected: HostConfig, resolvedWorkspace: String,
-        gate: GateMount?
+        gate: GateMount?, egress: EgressMount?
     ) {
         let expectedMount = expected.mounts?.first
-        let expectedCount = gate == nil ? 1 : 2
+        let expectedCount = 1 + (gate == nil ? 0 : 1) + (egress == nil ? 0 : 2)
         if expectedMount?.source != resolvedWorkspace || expected.mounts?.count != expectedCount {
             check.fail("expected HostConfig.Mounts", "one bind of \(resolvedWorkspace)", describe(expected.mounts))
         }
@@ -143,7 +151,15 @@ public enum ReadBack {
         var mounts = inspected.hostConfig.mounts ?? []
         var inspectedMounts = inspected.mounts
         if let gate {
-            compareGateMounts(&check, gate, host: &mounts, inspected: &inspectedMounts)
+            compareReadOnlyBind(&check, "gate", gate.hostPath, at: GateMount.target, host: &mounts, inspected: &inspectedMounts)
+        }
+        if let egress {
+            compareReadOnlyBind(
+                &check, "egress", egress.socketDirectory, at: EgressMount.directoryTarget, host: &mounts,
+                inspected: &inspectedMounts)
+            compareReadOnlyBind(
+                &check, "egress-forward", egress.forwarder, at: EgressMount.forwarderTarget, host: &mounts,
+                inspected: &inspectedMounts)
         }
         if mounts.count != 1 { check.fail("HostConfig.Mounts", "exactly one mount", "\(mounts.count)") }
         for (index, mount) in mounts.enumerated() {
@@ -174,26 +190,27 @@ public enum ReadBack {
         }
     }
 
-    /// Takes the gate's bind out of both mount lists after checking it: a read-only bind of the
-    /// gate's host path at ``GateMount/target``, exactly once in each.
-    private static func compareGateMounts(
-        _ check: inout Comparison, _ gate: GateMount, host: inout [Mount], inspected: inout [InspectedMount]
+    /// Takes a read-only bind (the gate's, egress's) out of both mount lists after checking it: a
+    /// read-only bind of `source` at `target`, exactly once in each.
+    private static func compareReadOnlyBind(
+        _ check: inout Comparison, _ name: String, _ source: String, at target: String, host: inout [Mount],
+        inspected: inout [InspectedMount]
     ) {
-        let hostGates = host.filter { $0.target == GateMount.target }
-        host.removeAll { $0.target == GateMount.target }
-        if hostGates.count != 1 { check.fail("HostConfig.Mounts[gate]", "one bind at \(GateMount.target)", "\(hostGates.count)") }
-        for mount in hostGates {
-            check.same("HostConfig.Mounts[gate].Type", Mount.Kind.bind.rawValue, mount.type.rawValue)
-            check.same("HostConfig.Mounts[gate].Source", gate.hostPath, mount.source ?? "")
-            check.same("HostConfig.Mounts[gate].ReadOnly", true, mount.readOnly ?? false)
+        let hostBinds = host.filter { $0.target == target }
+        host.removeAll { $0.target == target }
+        if hostBinds.count != 1 { check.fail("HostConfig.Mounts[\(name)]", "one bind at \(target)", "\(hostBinds.count)") }
+        for mount in hostBinds {
+            check.same("HostConfig.Mounts[\(name)].Type", Mount.Kind.bind.rawValue, mount.type.rawValue)
+            check.same("HostConfig.Mounts[\(name)].Source", source, mount.source ?? "")
+            check.same("HostConfig.Mounts[\(name)].ReadOnly", true, mount.readOnly ?? false)
         }
-        let inspectedGates = inspected.filter { $0.destination == GateMount.target }
-        inspected.removeAll { $0.destination == GateMount.target }
-        if inspectedGates.count != 1 { check.fail("Mounts[gate]", "one bind at \(GateMount.target)", "\(inspectedGates.count)") }
-        for mount in inspectedGates {
-            check.same("Mounts[gate].Type", "bind", mount.type ?? "")
-            check.same("Mounts[gate].Source", gate.hostPath, mount.source ?? "")
-            check.same("Mounts[gate].RW", false, mount.rw ?? true)
+        let inspectedBinds = inspected.filter { $0.destination == target }
+        inspected.removeAll { $0.destination == target }
+        if inspectedBinds.count != 1 { check.fail("Mounts[\(name)]", "one bind at \(target)", "\(inspectedBinds.count)") }
+        for mount in inspectedBinds {
+            check.same("Mounts[\(name)].Type", "bind", mount.type ?? "")
+            check.same("Mounts[\(name)].Source", source, mount.source ?? "")
+            check.same("Mounts[\(name)].RW", false, mount.rw ?? true)
         }
     }
 

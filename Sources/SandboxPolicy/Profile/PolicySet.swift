@@ -57,12 +57,28 @@ public struct PolicySet: Sendable, Equatable {
                     }
                 }
             }
-            problems += log.policyProblems(file: path)
+            problems += log.policyProblems(file: path).map { problem in
+                var problem = problem
+                if problem.field.hasPrefix("egress."), let value = problem.value, let text = FileManager.default.contents(atPath: path) {
+                    problem.line = Self.line(quoting: value, in: String(decoding: text, as: UTF8.self))
+                }
+                return problem
+            }
             if let profile { profiles[profile.name] = profile }
         }
         problems += seccompFiles.problems
         guard problems.isEmpty else { throw PolicyLoadError(problems: problems) }
         return PolicySet(directory: directory, profiles: profiles)
+    }
+
+    /// The 1-based line of the first quoted occurrence of `value` in `text`, skipping comments.
+    static func line(quoting value: String, in text: String) -> Int? {
+        let quoted = ["\"\(value)\"", "'\(value)'"]
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let code = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            if quoted.contains(where: { code.contains($0) }) { return index + 1 }
+        }
+        return nil
     }
 
     /// Reads a UTF-8 file, or reports why it could not.

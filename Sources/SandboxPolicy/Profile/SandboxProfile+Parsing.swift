@@ -1,3 +1,4 @@
+import EgressPolicy
 import TOMLConfig
 
 extension SandboxProfile {
@@ -60,6 +61,7 @@ extension SandboxProfile {
         let logs = root.table("logs").flatMap(parseLogs)
         let idleTimeout = root.table("idle_timeout").flatMap(parseSessionLimit)
         let ttl = root.table("ttl").flatMap(parseSessionLimit)
+        let egress = root.table("egress", required: false).map(parseEgress) ?? EgressAllowList()
         root.refuseUnknownKeys()
 
         guard log.isEmpty, let memory, let cpus, let pids, let nofile, let tmpSize, let shmSize, let network,
@@ -73,7 +75,8 @@ extension SandboxProfile {
             network: network, uids: uids, capabilities: capabilities,
             seccomp: SeccompSettings(
                 file: seccompFile, allowsPtrace: allowsPtrace, profile: effective, json: effective.minifiedJSON),
-            images: images, logs: logs, idleTimeout: idleTimeout, ttl: ttl, workspaceInodes: workspaceInodes)
+            images: images, logs: logs, idleTimeout: idleTimeout, ttl: ttl, workspaceInodes: workspaceInodes,
+            egress: egress)
     }
 
     static func isValidProfileName(_ name: String) -> Bool {
@@ -138,6 +141,22 @@ extension SandboxProfile {
                 table.log.report("\(table.field("allow"))[\(index)]", value: text, error.message)
                 return nil
             }
+        }
+    }
+
+    /// `[egress] allow = ["host:port", ...]`: each entry checked, a bad one reported at
+    /// `egress.allow[i]` with its reason (the loader adds the line).
+    private static func parseEgress(_ table: ConfigTable) -> EgressAllowList {
+        let entries = table.strings("allow") ?? []
+        table.refuseUnknownKeys()
+        switch EgressAllowList.parse(entries) {
+        case .success(let list):
+            return list
+        case .failure(let error):
+            for problem in error.problems {
+                table.log.report("\(table.field("allow"))[\(problem.index)]", value: entries[problem.index], problem.reason)
+            }
+            return EgressAllowList()
         }
     }
 

@@ -1,3 +1,5 @@
+import EgressPolicy
+
 /// A sandbox profile from `Policies/<name>.toml`, validated: resource limits, the uid range, the
 /// seccomp filter, the images it may run and the session time limits.
 ///
@@ -35,6 +37,9 @@ public struct SandboxProfile: Sendable, Equatable {
     /// A limit on the files and directories in the workspace (`workspace_inodes`); enforced, like
     /// `workspaceSizeBytes`, by the host's workspace quota backend.
     public internal(set) var workspaceInodes: Int64? = nil
+    /// The destinations the daemon's egress proxy may reach for the profile's sessions; empty (the
+    /// default) means none. The container's network stays `none` either way.
+    public internal(set) var egress: EgressAllowList = EgressAllowList()
 }
 
 /// Only `none` exists for now: sandboxes have a loopback interface and nothing else.

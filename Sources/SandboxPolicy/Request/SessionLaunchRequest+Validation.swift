@@ -1,3 +1,4 @@
+import EgressPolicy
 /// A request the profile allows, with what the profile decided: only `approve` makes one, so the
 /// launch spec cannot be built from a request nobody checked.
 public struct ApprovedSession: Sendable, Equatable {
@@ -8,6 +9,9 @@ public struct ApprovedSession: Sendable, Equatable {
     public let capabilities: [String]
     public let ttlSeconds: Int
     public let idleTimeoutSeconds: Int
+    /// Where the session may connect through the daemon's egress proxy: the profile's list, or
+    /// the request's narrower one. Empty: no egress.
+    public let egress: EgressAllowList
 }
 
 /// The limits a request must keep.
@@ -61,10 +65,33 @@ extension SandboxProfile {
         let capabilities = checkCapabilities(request.capabilities, problems: &problems)
         let ttl = checkLimit(ttl, request.ttlSeconds, field: "ttlSeconds", problems: &problems)
         let idle = checkLimit(idleTimeout, request.idleTimeoutSeconds, field: "idleTimeoutSeconds", problems: &problems)
+        let egress = checkEgress(request.egress, problems: &problems)
+        if !egress.isEmpty && request.command.isEmpty {
+            problems.append(
+                RequestProblem(
+                    .invalidCommand, field: "command",
+                    "a session with egress must name its command: the egress forwarder starts it (an image's default command is not known here)"))
+        }
         guard problems.isEmpty, let image, let ttl, let idle else { throw SessionRequestRejected(problems: problems) }
         return ApprovedSession(
             request: request, profile: self, image: image, capabilities: capabilities, ttlSeconds: ttl,
-            idleTimeoutSeconds: idle)
+            idleTimeoutSeconds: idle, egress: egress)
+    }
+
+    private func checkEgress(_ requested: [String]?, problems: inout [RequestProblem]) -> EgressAllowList {
+        guard let requested else { return egress }
+        switch egress.narrowed(to: requested) {
+        case .success(let list):
+            return list
+        case .failure(let error):
+            for problem in error.problems {
+                problems.append(
+                    RequestProblem(
+                        .egressNotAllowed, field: "egress[\(problem.index)]", value: requested[problem.index],
+                        problem.reason))
+            }
+            return EgressAllowList()
+        }
     }
 
     private func checkImage(_ text: String, problems: inout [RequestProblem]) -> ImageReference? {

@@ -27,11 +27,14 @@ public struct SessionLaunchRequest: Sendable, Equatable, Encodable {
     public var ttlSeconds: Int?
     /// Overrides the profile's default idle timeout, within its maximum.
     public var idleTimeoutSeconds: Int?
+    /// Narrows the profile's egress allow list (`host:port` entries, each covered by one of the
+    /// profile's); nil takes the profile's list, `[]` none.
+    public var egress: [String]?
 
     public init(
         image: String, profile: String, workspace: String, command: [String] = [], env: [String] = [],
         labels: [String: String] = [:], capabilities: [String]? = nil, ttlSeconds: Int? = nil,
-        idleTimeoutSeconds: Int? = nil
+        idleTimeoutSeconds: Int? = nil, egress: [String]? = nil
     ) {
         self.image = image
         self.profile = profile
@@ -42,6 +45,7 @@ public struct SessionLaunchRequest: Sendable, Equatable, Encodable {
         self.capabilities = capabilities
         self.ttlSeconds = ttlSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.egress = egress
     }
 
     /// Decodes a request from JSON, refusing unknown keys (each one listed) and wrong types.
@@ -87,6 +91,7 @@ public struct SessionLaunchRequest: Sendable, Equatable, Encodable {
         let capabilities = root.strings("capabilities", required: false)
         let ttl = root.integer("ttlSeconds", required: false)
         let idle = root.integer("idleTimeoutSeconds", required: false)
+        let egress = root.strings("egress", required: false)
         var problems = malformed(log)
         for key in root.unreadKeys {
             problems += EngineFieldRefusal.problems(forUnknownKey: key, value: root.node(key, required: false) ?? .null)
@@ -97,7 +102,7 @@ public struct SessionLaunchRequest: Sendable, Equatable, Encodable {
         let request = SessionLaunchRequest(
             image: image, profile: profile, workspace: workspace, command: command, env: env, labels: labels ?? [:],
             capabilities: capabilities, ttlSeconds: ttl.map { Int(clamping: $0) },
-            idleTimeoutSeconds: idle.map { Int(clamping: $0) })
+            idleTimeoutSeconds: idle.map { Int(clamping: $0) }, egress: egress)
         return (request, extras)
     }
 
@@ -156,7 +161,7 @@ enum EngineFieldRefusal {
             reasons[normalized] ?? (
                 .unknownField,
                 "unknown field; a request has image, profile, workspace, command, env, labels, capabilities, "
-                    + "ttlSeconds and idleTimeoutSeconds"
+                    + "ttlSeconds, idleTimeoutSeconds and egress"
             )
         var problems = [RequestProblem(reason, field: key, value: value.rendered, message)]
         if reason == .userOverride, isRootUser(value) {

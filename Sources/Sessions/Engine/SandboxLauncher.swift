@@ -25,11 +25,12 @@ public struct SandboxLauncher: Sendable {
     ///   reports anything but what was asked, `.workspaceChanged` when the workspace directory was
     ///   replaced between resolution and create; engine errors as they come.
     public func create(
-        name: String, config: ContainerConfig, workspace: ResolvedWorkspace, gate: GateMount? = nil
+        name: String, config: ContainerConfig, workspace: ResolvedWorkspace, gate: GateMount? = nil,
+        egress: EgressMount? = nil
     ) async throws -> String {
         let created = try await engine.createContainer(name: name, config: config)
         do {
-            try await verify(containerID: created.id, expected: config, workspace: workspace, gate: gate)
+            try await verify(containerID: created.id, expected: config, workspace: workspace, gate: gate, egress: egress)
         } catch {
             do {
                 try await engine.removeContainer(created.id, force: true, removeVolumes: true)
@@ -45,11 +46,13 @@ public struct SandboxLauncher: Sendable {
 
     /// Reads the container back and compares it with `expected`.
     public func verify(
-        containerID: String, expected: ContainerConfig, workspace: ResolvedWorkspace, gate: GateMount? = nil
+        containerID: String, expected: ContainerConfig, workspace: ResolvedWorkspace, gate: GateMount? = nil,
+        egress: EgressMount? = nil
     ) async throws {
         let inspect = try await engine.inspectContainer(containerID)
         let violations = ReadBack.verify(
-            inspected: InspectedContainer(inspect), expected: expected, resolvedWorkspace: workspace.path, gate: gate)
+            inspected: InspectedContainer(inspect), expected: expected, resolvedWorkspace: workspace.path, gate: gate,
+            egress: egress)
         if !violations.isEmpty {
             throw LaunchError.policyViolation(containerID: containerID, violations: violations)
         }

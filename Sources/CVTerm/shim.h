@@ -1,0 +1,6 @@
+#ifndef SANDCASTLE_CVTERM_SHIM_H
+#define SANDCASTLE_CVTERM_SHIM_H
+
+#include <vterm.h>
+
+#endif
