@@ -19,16 +19,15 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    /// The methods declared for `path`; nil when the document has no such path.
+    /// The methods declared for `path` (by every template it matches); nil when the document has
+    /// no such path.
     func allowed(_ path: String) -> [String]? {
         let segments = path.split(separator: "/").map(String.init)
-        for route in routes where route.segments.count == segments.count {
-            let matches = zip(route.segments, segments).allSatisfy { template, segment in
-                template.hasPrefix("{") || template == segment
-            }
-            if matches { return route.methods }
+        let matching = routes.filter { route in
+            route.segments.count == segments.count
+                && zip(route.segments, segments).allSatisfy { template, segment in template.hasPrefix("{") || template == segment }
         }
-        return nil
+        return matching.isEmpty ? nil : Array(Set(matching.flatMap(\.methods))).sorted()
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws

@@ -57,7 +57,10 @@ struct APIWorkspacesAndMethodsTests {
             let document = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
             let schemas = (document["components"] as? [String: Any])?["schemas"] as? [String: Any]
             let profile = schemas?["ProfileName"] as? [String: Any]
-            #expect(profile?["enum"] as? [String] == ["claude-code", "debug", "default", "large", "small"])
+            let loaded = try FileManager.default.contentsOfDirectory(atPath: ManagerFixture.policiesDirectory)
+                .filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }.sorted()
+            #expect(loaded.contains("default"))
+            #expect(profile?["enum"] as? [String] == loaded)
         }
     }
 }
