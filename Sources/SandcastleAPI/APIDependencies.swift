@@ -25,11 +25,11 @@ public struct APIDependencies: Sendable {
     /// The warm pool (admin routes `/v1/pools`); nil without one.
     public var pool: WarmPool?
     /// Commands run in sessions (`/v1/sessions/{id}/exec`); nil without an engine that has exec.
-    public var execs: SessionExecs?
+    public var execs: SessionExecs
 
     public init(
         manager: SessionManager, keys: KeyringBox, tokens: TokenSignerBox, limits: RateLimits, metrics: APIMetrics,
-        settings: APISettings, relay: TerminalRelay, pool: WarmPool? = nil, execs: SessionExecs? = nil
+        settings: APISettings, relay: TerminalRelay, pool: WarmPool? = nil, execs: SessionExecs
     ) {
         self.manager = manager
         self.keys = keys

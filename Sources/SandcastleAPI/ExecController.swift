@@ -25,12 +25,7 @@ struct ExecController {
         }
     }
 
-    var execs: SessionExecs {
-        get throws {
-            guard let execs = dependencies.execs else { throw APIError(.notImplemented, "not_implemented", "this daemon runs no execs") }
-            return execs
-        }
-    }
+    var execs: SessionExecs { dependencies.execs }
 
     // MARK: JSON mode
 
@@ -144,7 +139,7 @@ struct ExecController {
     /// (binary, first byte 1 stdout or 2 stderr), stdin frames in, and an `exit` message at the end.
     func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, logger: Logger) async throws {
         let context = SandcastleRequestContext.detached(logger: logger)
-        guard let grant = try? authorize(request, context: context), let execs = dependencies.execs else {
+        guard let grant = try? authorize(request, context: context) else {
             try? await outbound.close(.policyViolation, reason: "authorization expired")
             return
         }
