@@ -54,25 +54,30 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public struct Cold: Sendable, Codable, Equatable {
         public var daemon: LatencySummary
         public var raw: LatencySummary
+        /// CPU per daemon launch (the raw launches are not counted).
+        public var cpu: CPUPerOperation?
         public var ratioP50: Double { daemon.p50 / raw.p50 }
 
-        public init(daemon: LatencySummary, raw: LatencySummary) {
+        public init(daemon: LatencySummary, raw: LatencySummary, cpu: CPUPerOperation? = nil) {
             self.daemon = daemon
             self.raw = raw
+            self.cpu = cpu
         }
 
-        enum CodingKeys: String, CodingKey { case daemon, raw, ratioP50 }
+        enum CodingKeys: String, CodingKey { case daemon, raw, cpu, ratioP50 }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             daemon = try container.decode(LatencySummary.self, forKey: .daemon)
             raw = try container.decode(LatencySummary.self, forKey: .raw)
+            cpu = try container.decodeIfPresent(CPUPerOperation.self, forKey: .cpu)
         }
 
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(daemon, forKey: .daemon)
             try container.encode(raw, forKey: .raw)
+            try container.encodeIfPresent(cpu, forKey: .cpu)
             try container.encode(ratioP50, forKey: .ratioP50)
         }
     }
@@ -84,12 +89,15 @@ public struct BenchReport: Sendable, Codable, Equatable {
         /// Launches served by a cold launch instead of a pool slot (the pool ran dry).
         public var coldFallbacks: Int?
         public var launch: LatencySummary
+        /// CPU per launch, over the bursts (request to hello, every launch of a burst at once).
+        public var cpu: CPUPerOperation?
 
-        public init(burst: Int, rounds: Int, coldFallbacks: Int?, launch: LatencySummary) {
+        public init(burst: Int, rounds: Int, coldFallbacks: Int?, launch: LatencySummary, cpu: CPUPerOperation? = nil) {
             self.burst = burst
             self.rounds = rounds
             self.coldFallbacks = coldFallbacks
             self.launch = launch
+            self.cpu = cpu
         }
     }
 

@@ -102,9 +102,10 @@ public struct Benchmark: Sendable {
     func cold() async throws -> BenchReport.Cold {
         var daemon: [Duration] = []
         var engine: [Duration] = []
+        var cpu = CPUMeter(daemonPID: target.pid)
         for index in 0..<options.coldSamples {
             // Interleaved, so that a drift of the engine or the machine touches both sides alike.
-            let launched = try await launchToHello(kind: "cold", command: BenchOptions.idleCommand)
+            let launched = try await cpu.measure { try await launchToHello(kind: "cold", command: BenchOptions.idleCommand) }
             daemon.append(launched.elapsed)
             try await api.removeSession(launched.id)
             let rawLaunch = try await raw.createAndStart(command: BenchOptions.idleCommand, name: nextName("raw"))
@@ -117,7 +118,7 @@ public struct Benchmark: Sendable {
                     "raw.ms": "\(rawLaunch.elapsed.microseconds / 1000)",
                 ])
         }
-        return .init(daemon: try summary(daemon, "cold"), raw: try summary(engine, "raw create+start"))
+        return .init(daemon: try summary(daemon, "cold"), raw: try summary(engine, "raw create+start"), cpu: cpu.perOperation)
     }
 
     func warm() async throws -> [BenchReport.WarmBurst] {
@@ -129,17 +130,20 @@ public struct Benchmark: Sendable {
             let rounds = max(1, (options.warmSamples + burst - 1) / burst)
             var samples: [Duration] = []
             var fallbacks = 0
+            var cpu = CPUMeter(daemonPID: target.pid)
             for round in 0..<rounds {
                 try await pool.resize(profile: options.profile, image: options.image, size: burst)
                 try await pool.waitUntilReady(profile: options.profile, image: options.image, slots: burst, timeout: .seconds(120))
                 let before = try await pool.coldFallbacks()
-                let launched = try await withThrowingTaskGroup(of: (String, Duration).self) { group in
-                    for _ in 0..<burst {
-                        group.addTask { try await launchToHello(kind: "warm", command: BenchOptions.idleCommand) }
+                let launched = try await cpu.measure(count: burst) {
+                    try await withThrowingTaskGroup(of: (String, Duration).self) { group in
+                        for _ in 0..<burst {
+                            group.addTask { try await launchToHello(kind: "warm", command: BenchOptions.idleCommand) }
+                        }
+                        var results: [(String, Duration)] = []
+                        for try await result in group { results.append(result) }
+                        return results
                     }
-                    var results: [(String, Duration)] = []
-                    for try await result in group { results.append(result) }
-                    return results
                 }
                 let after = try await pool.coldFallbacks()
                 if let after { fallbacks += after - (before ?? 0) }
@@ -154,7 +158,10 @@ public struct Benchmark: Sendable {
                 try await pool.resize(profile: options.profile, image: options.image, size: 0)
                 try await removeAll(launched.map(\.0))
             }
-            bursts.append(.init(burst: burst, rounds: rounds, coldFallbacks: fallbacks, launch: try summary(samples, "warm burst \(burst)")))
+            bursts.append(
+                .init(
+                    burst: burst, rounds: rounds, coldFallbacks: fallbacks, launch: try summary(samples, "warm burst \(burst)"),
+                    cpu: cpu.perOperation))
         }
         return bursts
     }

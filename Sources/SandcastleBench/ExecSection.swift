@@ -43,19 +43,6 @@ extension BenchReport {
     }
 }
 
-/// A process's CPU time (user + system) from `/proc/PID/stat`.
-enum ProcessCPU {
-    static func microseconds(pid: Int32) -> Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
-            return nil
-        }
-        // Fields after the command name start at field 3 (state); utime and stime are 14 and 15.
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) * 1e6 / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-}
-
 extension RawEngine {
     /// The engine's exec of `command` in `container`, as the daemon configures it (the session's
     /// uid, `/workspace`): the time from the create call to the first output byte. The rest of

@@ -5,6 +5,8 @@ public struct Targets: Sendable, Equatable {
     /// Warm launch, request to `hello`, for bursts up to the pool size.
     public var warmP50Microseconds: Double = 15_000
     public var warmP99Microseconds: Double = 50_000
+    /// The daemon's CPU time per warm launch, its HTTP request, token and WebSocket included.
+    public var warmDaemonCPUMicroseconds: Double = 1000
     /// Cold launch p50 over raw create+start p50.
     public var coldRatio: Double = 1.05
     /// Terminal throughput over raw attach throughput.
@@ -36,11 +38,17 @@ public struct Targets: Sendable, Equatable {
             verdict(
                 "warm.burst\(burst.burst).p99", p99, atMost: warmP99Microseconds / 1000, unit: "ms",
                 Self.howFar(p99, warmP99Microseconds / 1000, "ms") + " over \(burst.launch.count) launches")
+            if let cpu = burst.cpu, let daemon = cpu.daemonMicroseconds {
+                verdict(
+                    "warm.burst\(burst.burst).cpu", daemon / 1000, atMost: warmDaemonCPUMicroseconds / 1000, unit: "ms",
+                    cpu.describe("launch"))
+            }
         }
         if let cold = report.cold {
             verdict(
                 "cold.ratio", cold.ratioP50, atMost: coldRatio, unit: "x raw",
-                String(format: "p50 %.1f ms vs raw create+start %.1f ms", cold.daemon.p50 / 1000, cold.raw.p50 / 1000))
+                String(format: "p50 %.1f ms vs raw create+start %.1f ms", cold.daemon.p50 / 1000, cold.raw.p50 / 1000)
+                    + (cold.cpu.map { "; " + $0.describe("launch") } ?? ""))
         }
         if let throughput = report.throughput {
             let ratio = throughput.ratio
@@ -119,6 +127,12 @@ extension BenchReport {
         for burst in warm ?? [] {
             row("warm launch, burst \(burst.burst)", burst.launch)
         }
+        func cpuLine(_ name: String, _ cpu: CPUPerOperation?) {
+            guard let cpu else { return }
+            lines.append(name + ": " + cpu.describe("launch") + " (\(cpu.operations) launches)")
+        }
+        cpuLine("cold launch CPU", cold?.cpu)
+        for burst in warm ?? [] { cpuLine("warm launch CPU, burst \(burst.burst)", burst.cpu) }
         if let echo = echo {
             row("echo round trip (daemon)", echo.daemon, scale: 1, unit: "us")
             row("echo round trip (raw attach)", echo.raw, scale: 1, unit: "us")

@@ -1,0 +1,100 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A process's CPU time (user + system), in microseconds.
+///
+/// From the scheduler's per-thread run time (`/proc/PID/task/*/schedstat`, nanoseconds) when the
+/// kernel keeps it, summed over the threads alive now; else from `/proc/PID/stat` (`utime` +
+/// `stime`, in clock ticks of 10 ms, which includes threads that have exited). Long-lived threads
+/// (event loops, the cooperative pool) do the daemon's work, so the two agree over a section;
+/// the first is fine enough to be divided by a few dozen launches.
+enum ProcessCPU {
+    static func microseconds(pid: Int32) -> Double? {
+        schedulerMicroseconds(pid: pid) ?? statMicroseconds(pid: pid)
+    }
+
+    /// This process (the bench client).
+    static func ownMicroseconds() -> Double? {
+        microseconds(pid: getpid())
+    }
+
+    static func schedulerMicroseconds(pid: Int32) -> Double? {
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return nil }
+        var total = 0.0
+        for thread in threads {
+            guard let line = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8),
+                let field = line.split(separator: " ").first, let nanoseconds = Double(field)
+            else { continue }
+            total += nanoseconds / 1000
+        }
+        return threads.isEmpty ? nil : total
+    }
+
+    static func statMicroseconds(pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+            return nil
+        }
+        // Fields after the command name start at field 3 (state); utime and stime are 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) * 1e6 / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
+
+/// CPU spent by the daemon and by the bench client over some launches.
+struct CPUMeter {
+    let daemonPID: Int32?
+    private(set) var daemonMicroseconds = 0.0
+    private(set) var clientMicroseconds = 0.0
+    private(set) var operations = 0
+
+    init(daemonPID: Int32?) {
+        self.daemonPID = daemonPID
+    }
+
+    /// Runs `body` (which performs `count` operations) and adds the CPU both sides spent in it.
+    mutating func measure<T>(count: Int = 1, _ body: () async throws -> T) async rethrows -> T {
+        let daemonBefore = daemonPID.flatMap(ProcessCPU.microseconds(pid:))
+        let clientBefore = ProcessCPU.ownMicroseconds()
+        let result = try await body()
+        if let daemonBefore, let pid = daemonPID, let after = ProcessCPU.microseconds(pid: pid) {
+            daemonMicroseconds += after - daemonBefore
+        }
+        if let clientBefore, let after = ProcessCPU.ownMicroseconds() { clientMicroseconds += after - clientBefore }
+        operations += count
+        return result
+    }
+
+    /// Per operation, for the report; nil when nothing was measured.
+    var perOperation: BenchReport.CPUPerOperation? {
+        guard operations > 0 else { return nil }
+        return .init(
+            daemonMicroseconds: daemonPID == nil ? nil : daemonMicroseconds / Double(operations),
+            clientMicroseconds: clientMicroseconds / Double(operations), operations: operations)
+    }
+}
+
+extension BenchReport {
+    /// CPU time per operation: the daemon's (nil when its pid is unknown) and the bench client's
+    /// own, which shares the machine's cores with it.
+    public struct CPUPerOperation: Sendable, Codable, Equatable {
+        public var daemonMicroseconds: Double?
+        public var clientMicroseconds: Double
+        public var operations: Int
+
+        public init(daemonMicroseconds: Double?, clientMicroseconds: Double, operations: Int) {
+            self.daemonMicroseconds = daemonMicroseconds
+            self.clientMicroseconds = clientMicroseconds
+            self.operations = operations
+        }
+
+        /// "daemon CPU 812 us, client 640 us per launch"
+        func describe(_ what: String) -> String {
+            let daemon = daemonMicroseconds.map { String(format: "daemon CPU %.0f us, ", $0) } ?? ""
+            return daemon + String(format: "client CPU %.0f us per %@", clientMicroseconds, what)
+        }
+    }
+}
