@@ -28,23 +28,49 @@ extension DockerClient {
     ///
     /// - Parameter tty: whether the container was created with `Tty`; decides the output format.
     public func attachContainer(_ id: String, tty: Bool, options: AttachOptions = .init()) async throws -> HijackedStream {
+        try await hijack(path: try attachPath(id, options), body: nil, tty: tty)
+    }
+
+    /// Attaches to a TTY container's stdin and output for the terminal relay: a ``TerminalStream``,
+    /// which holds the output until it is delivered.
+    ///
+    /// - Parameter logs: replay what the container printed before, then the live stream.
+    public func attachTerminal(_ id: String, logs: Bool = false) async throws -> TerminalStream {
+        let options = AttachOptions(stdin: true, stdout: true, stderr: true, logs: logs)
+        let path = try attachPath(id, options)
+        return try await observe(method: "POST", path: path) {
+            let (channel, _) = try await hijackUnobserved(path: path, body: nil) { try TerminalStream.adopting($0) }
+            return channel
+        }
+    }
+
+    private func attachPath(_ id: String, _ options: AttachOptions) throws -> String {
         let flag = { (value: Bool) in value ? "1" : "0" }
-        let path = self.path(
+        return self.path(
             "/containers/\(try Self.segment(id, method: "POST", what: "container"))/attach",
             [
                 ("stream", "1"), ("stdin", flag(options.stdin)), ("stdout", flag(options.stdout)),
                 ("stderr", flag(options.stderr)), ("logs", flag(options.logs)), ("detachKeys", options.detachKeys),
             ])
-        return try await hijack(path: path, body: nil, tty: tty)
     }
 
     /// Opens a raw connection through libcurl, sends `request`, and hands the connection to a
     /// SwiftNIO channel once the engine has answered `101 UPGRADED`.
     func hijack(path: String, body: [UInt8]?, tty: Bool) async throws -> HijackedStream {
-        try await observe(method: "POST", path: path) { try await hijackUnobserved(path: path, body: body, tty: tty) }
+        try await observe(method: "POST", path: path) {
+            let (channel, _) = try await hijackUnobserved(path: path, body: body) { channel in
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                    wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+            }
+            return HijackedStream(channel: channel, tty: tty)
+        }
     }
 
-    private func hijackUnobserved(path: String, body: [UInt8]?, tty: Bool) async throws -> HijackedStream {
+    /// The connection behind ``hijack(path:body:tty:)``: `wrap` adds what reads the connection
+    /// once the handshake is done (on the event loop, before anything is read).
+    private func hijackUnobserved<Wrapped: Sendable>(
+        path: String, body: [UInt8]?, wrap: @escaping @Sendable (any Channel) throws -> Wrapped
+    ) async throws -> (Wrapped, any Channel) {
         let method = "POST"
         let socket = try await transport.connect(method: method, path: path)
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(configuration.endpoint.hostHeader)\r\n"
@@ -59,9 +85,9 @@ extension DockerClient {
         if let body { request.writeBytes(body) }
 
         let handshakeTimeout = configuration.requestTimeout
-        let (channel, upgraded): (NIOAsyncChannel<ByteBuffer, ByteBuffer>, EventLoopFuture<Void>)
+        let (wrapped, channel, upgraded): (Wrapped, any Channel, EventLoopFuture<Void>)
         do {
-            (channel, upgraded) = try await ClientBootstrap(group: eventLoopGroup)
+            (wrapped, channel, upgraded) = try await ClientBootstrap(group: eventLoopGroup)
                 .channelOption(.allowRemoteHalfClosure, value: true)
                 .withConnectedSocket(socket) { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -70,10 +96,7 @@ extension DockerClient {
                             HijackHandshakeHandler(
                                 promise: promise, method: method, path: path,
                                 timeout: .milliseconds(handshakeTimeout.milliseconds)))
-                        let asyncChannel = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
-                            wrappingChannelSynchronously: channel,
-                            configuration: .init(isOutboundHalfClosureEnabled: true))
-                        return (asyncChannel, promise.futureResult)
+                        return (try wrap(channel), channel, promise.futureResult)
                     }
                 }
         } catch {
@@ -81,14 +104,14 @@ extension DockerClient {
             throw DockerError(code: .transport, method: method, path: path, detail: "cannot set up the attach connection: \(error)")
         }
         do {
-            try await channel.channel.writeAndFlush(request)
+            try await channel.writeAndFlush(request)
             try await withTaskCancellationHandler {
                 try await upgraded.get()
             } onCancel: {
-                channel.channel.close(promise: nil)
+                channel.close(promise: nil)
             }
         } catch {
-            try? await channel.channel.close()
+            try? await channel.close()
             if Task.isCancelled {
                 throw DockerError(code: .cancelled, method: method, path: path, detail: "the attach was cancelled")
             }
@@ -102,6 +125,6 @@ extension DockerClient {
             if let error = error as? DockerError { throw error }
             throw DockerError(code: .transport, method: method, path: path, detail: "the attach request failed: \(error)")
         }
-        return HijackedStream(channel: channel, tty: tty)
+        return (wrapped, channel)
     }
 }

@@ -12,10 +12,14 @@ public struct SandcastleRequestContext: RequestContext, WebSocketRequestContext 
     public var principal: Principal?
     /// The client's address for rate limiting: the IP of a TCP peer, `local` for the unix socket.
     public let clientAddress: String
+    /// The connection (nil outside a request): an upgraded WebSocket's, for handlers that join
+    /// its pipeline.
+    public let channel: (any Channel)?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
+        channel = source.channel
         switch source.channel.remoteAddress {
         case .v4(let address): clientAddress = address.host
         case .v6(let address): clientAddress = address.host
@@ -28,6 +32,7 @@ public struct SandcastleRequestContext: RequestContext, WebSocketRequestContext 
         coreContext = .init(source: DetachedSource(logger: logger))
         webSocket = .init()
         clientAddress = "local"
+        channel = nil
     }
 
     private struct DetachedSource: RequestContextSource {

@@ -25,12 +25,15 @@ func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleR
     addWebSocketRoute(
         to: router, "v1/sessions/{id}/tty", subprotocol: terminalSubprotocol, what: "terminal",
         authorize: { try await terminal.authorize($0, context: $1).negotiatedSubprotocol },
-        serve: { try await terminal.serve(inbound: $0, outbound: $1, request: $2, logger: $3) })
+        serve: { inbound, outbound, request, context in
+            guard let channel = context.channel else { return }
+            try await terminal.serve(inbound: inbound, outbound: outbound, request: request, channel: channel, logger: context.logger)
+        })
     let exec = ExecController(dependencies: dependencies)
     addWebSocketRoute(
         to: router, "v1/sessions/{id}/exec", subprotocol: execSubprotocol, what: "exec",
         authorize: { try exec.authorize($0, context: $1).negotiatedSubprotocol },
-        serve: { try await exec.serve(inbound: $0, outbound: $1, request: $2, logger: $3) })
+        serve: { try await exec.serve(inbound: $0, outbound: $1, request: $2, logger: $3.logger) })
     return router
 }
 
@@ -112,15 +115,21 @@ struct TerminalController {
             negotiatedSubprotocol: offered.contains(terminalSubprotocol))
     }
 
-    /// Relays one viewer: terminal events out, input and control messages in, until either side
-    /// ends. The relay never waits for this viewer; if it falls behind, its backlog is replaced by
-    /// a reset and a repaint, and only if it does not take even that in time it is closed (1008).
+    /// Relays one viewer until either side ends. The byte path (output, and input in whole binary
+    /// frames) runs in a ``TerminalViewerHandler`` on the connection's event loop; this task waits
+    /// for the viewer's end to close the WebSocket with its code, and handles what swift-websocket
+    /// assembles (control messages, fragmented input). The relay never waits for this viewer; if it
+    /// falls behind, its backlog is replaced by a reset and a repaint, and only if it does not take
+    /// even that in time it is closed (1008).
     ///
     /// - Throws: what reading the client's frames threw: swift-websocket's close errors (a message
     ///   over the size limit, invalid UTF-8 in a text message, a frame out of sequence), from which
     ///   the WebSocket handler sends the close code the client must see (1009, 1007, 1002)
     ///   instead of a normal closure.
-    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, logger: Logger) async throws {
+    func serve(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, channel: any Channel,
+        logger: Logger
+    ) async throws {
         let context = SandcastleRequestContext.detached(logger: logger)
         guard let grant = try? await authorize(request, context: context) else {
             try? await outbound.close(.policyViolation, reason: "authorization expired")
@@ -133,21 +142,28 @@ struct TerminalController {
             try? await outbound.close(.goingAway, reason: "the daemon is shutting down")
             return
         }
-        let viewer = terminal.attach(
-            role: grant.role == .readWrite ? .readWrite : .readOnly, since: grant.since, replay: grant.replay)
-        defer { viewer.detach() }
         let sessionID = grant.session.id
-        let role = grant.role.rawValue
+        let (viewer, ended) = try await TerminalViewerHandler.install(
+            on: channel, terminal: terminal, role: grant.role == .readWrite ? .readWrite : .readOnly, since: grant.since,
+            replay: grant.replay, session: sessionID, roleName: grant.role.rawValue)
+        defer { viewer.detach() }
         let maxFrame = dependencies.settings.maxFrameBytes
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                do {
-                    try await Self.forwardEvents(viewer.events, to: outbound, session: sessionID, role: role)
-                } catch {
-                    logger.debug("terminal output ended", metadata: ["error": "\(error)"])
+                switch try await ended.get() {
+                case .exit:
+                    try? await outbound.close(.normalClosure, reason: "session ended")
+                case .closed(.overflow):
+                    try? await outbound.close(.policyViolation, reason: "viewer too slow: output overflowed its queue")
+                case .closed(.shutdown):
+                    try? await outbound.close(.goingAway, reason: "the daemon is shutting down")
+                case .closed(.detached), .disconnected:
+                    break
                 }
             }
             group.addTask {
+                // The handler's end follows (closed: detached) if the client's side ends first.
+                defer { viewer.detach() }
                 do {
                     try await Self.forwardInput(from: inbound, to: viewer, outbound: outbound, maxFrame: maxFrame)
                 } catch is CancellationError {
@@ -159,33 +175,6 @@ struct TerminalController {
             // Whichever side ends first ends the connection.
             defer { group.cancelAll() }
             try await group.next()
-        }
-    }
-
-    static func forwardEvents(
-        _ events: TerminalViewer.Events, to outbound: WebSocketOutboundWriter, session: String, role: String
-    ) async throws {
-        for await event in events {
-            switch event {
-            case .hello(let offset):
-                try await outbound.write(.text(control(["type": "hello", "session": session, "role": role, "offset": offset])))
-            case .reset(let offset):
-                try await outbound.write(.text(control(["type": "reset", "offset": offset])))
-            case .output(let bytes, _), .repaint(let bytes, _):
-                try await outbound.write(.binary(bytes))
-            case .exit(let code, let reason):
-                try await outbound.write(.text(control(["type": "exit", "code": code, "reason": reason])))
-                try await outbound.close(.normalClosure, reason: "session ended")
-                return
-            case .closed(.overflow):
-                try await outbound.close(.policyViolation, reason: "viewer too slow: output overflowed its queue")
-                return
-            case .closed(.shutdown):
-                try await outbound.close(.goingAway, reason: "the daemon is shutting down")
-                return
-            case .closed(.detached):
-                return
-            }
         }
     }
 

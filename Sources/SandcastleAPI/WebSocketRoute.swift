@@ -6,11 +6,11 @@ import Logging
 /// Adds a WebSocket route to the upgrade router. `authorize` runs before the upgrade and returns
 /// whether the client offered `subprotocol` (echoed back when it did); a refusal does not upgrade,
 /// so the request falls through to the HTTP route of the same path, which answers with the precise
-/// error. `serve` runs the upgraded connection.
+/// error. `serve` runs the upgraded connection (its context has the connection's channel).
 func addWebSocketRoute(
     to router: Router<SandcastleRequestContext>, _ path: RouterPath, subprotocol: String, what: String,
     authorize: @escaping @Sendable (Request, SandcastleRequestContext) async throws -> Bool,
-    serve: @escaping @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, Request, Logger) async throws -> Void
+    serve: @escaping @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, Request, SandcastleRequestContext) async throws -> Void
 ) {
     router.ws(path) { request, context in
         do {
@@ -24,6 +24,6 @@ func addWebSocketRoute(
             return .dontUpgrade
         }
     } onUpgrade: { inbound, outbound, context in
-        try await serve(inbound, outbound, context.request, context.logger)
+        try await serve(inbound, outbound, context.request, context.requestContext)
     }
 }

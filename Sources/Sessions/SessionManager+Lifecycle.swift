@@ -76,7 +76,7 @@ extension SessionManager {
         }
         // Its container binds the egress directory, which stayed: the socket opens in it again.
         try? await egress?.reopen(sessionID: id)
-        let stream: HijackedStream?
+        let stream: TerminalStream?
         do {
             stream = try await attachBeforeStart(containerID)
             do {

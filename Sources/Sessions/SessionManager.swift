@@ -94,13 +94,13 @@ public actor SessionManager {
     /// it: the first byte it prints reaches the relay's scrollback, and no viewer depends on the
     /// engine replaying its log beside the live stream, a seam where output can come twice or not
     /// at all.
-    func attachBeforeStart(_ containerID: String) async throws -> HijackedStream? {
+    func attachBeforeStart(_ containerID: String) async throws -> TerminalStream? {
         guard terminals != nil else { return nil }
         return try await engine.attachTerminalStream(containerID)
     }
 
     /// Gives the stream of a session that started attached to its terminal host.
-    func handOver(_ session: Session, _ stream: HijackedStream) async {
+    func handOver(_ session: Session, _ stream: TerminalStream) async {
         if let terminals {
             await terminals.adopt(session, stream: stream)
         } else {
@@ -209,7 +209,7 @@ public actor SessionManager {
     private func launch(_ session: Session, approved: ApprovedSession, uid: UInt32) async throws -> Session {
         let id = session.id
         var containerID: String?
-        var stream: HijackedStream?
+        var stream: TerminalStream?
         do {
             let user = WorkspaceUser(uid: uid)
             var workspace = try workspaces.resolve(session.workspace, creatingFor: user)

@@ -7,7 +7,7 @@ public protocol SessionTerminals: Sendable {
     /// `session` started with its container's terminal attached (a warm-pool claim, or a container
     /// attached before it started): `stream` becomes its terminal's first attachment, so nothing
     /// the session prints is missed.
-    func adopt(_ session: Session, stream: HijackedStream) async
+    func adopt(_ session: Session, stream: TerminalStream) async
 
     /// `session` ended (exited, or removed): its viewers get the exit frame.
     func ended(_ session: Session) async

@@ -64,18 +64,14 @@ extension SessionTerminal {
             let began = ContinuousClock.now
             var attached = false
             do {
+                let attachment: any TerminalAttachment
                 if let open = takeOpenStream() {
-                    try await open.executeThenClose { output, input in
-                        attached = true
-                        try await drain(output, input: input)
-                    }
+                    attachment = open
                 } else {
-                    try await context.engine.withTerminalAttachment(containerID: containerID, replayLogs: replayLogs) {
-                        output, input in
-                        attached = true
-                        try await drain(output, input: input)
-                    }
+                    attachment = try await context.engine.attachTerminal(containerID: containerID, replayLogs: replayLogs)
                 }
+                attached = true
+                try await drain(attachment)
             } catch {
                 if Task.isCancelled { return }
                 logger.debug("the attachment failed", metadata: ["error": "\(error)"])
@@ -127,17 +123,22 @@ extension SessionTerminal {
         }
     }
 
-    /// Feeds one attachment's output to the ring and the viewers until it ends.
-    private func drain(_ output: some AsyncSequence<ByteBuffer, any Error>, input: any TerminalInput) async throws {
-        attachmentOpened(input)
+    /// Feeds one attachment's output to the ring and the viewers until it ends: on the
+    /// attachment's event loop, chunk by chunk, through ``OutputSink``.
+    private func drain(_ attachment: any TerminalAttachment) async throws {
+        attachmentOpened(attachment)
         defer { attachmentClosed() }
-        for try await chunk in output {
-            deliver(chunk)
-        }
+        try await attachment.deliver(to: OutputSink(terminal: self))
+    }
+
+    /// What an attachment pushes the container's output to.
+    private struct OutputSink: TerminalStreamSink {
+        let terminal: SessionTerminal
+        func received(_ bytes: ByteBuffer) { terminal.deliver(bytes) }
     }
 
     /// The attachment handed over at creation, once.
-    private func takeOpenStream() -> HijackedStream? {
+    private func takeOpenStream() -> (any TerminalAttachment)? {
         state.withLock { state in
             defer { state.openStream = nil }
             return state.openStream
@@ -154,7 +155,7 @@ extension SessionTerminal {
         }
     }
 
-    private func attachmentOpened(_ input: any TerminalInput) {
+    private func attachmentOpened(_ input: any TerminalAttachment) {
         state.withLock {
             $0.input = $0.phase == .running ? input : nil
             $0.everAttached = true
@@ -221,20 +222,15 @@ extension SessionTerminal {
 
     // MARK: - Input
 
-    /// Writes input of viewer `id` to the TTY.
-    func write(_ bytes: ByteBuffer, viewer id: UInt64, role: ViewerRole) async -> InputOutcome {
+    /// Writes input of viewer `id` to the TTY, without waiting.
+    func write(_ bytes: ByteBuffer, viewer id: UInt64, role: ViewerRole) -> InputOutcome {
         if refusesReadOnly(role, bytes: bytes.readableBytes) { return .droppedReadOnly }
-        let input = state.withLock { state -> (any TerminalInput)? in
+        let input = state.withLock { state -> (any TerminalAttachment)? in
             guard state.phase == .running, state.viewers[id]?.isLive == true else { return nil }
             return state.input
         }
         guard let input else { return .droppedNotAttached }
-        do {
-            try await input.write(bytes)
-        } catch {
-            logger.debug("terminal input failed", metadata: ["error": "\(error)"])
-            return .droppedNotAttached
-        }
+        input.write(bytes)
         context.metrics.inputBytesForwarded(bytes.readableBytes)
         noteActivity()
         return .forwarded
@@ -244,7 +240,7 @@ extension SessionTerminal {
     func signal(_ signal: TerminalSignal, viewer id: UInt64, role: ViewerRole) async -> InputOutcome {
         if refusesReadOnly(role, bytes: 0) { return .droppedReadOnly }
         if let character = signal.controlCharacter {
-            return await write(ByteBuffer(bytes: [character]), viewer: id, role: role)
+            return write(ByteBuffer(bytes: [character]), viewer: id, role: role)
         }
         guard let name = signal.engineSignal, isLive(viewer: id) else { return .droppedNotAttached }
         do {
@@ -297,6 +293,9 @@ extension SessionTerminal {
         }
         return outcome
     }
+
+    /// False while the attachment has more input queued than its high-water mark.
+    var inputWritable: Bool { state.withLock { $0.input }?.isWritable ?? true }
 
     /// Counts and refuses what a read-only viewer sends.
     private func refusesReadOnly(_ role: ViewerRole, bytes: Int) -> Bool {

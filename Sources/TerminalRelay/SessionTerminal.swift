@@ -10,35 +10,36 @@ import TerminalScreen
 /// ## Concurrency model
 ///
 /// A `final class` whose whole state (scrollback ring, viewers and their queues, the current
-/// input, the phase) sits in one `Mutex`. A mutex rather than an actor because every path is
-/// short and synchronous (append to the ring, move buffers between queues), because the output
-/// pump must never wait behind a viewer in an actor's queue, and because a viewer dropped in a
-/// `deinit` must be able to leave synchronously. The rules:
+/// attachment, the phase) sits in one `Mutex`. A mutex rather than an actor because every path is
+/// short and synchronous (append to the ring, move buffers between queues), because the bytes
+/// arrive on event loops that must not wait in an actor's queue, and because a viewer dropped in
+/// a `deinit` must be able to leave synchronously. The rules:
 ///
-/// - The lock is never held across an `await`, and continuations are resumed, metrics counted and
-///   notifications sent only after it is released (see `Effects`).
-/// - The **pump** (``run()``, a child task of ``TerminalRelay/run()``) is the only reader of the
-///   engine's attach stream. It never waits for a viewer: each chunk is copied into the ring and
-///   its buffer queued (shared, not copied) for every live viewer. A viewer whose queue is full has
-///   its backlog dropped and gets a reset and a repaint of the screen when it reads again (built
-///   then, by its own task); without screens, or when it does not read within
-///   ``TerminalRelay/Configuration/repaintDeadline``, it is closed with
+/// - The lock is never held across an `await`, and continuations are resumed, sinks told, metrics
+///   counted and notifications sent only after it is released (see `Effects`).
+/// - **Output** arrives on the attachment's event loop (``TerminalAttachment/deliver(to:)`` calls
+///   `deliver(_:)` for each chunk: no task between the engine's socket and the ring). It never
+///   waits for a viewer: each chunk is copied into the ring and its buffer queued (shared, not
+///   copied) for every live viewer. A viewer whose queue is full has its backlog dropped and gets
+///   a reset and a repaint of the screen when it takes events again; without screens, or when it
+///   does not take them within ``TerminalRelay/Configuration/repaintDeadline``, it is closed with
 ///   ``ViewerCloseReason/overflow``. The container's output therefore never stalls because of a
 ///   viewer, and a viewer never stalls another.
-/// - Each **viewer** has one consumer: the task iterating ``TerminalViewer/events``. It takes
-///   events from its queue under the lock, or parks one continuation that the pump (or a close)
-///   resumes. Cancelling the iterating task detaches the viewer.
-/// - **Input** is written by the viewers' own tasks straight to the attachment's writer
-///   (`NIOAsyncChannelOutboundWriter`, safe for concurrent writers): a viewer's writes reach the
-///   TTY in the order it makes them, and a container that stops reading stdin suspends the writing
-///   viewer (back-pressure up to its WebSocket), not the pump.
+/// - Each **viewer** has one consumer. A WebSocket viewer has a ``ViewerSink`` on its own
+///   channel's event loop: it is told that events wait and takes them while its channel is
+///   writable, so its socket's writability is its back-pressure. A viewer read by a task (tests,
+///   tools) iterates ``TerminalViewer/events``, which parks one continuation.
+/// - **Input** is written by the viewers straight to the attachment's channel, without waiting; a
+///   container that stops reading stdin makes ``TerminalViewer/inputWritable`` false, and the
+///   WebSocket stops reading its client until it is true again.
+/// - The **pump** (``run()``, a child task of ``TerminalRelay/run()``) is control only: it
+///   attaches, waits for the attachment to end, re-attaches or settles the exit.
 /// - The **end**: whoever learns first that the session is over (the caller's
 ///   ``finish(code:reason:)``, or the pump finding the container exited) delivers the one
 ///   ``TerminalEvent/exit(code:reason:)``; the phase leaves `running` exactly once, under the lock.
 ///
 /// No thread is spent per session: the attachment is a SwiftNIO channel on the shared event
-/// loops, and an idle terminal is two suspended tasks, its state and a ring of a few KiB (measured
-/// with real attachments: about 26 KB per idle attached session).
+/// loops, and an idle terminal is a suspended task, its state and a ring of a few KiB.
 public final class SessionTerminal: Sendable {
     public let sessionID: String
     public let containerID: String
@@ -50,7 +51,7 @@ public final class SessionTerminal: Sendable {
 
     init(
         sessionID: String, containerID: String, replayLogs: Bool, context: RelayContext,
-        openStream: HijackedStream? = nil
+        openStream: (any TerminalAttachment)? = nil
     ) {
         self.sessionID = sessionID
         self.containerID = containerID
@@ -77,8 +78,10 @@ public final class SessionTerminal: Sendable {
     struct ViewerSlot {
         let role: ViewerRole
         var queue: ViewerQueue
-        /// The consumer, parked in `next()`.
+        /// The consumer, parked in `next()` (a viewer read by a task).
         var waiter: CheckedContinuation<TerminalEvent?, Never>?
+        /// The consumer of a viewer fed on an event loop: told when events wait.
+        let sink: (any ViewerSink)?
         /// Receives output; false once its last event is queued.
         var isLive: Bool
         /// Set when its queue overflowed: its output was dropped, and the next event it takes is
@@ -88,8 +91,12 @@ public final class SessionTerminal: Sendable {
         /// The last event has been taken: nothing more for this viewer.
         var isDone: Bool { !isLive && queue.isEmpty }
 
-        /// Hands the next event to a parked consumer.
+        /// Hands the next event to a parked consumer, or tells the sink that events wait.
         mutating func wake(maximumBytes: Int, effects: inout Effects) {
+            if let sink {
+                if !queue.isEmpty { effects.wake(sink) }
+                return
+            }
             guard let waiter, let event = queue.dequeue(maximumBytes: maximumBytes) else { return }
             self.waiter = nil
             effects.resume(waiter, with: event)
@@ -101,8 +108,8 @@ public final class SessionTerminal: Sendable {
         var viewers: [UInt64: ViewerSlot] = [:]
         var nextViewerID: UInt64 = 1
         var phase = Phase.running
-        /// The attachment's input while the pump is attached.
-        var input: (any TerminalInput)?
+        /// The attachment while the pump is attached: where input goes.
+        var input: (any TerminalAttachment)?
         var everAttached = false
         /// The caller's ``SessionTerminal/finish(code:reason:)``, until it is delivered.
         var requestedExit: (code: Int, reason: String)?
@@ -113,7 +120,7 @@ public final class SessionTerminal: Sendable {
         var lastActivityReport: ContinuousClock.Instant?
         /// An attachment opened before the terminal existed (a warm-pool claim): the pump's first
         /// attachment, instead of asking the engine for one.
-        var openStream: HijackedStream?
+        var openStream: (any TerminalAttachment)?
         /// Makes the screen model; nil when the relay keeps no screens.
         let makeScreen: ScreenModelFactory?
         /// The largest repaint event.
@@ -186,7 +193,13 @@ public final class SessionTerminal: Sendable {
     ///
     /// A viewer that attaches after the session ended gets the replay and the exit; after a
     /// shutdown it gets `closed(.shutdown)` after its hello.
-    public func attach(role: ViewerRole, since: UInt64? = nil, replay mode: ViewerReplay = .bytes) -> TerminalViewer {
+    ///
+    /// - Parameter sink: for a viewer fed on an event loop: told (after this returns, and whenever
+    ///   more arrive) that events wait, which its loop then takes with ``TerminalViewer/take()``.
+    ///   Without one, iterate ``TerminalViewer/events`` in a task.
+    public func attach(
+        role: ViewerRole, since: UInt64? = nil, replay mode: ViewerReplay = .bytes, sink: (any ViewerSink)? = nil
+    ) -> TerminalViewer {
         let maximumBytes = context.configuration.maximumEventBytes
         var effects = Effects()
         let id = state.withLock { state in
@@ -221,10 +234,11 @@ public final class SessionTerminal: Sendable {
                     effects.viewerJoined(role)
                 }
             }
-            state.viewers[id] = ViewerSlot(role: role, queue: queue, waiter: nil, isLive: isLive)
+            state.viewers[id] = ViewerSlot(role: role, queue: queue, waiter: nil, sink: sink, isLive: isLive)
             return id
         }
         effects.perform(self)
+        sink?.eventsAvailable()
         logger.debug("viewer attached", metadata: ["viewer.id": "\(id)", "viewer.role": "\(role.rawValue)"])
         return TerminalViewer(id: id, role: role, terminal: self)
     }
@@ -235,17 +249,21 @@ public final class SessionTerminal: Sendable {
         case wait
     }
 
+    /// The next event of viewer `id` if one waits (for a viewer with a sink, on its loop).
+    func takeEvent(viewer id: UInt64) -> Take {
+        let maximumBytes = context.configuration.maximumEventBytes
+        var effects = Effects()
+        let taken = state.withLock { $0.take(id, maximumBytes: maximumBytes, effects: &effects) }
+        effects.perform(self)
+        return taken
+    }
+
     /// The next event of viewer `id`, waiting for one; nil once its last event was taken or it
     /// was detached. Cancelling the waiting task detaches the viewer.
     func nextEvent(viewer id: UInt64) async -> TerminalEvent? {
         let maximumBytes = context.configuration.maximumEventBytes
         @Sendable func take(_ state: inout State, effects: inout Effects) -> Take {
-            guard var slot = state.viewers[id] else { return .end }
-            if slot.awaitingRepaint != nil, slot.isLive, slot.queue.isEmpty { state.queueRepaint(into: &slot) }
-            guard let event = slot.queue.dequeue(maximumBytes: maximumBytes) else { return .wait }
-            effects.taken(event)
-            state.viewers[id] = slot.isDone ? nil : slot
-            return .event(event)
+            state.take(id, maximumBytes: maximumBytes, effects: &effects)
         }
         var effects = Effects()
         let first = state.withLock { take(&$0, effects: &effects) }
@@ -341,7 +359,7 @@ public final class SessionTerminal: Sendable {
     /// left alone.
     func shutdown() {
         var effects = Effects()
-        let unclaimed = state.withLock { state -> HijackedStream? in
+        let unclaimed = state.withLock { state -> (any TerminalAttachment)? in
             defer { state.openStream = nil }
             guard state.phase == .running else { return state.openStream }
             state.end(
@@ -355,6 +373,16 @@ public final class SessionTerminal: Sendable {
 }
 
 extension SessionTerminal.State {
+    /// Takes the next event of viewer `id`: a repaint first if its backlog was dropped.
+    mutating func take(_ id: UInt64, maximumBytes: Int, effects: inout Effects) -> SessionTerminal.Take {
+        guard var slot = viewers[id] else { return .end }
+        if slot.awaitingRepaint != nil, slot.isLive, slot.queue.isEmpty { queueRepaint(into: &slot) }
+        guard let event = slot.queue.dequeue(maximumBytes: maximumBytes) else { return .wait }
+        effects.taken(event)
+        viewers[id] = slot.isDone ? nil : slot
+        return .event(event)
+    }
+
     /// Forgets viewer `id` and wakes its consumer with the end.
     mutating func remove(_ id: UInt64, effects: inout Effects) {
         guard let slot = viewers.removeValue(forKey: id) else { return }
@@ -367,6 +395,7 @@ extension SessionTerminal.State {
 /// metrics, tell the delegate.
 struct Effects {
     private var resumptions: [(CheckedContinuation<TerminalEvent?, Never>, TerminalEvent?)] = []
+    private var wakes: [any ViewerSink] = []
     private var notifications: [RelayNotification.Kind] = []
     private var viewerDelta = 0
     private var deliveredBytes = 0
@@ -375,6 +404,10 @@ struct Effects {
     mutating func resume(_ waiter: CheckedContinuation<TerminalEvent?, Never>, with event: TerminalEvent?) {
         if let event { taken(event) }
         resumptions.append((waiter, event))
+    }
+
+    mutating func wake(_ sink: any ViewerSink) {
+        wakes.append(sink)
     }
 
     mutating func taken(_ event: TerminalEvent) {
@@ -397,6 +430,7 @@ struct Effects {
 
     func perform(_ terminal: SessionTerminal) {
         for (waiter, event) in resumptions { waiter.resume(returning: event) }
+        for sink in wakes { sink.eventsAvailable() }
         let metrics = terminal.context.metrics
         if deliveredBytes > 0 { metrics.viewerBytesDelivered(deliveredBytes) }
         if viewerDelta != 0 { metrics.viewersChanged(by: viewerDelta) }

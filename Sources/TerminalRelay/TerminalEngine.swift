@@ -4,15 +4,11 @@ import NIOCore
 /// What a terminal needs from the container engine. ``DockerClient`` is the real implementation;
 /// tests substitute a scripted one.
 public protocol TerminalEngine: Sendable {
-    /// Attaches to the container's TTY (stdin, stdout and stderr), runs `body` with its output and
-    /// input, and closes the attachment when `body` returns or throws.
+    /// Attaches to the container's TTY (stdin, stdout and stderr).
     ///
     /// - Parameter replayLogs: whether the engine first sends what the container printed before
     ///   (its log), then the live stream.
-    func withTerminalAttachment(
-        containerID: String, replayLogs: Bool,
-        _ body: (_ output: any AsyncSequence<ByteBuffer, any Error>, _ input: any TerminalInput) async throws -> Void
-    ) async throws
+    func attachTerminal(containerID: String, replayLogs: Bool) async throws -> any TerminalAttachment
 
     /// Sets the size of the container's TTY.
     func resizeContainerTTY(_ id: String, rows: Int, columns: Int) async throws
@@ -24,9 +20,20 @@ public protocol TerminalEngine: Sendable {
     func terminalContainerStatus(_ id: String) async throws -> TerminalContainerStatus
 }
 
-/// The writing half of an attachment: the container's stdin, i.e. the terminal's input.
-public protocol TerminalInput: Sendable {
-    func write(_ bytes: ByteBuffer) async throws
+/// One attachment to a container's TTY. ``TerminalStream`` is the real one.
+public protocol TerminalAttachment: Sendable {
+    /// Pushes the output to `sink` (on an event loop, no task in between) until the attachment
+    /// ends; returns then, or throws when it failed. Cancelling the caller closes it.
+    func deliver(to sink: any TerminalStreamSink) async throws
+
+    /// Writes input to the TTY without waiting, in order.
+    func write(_ bytes: ByteBuffer)
+
+    /// False while input is queued beyond the connection's high-water mark.
+    var isWritable: Bool { get }
+
+    /// Closes an attachment that was never delivered.
+    func close() async
 }
 
 /// What the engine says about a terminal's container.
@@ -39,20 +46,12 @@ public enum TerminalContainerStatus: Sendable, Equatable {
     case missing
 }
 
-extension HijackedInput: TerminalInput {}
+extension TerminalStream: TerminalAttachment {}
 
 extension DockerClient: TerminalEngine {
-    /// Attaches with ``attachContainer(_:tty:options:)`` (a TTY: raw output) and hands the stream's
-    /// halves to `body` inside ``HijackedStream/executeThenClose(_:)``.
-    public func withTerminalAttachment(
-        containerID: String, replayLogs: Bool,
-        _ body: (_ output: any AsyncSequence<ByteBuffer, any Error>, _ input: any TerminalInput) async throws -> Void
-    ) async throws {
-        let stream = try await attachContainer(
-            containerID, tty: true, options: AttachOptions(stdin: true, stdout: true, stderr: true, logs: replayLogs))
-        try await stream.executeThenClose { output, input in
-            try await body(output, input)
-        }
+    /// ``attachTerminal(_:logs:)``.
+    public func attachTerminal(containerID: String, replayLogs: Bool) async throws -> any TerminalAttachment {
+        try await attachTerminal(containerID, logs: replayLogs)
     }
 
     /// From ``inspectContainer(_:)``: `missing` when the engine answers 404.

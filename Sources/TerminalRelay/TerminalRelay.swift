@@ -195,7 +195,7 @@ public final class TerminalRelay: Sendable {
     ///
     /// - Throws: ``TerminalRelayError/shutDown`` after ``shutdown()`` (the stream is closed);
     ///   `containerMismatch` when the session already has a running terminal.
-    public func terminal(session: String, containerID: String, openStream stream: HijackedStream) async throws(TerminalRelayError)
+    public func terminal(session: String, containerID: String, openStream stream: any TerminalAttachment) async throws(TerminalRelayError)
         -> SessionTerminal
     {
         let result = state.withLock { registry -> Result<SessionTerminal, TerminalRelayError> in

@@ -2,10 +2,15 @@ import NIOCore
 
 /// One viewer of a session's terminal: a WebSocket connection, for the WebSocket layer.
 ///
-/// Iterate ``events`` in one task (the outbound side) and call ``write(_:)``, ``resize(columns:rows:)``
-/// and ``signal(_:)`` from another (the inbound side). The viewer leaves the terminal when
-/// ``detach()`` is called, when the task iterating ``events`` is cancelled, or when the last
-/// reference to it (the viewer and its event sequence) is dropped.
+/// Its events are consumed in one of two ways:
+/// - on an event loop: attached with a ``ViewerSink``, which is told when events wait and takes
+///   them with ``take()``; input goes in with ``send(_:)``, which never waits (the WebSocket's
+///   byte path, with no task in between);
+/// - in a task: iterate ``events`` and call ``write(_:)`` from another task.
+///
+/// ``resize(columns:rows:)`` and ``signal(_:)`` are async either way. The viewer leaves the
+/// terminal when ``detach()`` is called, when the task iterating ``events`` is cancelled, or when
+/// the last reference to it (the viewer and its event sequence) is dropped.
 public final class TerminalViewer: Sendable {
     /// Unique within its terminal.
     public let id: UInt64
@@ -29,12 +34,38 @@ public final class TerminalViewer: Sendable {
     /// concurrent iteration ends at once.
     public var events: Events { Events(viewer: self) }
 
+    /// The next event waiting for a viewer attached with a sink; nil when none waits now (the sink
+    /// is told when more arrive). The last event is `exit` or `closed`.
+    public func take() -> TerminalEvent? {
+        guard case .event(let event) = terminal.takeEvent(viewer: id) else { return nil }
+        return event
+    }
+
+    /// Sends terminal input to the container without waiting (dropped for a read-only viewer).
+    /// When ``inputWritable`` turns false, stop reading input until it is true again: the
+    /// container is not reading its terminal.
+    @discardableResult
+    public func send(_ bytes: ByteBuffer) -> InputOutcome {
+        terminal.write(bytes, viewer: id, role: role)
+    }
+
+    /// Whether the viewer still receives output (its last event is not queued yet).
+    public var isLive: Bool { terminal.isLive(viewer: id) }
+
+    /// False while the container's input has more queued than the connection's high-water mark.
+    public var inputWritable: Bool { terminal.inputWritable }
+
     /// Sends terminal input to the container (dropped for a read-only viewer). Returns once the
-    /// bytes are handed to the engine connection: a container that does not read its input slows
-    /// the caller down, which is the back-pressure a WebSocket reader wants.
+    /// connection can take more: a container that does not read its input slows the caller down,
+    /// which is the back-pressure a task-driven reader wants.
     @discardableResult
     public func write(_ bytes: ByteBuffer) async -> InputOutcome {
-        await terminal.write(bytes, viewer: id, role: role)
+        let outcome = terminal.write(bytes, viewer: id, role: role)
+        while !terminal.inputWritable, terminal.isLive(viewer: id) {
+            try? await Task.sleep(for: .milliseconds(5))
+            if Task.isCancelled { break }
+        }
+        return outcome
     }
 
     /// Resizes the container's TTY; values are clamped to ``TerminalSize/bounds``.
@@ -73,4 +104,12 @@ public final class TerminalViewer: Sendable {
             AsyncIterator(viewer: viewer)
         }
     }
+}
+
+/// The consumer of a viewer fed on an event loop (see ``SessionTerminal/attach(role:since:replay:sink:)``).
+public protocol ViewerSink: Sendable {
+    /// Events wait: take them with ``TerminalViewer/take()`` on the sink's own loop. Called once
+    /// the terminal's lock is released, from whichever thread queued them; calls may come while
+    /// an earlier one is still being served.
+    func eventsAvailable()
 }

@@ -148,7 +148,7 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
 
     /// One end of a socket pair; the container's end is held open, silent, until the container
     /// is removed or the engine goes away.
-    public func attachTerminalStream(_ id: String) async throws -> HijackedStream {
+    public func attachTerminalStream(_ id: String) async throws -> TerminalStream {
         _ = try await inspectContainer(id)
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
@@ -157,21 +157,16 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
         state.withLock { $0.terminalEnds[id, default: []].append(fds[1]) }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .withConnectedSocket(fds[0]) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
+                channel.eventLoop.makeCompletedFuture { try TerminalStream.adopting(channel) }
             }
-        return HijackedStream(channel: channel, tty: true)
+        return channel
     }
 
     // MARK: - TerminalEngine
 
-    public func withTerminalAttachment(
-        containerID: String, replayLogs: Bool,
-        _ body: (_ output: any AsyncSequence<ByteBuffer, any Error>, _ input: any TerminalInput) async throws -> Void
-    ) async throws {
-        _ = try await inspectContainer(containerID)
-        try await body(AsyncThrowingStream<ByteBuffer, any Error> { $0.finish() }, DiscardingInput())
+    /// A socket pair, as ``attachTerminalStream(_:)``.
+    public func attachTerminal(containerID: String, replayLogs: Bool) async throws -> any TerminalAttachment {
+        try await attachTerminalStream(containerID)
     }
 
     public func resizeContainerTTY(_ id: String, rows: Int, columns: Int) async throws {
@@ -185,10 +180,6 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
         } catch let error as DockerError where error.code == .notFound {
             return .missing
         }
-    }
-
-    struct DiscardingInput: TerminalInput {
-        func write(_ bytes: ByteBuffer) async throws {}
     }
 
     // MARK: - Helpers

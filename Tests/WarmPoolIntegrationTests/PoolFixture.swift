@@ -101,22 +101,25 @@ final class RecordingPoolMetrics: PoolMetrics {
 final class ClaimedOutputs: SessionTerminals {
     private let state = Mutex<(text: [String: String], tasks: [Task<Void, Never>])>(([:], []))
 
-    func adopt(_ session: Session, stream: HijackedStream) async {
+    func adopt(_ session: Session, stream: TerminalStream) async {
         adopt(session.id, stream)
     }
 
     func ended(_ session: Session) async {}
 
-    func adopt(_ session: String, _ stream: HijackedStream) {
+    func adopt(_ session: String, _ stream: TerminalStream) {
         let task = Task<Void, Never> {
-            _ = try? await stream.executeThenClose { output, _ in
-                for try await chunk in output {
-                    let text = String(buffer: chunk)
-                    self.state.withLock { $0.text[session, default: ""] += text }
-                }
-            }
+            try? await stream.deliver(to: Collector(session: session, outputs: self))
         }
         state.withLock { $0.tasks.append(task) }
+    }
+
+    private struct Collector: TerminalStreamSink {
+        let session: String
+        let outputs: ClaimedOutputs
+        func received(_ bytes: ByteBuffer) {
+            outputs.state.withLock { $0.text[session, default: ""] += String(buffer: bytes) }
+        }
     }
 
     func text(of session: String) -> String { state.withLock { $0.text[session] ?? "" } }

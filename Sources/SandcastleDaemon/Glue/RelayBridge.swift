@@ -23,7 +23,7 @@ struct RelayActivity: TerminalRelayDelegate {
 struct RelayTerminals: SessionTerminals {
     let relay: TerminalRelay
 
-    func adopt(_ session: Session, stream: HijackedStream) async {
+    func adopt(_ session: Session, stream: TerminalStream) async {
         _ = try? await relay.terminal(session: session.id, containerID: session.containerID ?? "", openStream: stream)
     }
 

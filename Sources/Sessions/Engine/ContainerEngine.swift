@@ -20,7 +20,7 @@ public protocol ContainerEngine: Sendable {
     func terminalLogs(_ id: String, tail: Int?) async throws -> any AsyncSequence<ByteBuffer, any Error> & Sendable
     /// Attaches to a TTY container's stdin and output without replaying its log (the warm pool
     /// keeps this stream open until the slot is claimed).
-    func attachTerminalStream(_ id: String) async throws -> HijackedStream
+    func attachTerminalStream(_ id: String) async throws -> TerminalStream
 }
 
 extension DockerClient: ContainerEngine {
@@ -35,7 +35,7 @@ extension DockerClient: ContainerEngine {
         try await logs(id, tty: true, options: .init(tail: tail)).map(\.payload)
     }
 
-    public func attachTerminalStream(_ id: String) async throws -> HijackedStream {
-        try await attachContainer(id, tty: true, options: AttachOptions(stdin: true, stdout: true, stderr: true, logs: false))
+    public func attachTerminalStream(_ id: String) async throws -> TerminalStream {
+        try await attachTerminal(id, logs: false)
     }
 }

@@ -59,7 +59,7 @@ public struct LimitedEngine: ContainerEngine {
         try await limiter.run { try await base.terminalLogs(id, tail: tail) }
     }
 
-    public func attachTerminalStream(_ id: String) async throws -> HijackedStream {
+    public func attachTerminalStream(_ id: String) async throws -> TerminalStream {
         try await limiter.run { try await base.attachTerminalStream(id) }
     }
 }

@@ -43,7 +43,7 @@ extension WarmPool {
     ///   stream is closed; the caller calls ``release(sessionID:)`` and fails the session.
     public func deliver(
         _ reserved: ReservedSlot, workspace: ResolvedWorkspace, user: WorkspaceUser, request: SessionLaunchRequest
-    ) async throws -> HijackedStream {
+    ) async throws -> TerminalStream {
         let began = ContinuousClock.now
         let slot = reserved.slot
         let mounter = self.mounter

@@ -95,7 +95,7 @@ extension WarmPool {
         var slot = PoolSlot(
             id: id, profile: target.profile, image: target.image, containerName: "sandcastle-pool-\(id)",
             directory: configuration.root + "/" + id, daemonInstance: configuration.daemonInstance, createdAt: Date())
-        var stream: HijackedStream?
+        var stream: TerminalStream?
         do {
             try await store.insertPoolSlot(slot)
             let directory = slot.directory

@@ -10,7 +10,7 @@ extension WarmPool {
 
     /// Removes what a slot left: its stream, its container, any mount on its directory, the
     /// directory (never recursively: only the gate's ready file is expected in it) and its row.
-    func retire(_ slot: PoolSlot, stream: HijackedStream?) async {
+    func retire(_ slot: PoolSlot, stream: TerminalStream?) async {
         await stream?.close()
         let reference = slot.containerID ?? slot.containerName
         do {

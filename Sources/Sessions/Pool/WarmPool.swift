@@ -82,12 +82,12 @@ public actor WarmPool: Service {
     /// take it. The gate behind `stream` waits for its claim.
     public struct ReservedSlot: Sendable {
         public let slot: PoolSlot
-        let stream: HijackedStream
+        let stream: TerminalStream
     }
 
     struct ReadySlot: Sendable {
         let slot: PoolSlot
-        let stream: HijackedStream
+        let stream: TerminalStream
     }
 
     public let configuration: Configuration

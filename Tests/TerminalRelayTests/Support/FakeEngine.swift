@@ -1,3 +1,4 @@
+import DockerEngine
 import NIOCore
 import Synchronization
 import TerminalRelay
@@ -7,27 +8,74 @@ import TerminalRelay
 final class FakeEngine: TerminalEngine {
     struct NotRunning: Error {}
 
-    /// One attachment, for the test to drive.
-    struct Attachment: Sendable {
+    /// One attachment, for the test to drive: what it sends reaches the relay's sink at once, on
+    /// the sending thread (the real one pushes on an event loop).
+    final class Attachment: TerminalAttachment {
         let replayLogs: Bool
-        let output: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
-        let input: RecordingInput
+        let input = RecordingInput()
+
+        private struct Delivery {
+            var sink: (any TerminalStreamSink)?
+            var pending: [ByteBuffer] = []
+            var ended = false
+            var waiter: CheckedContinuation<Void, Never>?
+        }
+        private let delivery = Mutex(Delivery())
+
+        init(replayLogs: Bool) {
+            self.replayLogs = replayLogs
+        }
 
         func send(_ text: String) {
-            output.yield(ByteBuffer(string: text))
+            delivery.withLock { delivery in
+                guard !delivery.ended else { return }
+                if let sink = delivery.sink {
+                    sink.received(ByteBuffer(string: text))
+                } else {
+                    delivery.pending.append(ByteBuffer(string: text))
+                }
+            }
         }
 
         /// Ends the attach stream, as the engine does when the container's stdio closes.
         func end() {
-            output.finish()
+            delivery.withLock { delivery in
+                delivery.ended = true
+                defer { delivery.waiter = nil }
+                return delivery.waiter
+            }?.resume()
+        }
+
+        func deliver(to sink: any TerminalStreamSink) async throws {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let ended = delivery.withLock { delivery in
+                        delivery.sink = sink
+                        for bytes in delivery.pending { sink.received(bytes) }
+                        delivery.pending = []
+                        if !delivery.ended { delivery.waiter = continuation }
+                        return delivery.ended
+                    }
+                    if ended { continuation.resume() }
+                }
+            } onCancel: {
+                end()
+            }
+        }
+
+        func write(_ bytes: ByteBuffer) {
+            input.received.withLock { $0.append(contentsOf: bytes.readableBytesView) }
+        }
+
+        var isWritable: Bool { true }
+
+        func close() async {
+            end()
         }
     }
 
-    final class RecordingInput: TerminalInput {
+    final class RecordingInput: Sendable {
         let received = Mutex<[UInt8]>([])
-        func write(_ bytes: ByteBuffer) async throws {
-            received.withLock { $0.append(contentsOf: bytes.readableBytesView) }
-        }
         var text: String { String(decoding: received.withLock { $0 }, as: UTF8.self) }
     }
 
@@ -61,17 +109,13 @@ final class FakeEngine: TerminalEngine {
         return attachments[number - 1]
     }
 
-    func withTerminalAttachment(
-        containerID: String, replayLogs: Bool,
-        _ body: (_ output: any AsyncSequence<ByteBuffer, any Error>, _ input: any TerminalInput) async throws -> Void
-    ) async throws {
-        let (stream, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
-        let attachment = Attachment(replayLogs: replayLogs, output: continuation, input: RecordingInput())
+    func attachTerminal(containerID: String, replayLogs: Bool) async throws -> any TerminalAttachment {
+        let attachment = Attachment(replayLogs: replayLogs)
         try state.withLock { state in
             guard state.status == .running else { throw NotRunning() }
             state.attachments.append(attachment)
         }
-        try await body(stream, attachment.input)
+        return attachment
     }
 
     func resizeContainerTTY(_ id: String, rows: Int, columns: Int) async throws {
