@@ -46,7 +46,7 @@ extension SessionStore {
     /// The smallest id retention kept, or `nil` when the log is empty. A client whose
     /// `Last-Event-ID` is below `oldestEventID() - 1` has missed pruned events.
     public func oldestEventID() async throws -> Int64? {
-        try await read("reading the event log") { db in try Int64.fetchOne(db, sql: "SELECT min(id) FROM event") }
+        try await read("reading the event log") { db in try db.cachedValue(Int64.self, "SELECT min(id) FROM event") }
     }
 
     /// Waits until at least one event with an id greater than `id` is committed, then returns
@@ -124,9 +124,7 @@ extension SessionStore {
     // MARK: Internals
 
     static func insertEvent(_ db: Database, _ event: NewEvent, sessionID: String?) throws -> Event {
-        try db.execute(
-            sql: "INSERT INTO event (sessionID, type, time, payload) VALUES (?, ?, ?, ?)",
-            arguments: [sessionID, event.type.rawValue, Milliseconds(event.time), event.payload])
+        try db.cachedExecute("INSERT INTO event (sessionID, type, time, payload) VALUES (?, ?, ?, ?)", [sessionID, event.type.rawValue, Milliseconds(event.time), event.payload])
         return Event(
             id: db.lastInsertedRowID, sessionID: sessionID, type: event.type,
             time: Milliseconds(event.time).date, payload: event.payload)
@@ -139,7 +137,7 @@ extension SessionStore {
     }
 
     static func latestEventID(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0
+        try db.cachedValue(Int64.self, "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0
     }
 }
 

@@ -26,9 +26,7 @@ extension SessionStore {
     @discardableResult
     public func markPoolSlotReady(id: String, containerID: String) async throws -> Bool {
         try await write("marking pool slot \(id) ready") { db in
-            try db.execute(
-                sql: "UPDATE pool_slot SET state = 'ready', containerID = ? WHERE id = ? AND state = 'creating'",
-                arguments: [containerID, id])
+            try db.cachedExecute("UPDATE pool_slot SET state = 'ready', containerID = ? WHERE id = ? AND state = 'creating'", [containerID, id])
             return db.changesCount == 1
         }
     }
@@ -36,8 +34,7 @@ extension SessionStore {
     /// Records the container of a `creating` slot as soon as the engine created it.
     public func setPoolSlotContainer(id: String, containerID: String) async throws {
         try await write("recording the container of pool slot \(id)") { db in
-            try db.execute(
-                sql: "UPDATE pool_slot SET containerID = ? WHERE id = ? AND state = 'creating'", arguments: [containerID, id])
+            try db.cachedExecute("UPDATE pool_slot SET containerID = ? WHERE id = ? AND state = 'creating'", [containerID, id])
         }
     }
 
@@ -57,7 +54,7 @@ extension SessionStore {
                     """,
                 arguments: [sessionID, Milliseconds(time), slotID])
             guard db.changesCount == 1,
-                let row = try Row.fetchOne(db, sql: "SELECT * FROM pool_slot WHERE id = ?", arguments: [slotID])
+                let row = try db.cachedRow("SELECT * FROM pool_slot WHERE id = ?", [slotID])
             else { return nil }
             let slot = try PoolSlot(row: row)
             var session = try Self.fetchSession(db, id: sessionID, operation: "claiming a pool slot")
@@ -68,7 +65,7 @@ extension SessionStore {
             session.containerID = slot.containerID
             session.containerName = slot.containerName
             session.poolSlot = slot.id
-            try db.execute(sql: Session.updateSQL, arguments: try Self.encodedArguments(of: session))
+            try db.cachedExecute(Session.updateSQL, try Self.encodedArguments(of: session))
             return try Self.fetchSession(db, id: sessionID, operation: "claiming a pool slot")
         }
     }
@@ -76,21 +73,21 @@ extension SessionStore {
     /// Forgets slot `id` (its container and directory are gone).
     public func deletePoolSlot(id: String) async throws {
         try await write("forgetting pool slot \(id)") { db in
-            try db.execute(sql: "DELETE FROM pool_slot WHERE id = ?", arguments: [id])
+            try db.cachedExecute("DELETE FROM pool_slot WHERE id = ?", [id])
         }
     }
 
     /// Every slot, oldest first.
     public func poolSlots() async throws -> [PoolSlot] {
         try await read("listing pool slots") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM pool_slot ORDER BY createdAt, id").map(PoolSlot.init(row:))
+            try db.cachedRows("SELECT * FROM pool_slot ORDER BY createdAt, id").map(PoolSlot.init(row:))
         }
     }
 
     /// The slot claimed by session `sessionID`, if any.
     public func poolSlot(sessionID: String) async throws -> PoolSlot? {
         try await read("finding the pool slot of session \(sessionID)", session: sessionID) { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM pool_slot WHERE sessionID = ?", arguments: [sessionID])
+            try db.cachedRow("SELECT * FROM pool_slot WHERE sessionID = ?", [sessionID])
                 .map(PoolSlot.init(row:))
         }
     }
@@ -100,7 +97,7 @@ extension SessionStore {
     /// The targets set through the admin API (they override the configuration file's).
     public func poolTargets() async throws -> [PoolTarget] {
         try await read("listing pool targets") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM pool_target ORDER BY profile").map { row in
+            try db.cachedRows("SELECT * FROM pool_target ORDER BY profile").map { row in
                 PoolTarget(
                     profile: row["profile"], image: row["image"], size: Int(row["size"] as Int64),
                     refillPerMinute: Int(row["refillPerMinute"] as Int64))

@@ -18,7 +18,7 @@ extension SessionStore {
     ///   allocated first, by ``workspaceUID(for:candidates:at:)``), `conflict` when no id is left.
     public func workspaceProjectID(for name: String, first: UInt32) async throws -> UInt32 {
         try await write("allocating a project id for workspace \(name)") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT projectID FROM workspace WHERE name = ?", arguments: [name]) else {
+            guard let row = try db.cachedRow("SELECT projectID FROM workspace WHERE name = ?", [name]) else {
                 throw SessionStoreError(
                     code: .notFound, message: "workspace '\(name)' has no record yet; allocate its uid before its project id")
             }
@@ -35,7 +35,7 @@ extension SessionStore {
                 throw SessionStoreError(
                     code: .conflict, message: "no free project id for workspace '\(name)'; delete unused workspaces")
             }
-            try db.execute(sql: "UPDATE workspace SET projectID = ? WHERE name = ?", arguments: [candidate, name])
+            try db.cachedExecute("UPDATE workspace SET projectID = ? WHERE name = ?", [candidate, name])
             return UInt32(candidate)
         }
     }
@@ -43,7 +43,7 @@ extension SessionStore {
     /// Every workspace the store knows, by name.
     public func workspaceRecords() async throws -> [WorkspaceRecord] {
         try await read("listing workspaces") { db in
-            try Row.fetchAll(db, sql: "SELECT name, uid, projectID, createdAt FROM workspace ORDER BY name").map { row in
+            try db.cachedRows("SELECT name, uid, projectID, createdAt FROM workspace ORDER BY name").map { row in
                 WorkspaceRecord(
                     name: row["name"], uid: UInt32(row["uid"] as Int64),
                     projectID: (row["projectID"] as Int64?).map { UInt32($0) },

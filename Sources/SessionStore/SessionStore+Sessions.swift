@@ -81,7 +81,7 @@ extension SessionStore {
         }
         let arguments = try Self.encodedArguments(of: session)
         let (result, appended) = try await write("inserting", session: session.id) { db -> (InsertResult, Event?) in
-            try db.execute(sql: Session.insertSQL(conflictClause: "ON CONFLICT (id) DO NOTHING"), arguments: arguments)
+            try db.cachedExecute(Session.insertSQL(conflictClause: "ON CONFLICT (id) DO NOTHING"), arguments)
             let inserted = db.changesCount == 1
             let stored = try Self.fetchSession(db, id: session.id, operation: "inserting")
             guard inserted else { return (.existing(stored), nil) }
@@ -165,14 +165,14 @@ extension SessionStore {
     /// The session with this id, or `nil`.
     public func session(id: String) async throws -> Session? {
         try await read("reading", session: id) { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]).map(Session.init(row:))
+            try db.cachedRow("SELECT * FROM session WHERE id = ?", [id]).map(Session.init(row:))
         }
     }
 
     /// The session whose container has this id, or `nil`.
     public func session(containerID: String) async throws -> Session? {
         try await read("finding the session of container \(containerID.prefix(12))") { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM session WHERE containerID = ?", arguments: [containerID])
+            try db.cachedRow("SELECT * FROM session WHERE containerID = ?", [containerID])
                 .map(Session.init(row:))
         }
     }
@@ -239,7 +239,7 @@ extension SessionStore {
             updated.id = id
             updated.state = next
             let arguments = try Self.encodedArguments(of: updated)
-            try db.execute(sql: Session.updateSQL, arguments: arguments)
+            try db.cachedExecute(Session.updateSQL, arguments)
             let appended = try event.map { try Self.insertEvent(db, $0, sessionID: id) }
             return (try Self.fetchSession(db, id: id, operation: operation), appended)
         }
@@ -279,7 +279,7 @@ extension SessionStore {
     }
 
     static func fetchSession(_ db: Database, id: String, operation: String) throws -> Session {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]) else {
+        guard let row = try db.cachedRow("SELECT * FROM session WHERE id = ?", [id]) else {
             throw SessionStoreError.notFound(id, operation: operation)
         }
         return try Session(row: row)

@@ -11,18 +11,15 @@ extension SessionStore {
         for name: String, candidates: Candidates, at date: Date = Date()
     ) async throws -> UInt32 {
         try await write("allocating a uid for workspace \(name)") { db in
-            if let uid = try Int64.fetchOne(db, sql: "SELECT uid FROM workspace WHERE name = ?", arguments: [name]) {
+            if let uid = try db.cachedValue(Int64.self, "SELECT uid FROM workspace WHERE name = ?", [name]) {
                 return UInt32(uid)
             }
             var tried = 0
             for candidate in candidates where candidate > 0 {
                 tried += 1
-                let taken = try Bool.fetchOne(
-                    db, sql: "SELECT EXISTS (SELECT 1 FROM workspace WHERE uid = ?)", arguments: [Int64(candidate)]) ?? true
+                let taken = try db.cachedValue(Bool.self, "SELECT EXISTS (SELECT 1 FROM workspace WHERE uid = ?)", [Int64(candidate)]) ?? true
                 if taken { continue }
-                try db.execute(
-                    sql: "INSERT INTO workspace (name, uid, createdAt) VALUES (?, ?, ?)",
-                    arguments: [name, Int64(candidate), Int64(date.timeIntervalSince1970 * 1000)])
+                try db.cachedExecute("INSERT INTO workspace (name, uid, createdAt) VALUES (?, ?, ?)", [name, Int64(candidate), Int64(date.timeIntervalSince1970 * 1000)])
                 return candidate
             }
             throw SessionStoreError(
@@ -35,7 +32,7 @@ extension SessionStore {
     /// Forgets workspace `name`'s uid, once the workspace is deleted.
     public func forgetWorkspace(_ name: String) async throws {
         try await write("forgetting workspace \(name)") { db in
-            try db.execute(sql: "DELETE FROM workspace WHERE name = ?", arguments: [name])
+            try db.cachedExecute("DELETE FROM workspace WHERE name = ?", [name])
         }
     }
 }
