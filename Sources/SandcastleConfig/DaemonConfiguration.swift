@@ -57,6 +57,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// How many commands (`/v1/sessions/{id}/exec`) one session runs at once (`[engine]
     /// max_execs_per_session`).
     public var execsPerSession = 4
+    /// `[store] synchronous`: "full" (every commit reaches the disk) or "normal" (commits survive
+    /// the daemon's crash, not a power cut). See README, "Durability".
+    public var storeSynchronous = "full"
 
     public struct APIKeyEntry: Sendable, Equatable {
         public var name: String
@@ -213,6 +216,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
             if let value = positive(relay, "max_frame_bytes", log) { config.maxFrameBytes = value }
             if let value = relay.bool("screens", required: false) { config.screens = value }
             relay.refuseUnknownKeys()
+        }
+        if let store = top.table("store", required: false) {
+            if let value = store.string("synchronous", required: false) {
+                if ["full", "normal"].contains(value) { config.storeSynchronous = value } else {
+                    log.report(store.field("synchronous"), value: value, "expected full or normal")
+                }
+            }
+            store.refuseUnknownKeys()
         }
         parsePool(top, into: &config, log: log)
         parseWorkspaces(top, into: &config, log: log)

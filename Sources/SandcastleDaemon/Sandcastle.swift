@@ -91,7 +91,10 @@ public struct Sandcastle: Sendable {
             }
         }
         let instance = try DaemonState.instanceID(in: configuration.stateDirectory)
-        let store = try SessionStore(.init(directory: configuration.stateDirectory, daemonInstance: instance))
+        let store = try SessionStore(
+            .init(
+                directory: configuration.stateDirectory, daemonInstance: instance,
+                synchronous: SessionStore.Synchronous(rawValue: configuration.storeSynchronous) ?? .full))
         let workspaces = try WorkspaceResolver(root: configuration.workspaceRoot)
         let sizeLimiter = try Daemon.workspaceLimiter(for: configuration, workspaces: workspaces, store: store)
         let engine = LimitedEngine(baseEngine, limit: configuration.engineConcurrency)

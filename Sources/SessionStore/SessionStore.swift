@@ -21,7 +21,8 @@ import Logging
 /// all. Writes that arrive together commit together (``GroupCommit``): one fsync for a burst.
 ///
 /// ## Durability
-/// `synchronous = FULL` on the writer connection (GRDB's WAL default is NORMAL). With WAL, NORMAL
+/// `synchronous = FULL` on the writer connection by default (GRDB's WAL default is NORMAL;
+/// ``Configuration/synchronous`` chooses). With WAL, NORMAL
 /// can never corrupt the database and loses nothing when the daemon crashes, but a power loss may
 /// roll back the last commits. Here that would reissue event ids an SSE client has already seen
 /// (`Last-Event-ID` resumes would silently skip new events) and forget sessions whose creation the
@@ -45,6 +46,8 @@ public final class SessionStore: Sendable {
         public var daemonInstance: String
         /// Reader connections (WAL readers run concurrently with the writer).
         public var maximumReaderCount: Int
+        /// When a commit reaches the disk (see "Durability").
+        public var synchronous: Synchronous
         public var logger: Logger
 
         public init(
@@ -54,6 +57,7 @@ public final class SessionStore: Sendable {
             maximumSizeBytes: Int64? = nil,
             daemonInstance: String = "",
             maximumReaderCount: Int = 4,
+            synchronous: Synchronous = .full,
             logger: Logger = Logger(label: "sandcastle.session-store")
         ) {
             self.directory = directory
@@ -62,8 +66,18 @@ public final class SessionStore: Sendable {
             self.maximumSizeBytes = maximumSizeBytes
             self.daemonInstance = daemonInstance
             self.maximumReaderCount = maximumReaderCount
+            self.synchronous = synchronous
             self.logger = logger
         }
+    }
+
+    /// SQLite's `synchronous` on the writer, under WAL.
+    public enum Synchronous: String, Sendable, Equatable, CaseIterable {
+        /// Every commit fsyncs the WAL: survives a power cut.
+        case full
+        /// Commits reach the OS, not the disk: survives the daemon's crash (SIGKILL), not a power
+        /// cut or a kernel crash, which may roll back the last commits.
+        case normal
     }
 
     /// The database file.
@@ -107,7 +121,7 @@ public final class SessionStore: Sendable {
             try dbPool.writeWithoutTransaction { db in
                 // After DatabasePool.init, which sets NORMAL while enabling WAL. Only the writer
                 // commits, so only the writer needs it. See "Durability" above.
-                try db.execute(sql: "PRAGMA synchronous = FULL")
+                try db.execute(sql: "PRAGMA synchronous = \(configuration.synchronous == .full ? "FULL" : "NORMAL")")
                 // Keep the WAL from staying large after a burst (it is reset, not deleted).
                 try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
             }

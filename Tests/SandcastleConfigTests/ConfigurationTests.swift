@@ -94,3 +94,18 @@ struct ExecConfigurationTests {
         #expect(untouched.execsPerSession == 4)
     }
 }
+
+@Suite("Daemon configuration: store")
+struct StoreConfigurationTests {
+    @Test func synchronousIsFullByDefaultNormalWhenAskedAndAnythingElseIsRefused() throws {
+        #expect(DaemonConfiguration.defaults().storeSynchronous == "full")
+        let parsed = try DaemonConfiguration.parse("[store]\nsynchronous = \"normal\"\n", file: "t.toml", defaults: .defaults())
+        #expect(parsed.storeSynchronous == "normal")
+        do {
+            _ = try DaemonConfiguration.parse("\n[store]\nsynchronous = \"off\"\n", file: "t.toml", defaults: .defaults())
+            Issue.record("synchronous = off was accepted")
+        } catch {
+            #expect(error.problems == ["line 3: store.synchronous = off: expected full or normal"])
+        }
+    }
+}
