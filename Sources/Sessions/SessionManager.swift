@@ -237,8 +237,16 @@ public actor SessionManager {
             let created = try await createContainer(
                 name: session.containerName, config: config, workspace: workspace, sessionID: id, egress: egressMount)
             containerID = created
-            try await store.transition(id: id, from: [.creating], to: .starting) { $0.containerID = created }
-            stream = try await attachBeforeStart(created)
+            // The attach does not order against the store: it overlaps the write that records the
+            // container (which must commit before the start, so that reconciliation finds it).
+            async let attached = attachBeforeStart(created)
+            do {
+                try await store.transition(id: id, from: [.creating], to: .starting) { $0.containerID = created }
+            } catch {
+                await (try? attached)?.close()
+                throw error
+            }
+            stream = try await attached
             try await engine.startContainer(created)
             let running = try await store.transition(
                 id: id, from: [.starting], to: .running, at: clock.now(),
