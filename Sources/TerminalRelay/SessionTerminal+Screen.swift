@@ -16,53 +16,63 @@ public enum ViewerReplay: String, Sendable, Equatable {
 ///
 /// ## Laziness
 ///
-/// The model is fed from the ring, not from the pump: bytes stay unfed until someone needs the
+/// The model is fed from the ring, not from each chunk: bytes stay unfed until someone needs the
 /// screen (a viewer's repaint, a snapshot, a resize), or until the ring would forget bytes the
-/// model has not seen, when the pump feeds it everything up to the chunk it appends. A terminal
-/// that printed little and that nobody looks at never makes a model; one that prints a lot
-/// pays for the parsing once per ring's worth of output.
+/// model has not seen, when the bytes up to the chunk being appended are handed to the model's
+/// ``ScreenFeeder``. A terminal that printed little and that nobody looks at never makes a
+/// model; one that prints a lot pays for the parsing once per ring's worth of output, on the
+/// feeder's queue, not on the event loop that delivers the output and not under this lock.
 ///
-/// Everything here runs inside the terminal's lock (the model is not `Sendable`; it is one more
-/// part of the state the lock guards).
+/// What runs here runs inside the terminal's lock: it only decides which bytes go to the model
+/// next (copies out of the ring), so that the model sees every byte once, in order, and a repaint
+/// is exactly the screen at the ring's end offset.
 extension SessionTerminal {
     /// The screen as text and as a repaint, at one offset; nil when the relay keeps no screens.
     public func captureScreen() -> CapturedScreen? {
         state.withLock { state in
-            guard let screen = state.caughtUpScreen() else { return nil }
-            return CapturedScreen(
-                snapshot: screen.snapshot(), repaint: screen.repaint(), offset: state.ring.endOffset, source: .terminal)
+            let offset = state.ring.endOffset
+            return state.readScreen { screen in
+                CapturedScreen(snapshot: screen.snapshot(), repaint: screen.repaint(), offset: offset, source: .terminal)
+            }
         }
     }
 }
 
 extension SessionTerminal.State {
-    /// The model, made if needed and fed everything the ring holds that it has not seen.
-    mutating func caughtUpScreen() -> (any ScreenModel)? {
+    /// The feeder, made on first need. Made before the ring ever forgets a byte (see
+    /// `feedScreenBeforeAppending`), so the ring still holds everything from offset 0 (of this
+    /// relay's life).
+    private mutating func screenFeeder() -> ScreenFeeder? {
+        if let screen { return screen }
         guard let makeScreen else { return nil }
-        let screen: any ScreenModel
-        if let existing = self.screen {
-            screen = existing
-        } else {
-            // Made before the ring ever forgets a byte (see `feedScreenBeforeAppending`), so the
-            // ring still holds everything from offset 0 (of this relay's life).
-            screen = makeScreen(screenSize)
-            self.screen = screen
-            screenFedOffset = ring.startOffset
-        }
-        if screenFedOffset < ring.endOffset {
-            ring.withBytes(from: screenFedOffset) { screen.feed($0) }
-            screenFedOffset = ring.endOffset
-        }
-        return screen
+        let feeder = ScreenFeeder(
+            queue: screenQueue, size: screenSize, backlogLimit: 4 * ring.capacity, makeModel: makeScreen)
+        screen = feeder
+        screenFedOffset = ring.startOffset
+        return feeder
     }
 
-    /// Called by the pump before it appends `chunk`: feeds the model when the ring would
-    /// otherwise forget bytes it has not seen.
+    /// The bytes the model has not been handed, copied out of the ring; marks them handed.
+    private mutating func takeUnfed() -> [ByteBuffer] {
+        guard screenFedOffset < ring.endOffset else { return [] }
+        let bytes = ring.bytes(from: screenFedOffset)
+        screenFedOffset = ring.endOffset
+        return [bytes]
+    }
+
+    /// Runs `body` with the model caught up with everything the ring holds; nil without screens.
+    mutating func readScreen<Result: Sendable>(_ body: @Sendable (any ScreenModel) -> Result) -> Result? {
+        guard let feeder = screenFeeder() else { return nil }
+        return feeder.read(after: takeUnfed(), body)
+    }
+
+    /// Called before `chunk` is appended: hands the model the unfed bytes and the chunk when the
+    /// ring would otherwise forget bytes it has not seen.
     mutating func feedScreenBeforeAppending(_ chunk: ByteBuffer) {
         guard makeScreen != nil else { return }
         let unfed = ring.endOffset + UInt64(chunk.readableBytes) - screenFedOffset
-        guard unfed > UInt64(ring.capacity), let screen = caughtUpScreen() else { return }
-        chunk.withUnsafeReadableBytes { screen.feed($0) }
+        guard unfed > UInt64(ring.capacity), let feeder = screenFeeder() else { return }
+        feeder.feed(takeUnfed() + [chunk])
         screenFedOffset += UInt64(chunk.readableBytes)
     }
 
@@ -70,14 +80,15 @@ extension SessionTerminal.State {
     /// then takes the new one.
     mutating func resizeScreen(_ size: TerminalSize) {
         screenSize = ScreenSize(columns: size.columns, rows: size.rows)
-        caughtUpScreen()?.resize(screenSize)
+        guard let feeder = screenFeeder() else { return }
+        feeder.feed(takeUnfed())
+        feeder.resize(screenSize)
     }
 
     /// The repaint cut into events of at most `maximumEventBytes`, and its offset; nil when the
     /// relay keeps no screens.
     mutating func repaint() -> (chunks: [ByteBuffer], offset: UInt64)? {
-        guard let screen = caughtUpScreen() else { return nil }
-        let bytes = screen.repaint()
+        guard let bytes = readScreen({ $0.repaint() }) else { return nil }
         var chunks: [ByteBuffer] = []
         var start = 0
         while start < bytes.count {

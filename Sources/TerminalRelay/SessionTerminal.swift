@@ -1,3 +1,4 @@
+import Dispatch
 import DockerEngine
 import Logging
 import NIOCore
@@ -64,7 +65,8 @@ public final class SessionTerminal: Sendable {
         self.state = Mutex(
             State(
                 ring: ScrollbackRing(capacity: context.configuration.scrollbackBytes), openStream: openStream,
-                makeScreen: context.configuration.screenModel, maximumEventBytes: context.configuration.maximumEventBytes))
+                makeScreen: context.configuration.screenModel, maximumEventBytes: context.configuration.maximumEventBytes,
+                screenQueue: context.screenQueue))
     }
 
     // MARK: - State
@@ -125,9 +127,11 @@ public final class SessionTerminal: Sendable {
         let makeScreen: ScreenModelFactory?
         /// The largest repaint event.
         let maximumEventBytes: Int
-        /// The screen model, made on first need (see SessionTerminal+Screen.swift).
-        var screen: (any ScreenModel)?
-        /// The offset of the first byte the screen model has not seen.
+        /// Where screen models are fed (the relay's one queue).
+        let screenQueue: DispatchQueue
+        /// The screen model's feeder, made on first need (see SessionTerminal+Screen.swift).
+        var screen: ScreenFeeder?
+        /// The offset of the first byte the screen model has not been handed.
         var screenFedOffset: UInt64 = 0
         /// The size the rw viewers last asked for.
         var screenSize = ScreenSize.standard

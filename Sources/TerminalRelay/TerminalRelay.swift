@@ -1,3 +1,4 @@
+import Dispatch
 import DockerEngine
 import Logging
 import NIOCore
@@ -120,7 +121,8 @@ public final class TerminalRelay: Sendable {
             notify = { continuation.yield($0) }
         }
         context = RelayContext(
-            engine: engine, configuration: configuration, metrics: metrics, logger: logger, notify: notify)
+            engine: engine, configuration: configuration, metrics: metrics, logger: logger, notify: notify,
+            screenQueue: DispatchQueue(label: "sandcastle.relay.screens", qos: .utility))
     }
 
     /// Runs the terminals until ``shutdown()`` or cancellation (which shuts down too); returns once
@@ -279,6 +281,9 @@ struct RelayContext: Sendable {
     let metrics: any RelayMetrics
     let logger: Logger
     let notify: @Sendable (RelayNotification) -> Void
+    /// Where the terminals' screen models parse output (see ``ScreenFeeder``): one serial queue,
+    /// off the event loops and Swift's cooperative pool.
+    let screenQueue: DispatchQueue
 }
 
 /// A message for the delegate, queued by terminals and delivered by ``TerminalRelay/run()``.
