@@ -409,7 +409,7 @@ let package = Package(
             name: "TerminalRelayTests",
             dependencies: [
                 "TerminalRelay", "TerminalScreen", "DockerEngine", "SandcastleTestSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
 

@@ -12,6 +12,9 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var cold: Cold?
     public var warm: [WarmBurst]?
     public var throughput: Throughput?
+    /// The same throughput with the daemon's screen models off (`--no-screens`), for the screen
+    /// target: the models must not cost more than a tenth of it.
+    public var throughputWithoutScreens: Throughput?
     public var echo: Echo?
     public var idle: Idle?
     public var files: Files?
@@ -106,18 +109,21 @@ public struct BenchReport: Sendable, Codable, Equatable {
         public var bytes: Int
         public var daemonSeconds: Double
         public var rawSeconds: Double
+        /// Whether the daemon kept screen models (nil in reports from before it was recorded).
+        public var screens: Bool?
         public var daemonBytesPerSecond: Double { Double(bytes) / daemonSeconds }
         public var rawBytesPerSecond: Double { Double(bytes) / rawSeconds }
         public var ratio: Double { daemonBytesPerSecond / rawBytesPerSecond }
 
-        public init(bytes: Int, daemonSeconds: Double, rawSeconds: Double) {
+        public init(bytes: Int, daemonSeconds: Double, rawSeconds: Double, screens: Bool? = nil) {
             self.bytes = bytes
             self.daemonSeconds = daemonSeconds
             self.rawSeconds = rawSeconds
+            self.screens = screens
         }
 
         enum CodingKeys: String, CodingKey {
-            case bytes, daemonSeconds, rawSeconds, daemonBytesPerSecond, rawBytesPerSecond, ratio
+            case bytes, daemonSeconds, rawSeconds, screens, daemonBytesPerSecond, rawBytesPerSecond, ratio
         }
 
         public init(from decoder: any Decoder) throws {
@@ -125,6 +131,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
             bytes = try container.decode(Int.self, forKey: .bytes)
             daemonSeconds = try container.decode(Double.self, forKey: .daemonSeconds)
             rawSeconds = try container.decode(Double.self, forKey: .rawSeconds)
+            screens = try container.decodeIfPresent(Bool.self, forKey: .screens)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -132,6 +139,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
             try container.encode(bytes, forKey: .bytes)
             try container.encode(daemonSeconds, forKey: .daemonSeconds)
             try container.encode(rawSeconds, forKey: .rawSeconds)
+            try container.encodeIfPresent(screens, forKey: .screens)
             try container.encode(daemonBytesPerSecond, forKey: .daemonBytesPerSecond)
             try container.encode(rawBytesPerSecond, forKey: .rawBytesPerSecond)
             try container.encode(ratio, forKey: .ratio)
@@ -239,7 +247,10 @@ public struct BenchReport: Sendable, Codable, Equatable {
         result.environments += other.environments
         result.cold = other.cold ?? cold
         result.warm = other.warm ?? warm
-        result.throughput = other.throughput ?? throughput
+        if let measured = other.throughput {
+            if measured.screens == false { result.throughputWithoutScreens = measured } else { result.throughput = measured }
+        }
+        result.throughputWithoutScreens = other.throughputWithoutScreens ?? result.throughputWithoutScreens
         result.echo = other.echo ?? echo
         result.idle = other.idle ?? idle
         result.files = other.files ?? files

@@ -62,7 +62,9 @@ public struct Benchmark: Sendable {
             case .screen: report.screen = ScreenBench.measure()
             case .cold: report.cold = try await cold()
             case .echo: report.echo = try await echo()
-            case .throughput: report.throughput = try await throughput()
+            case .throughput:
+                let measured = try await throughput()
+                if options.screens { report.throughput = measured } else { report.throughputWithoutScreens = measured }
             case .warm: report.warm = try await warm()
             case .files: report.files = try await files()
             case .exec: report.exec = try await exec()
@@ -181,7 +183,9 @@ public struct Benchmark: Sendable {
             return try await TerminalMeasurements.drain(bytes, after: "\n", on: &terminal)
         }
         logger.info("daemon throughput", metadata: ["seconds": "\(daemonElapsed.microseconds / 1e6)"])
-        return .init(bytes: bytes, daemonSeconds: daemonElapsed.microseconds / 1e6, rawSeconds: rawElapsed.microseconds / 1e6)
+        return .init(
+            bytes: bytes, daemonSeconds: daemonElapsed.microseconds / 1e6, rawSeconds: rawElapsed.microseconds / 1e6,
+            screens: options.screens)
     }
 
     func echo() async throws -> BenchReport.Echo {

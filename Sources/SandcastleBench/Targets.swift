@@ -11,6 +11,8 @@ public struct Targets: Sendable, Equatable {
     public var coldRatio: Double = 1.05
     /// Terminal throughput over raw attach throughput.
     public var throughputRatio: Double = 0.95
+    /// Terminal throughput with the screen models over the same without them.
+    public var screenThroughputRatio: Double = 0.9
     /// Echo round trip added by the daemon at p50.
     public var addedEchoMicroseconds: Double = 100
     /// Exec to first output over the engine's own exec (create, start, first byte), at p50.
@@ -59,6 +61,16 @@ public struct Targets: Sendable, Equatable {
                     detail: String(
                         format: "%.1f MB/s vs raw attach %.1f MB/s", throughput.daemonBytesPerSecond / 1e6,
                         throughput.rawBytesPerSecond / 1e6)))
+        }
+        if let on = report.throughput, let off = report.throughputWithoutScreens {
+            let ratio = on.daemonBytesPerSecond / off.daemonBytesPerSecond
+            verdicts.append(
+                .init(
+                    target: "screen.throughput_ratio", status: ratio >= screenThroughputRatio ? .pass : .fail, measured: ratio,
+                    limit: screenThroughputRatio, unit: "x without",
+                    detail: String(
+                        format: "%.1f MB/s with screen models vs %.1f MB/s without", on.daemonBytesPerSecond / 1e6,
+                        off.daemonBytesPerSecond / 1e6)))
         }
         if let echo = report.echo {
             verdict(
@@ -147,6 +159,12 @@ extension BenchReport {
                     format: "throughput, %d MiB: daemon %.1f MB/s (%.2f s), raw attach %.1f MB/s (%.2f s)",
                     throughput.bytes >> 20, throughput.daemonBytesPerSecond / 1e6, throughput.daemonSeconds,
                     throughput.rawBytesPerSecond / 1e6, throughput.rawSeconds))
+        }
+        if let off = throughputWithoutScreens {
+            lines.append(
+                String(
+                    format: "throughput without screen models, %d MiB: daemon %.1f MB/s (%.2f s), raw attach %.1f MB/s",
+                    off.bytes >> 20, off.daemonBytesPerSecond / 1e6, off.daemonSeconds, off.rawBytesPerSecond / 1e6))
         }
         if let screen = screen {
             row("repaint \(screen.columns)x\(screen.rows) (build, wall)", screen.build)

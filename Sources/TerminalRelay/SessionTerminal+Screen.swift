@@ -87,7 +87,18 @@ extension SessionTerminal.State {
 
     /// The repaint cut into events of at most `maximumEventBytes`, and its offset; nil when the
     /// relay keeps no screens.
-    mutating func repaint() -> (chunks: [ByteBuffer], offset: UInt64)? {
+    ///
+    /// While the ring still holds the terminal's whole output and it is short, the repaint is a
+    /// terminal reset (`ESC c`) followed by that output: it draws exactly the screen the model
+    /// would, and a new session's first viewer then costs no model (nor its memory).
+    mutating func repaint(maximumBytes: Int? = nil) -> (chunks: [ByteBuffer], offset: UInt64)? {
+        guard makeScreen != nil else { return nil }
+        if screen == nil, ring.startOffset == 0, ring.endOffset + 2 <= UInt64(maximumBytes ?? maximumEventBytes) {
+            var bytes = ByteBuffer(bytes: [0x1B, 0x63])
+            var history = ring.bytes(from: 0)
+            bytes.writeBuffer(&history)
+            return ([bytes], ring.endOffset)
+        }
         guard let bytes = readScreen({ $0.repaint() }) else { return nil }
         var chunks: [ByteBuffer] = []
         var start = 0

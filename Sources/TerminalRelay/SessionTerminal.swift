@@ -217,7 +217,7 @@ public final class SessionTerminal: Sendable {
                 queue.close(with: .closed(.shutdown), dropPending: false)
             case .running, .finished:
                 let replay = state.ring.replay(since: since)
-                if mode == .screen, since == nil || replay.isReset, let repaint = state.repaint() {
+                if mode == .screen, since == nil || replay.isReset, let repaint = state.repaint(maximumBytes: maximumBytes) {
                     queue.enqueue(.hello(offset: repaint.offset))
                     queue.enqueue(.reset(offset: repaint.offset))
                     for chunk in repaint.chunks { queue.enqueue(.repaint(chunk, offset: repaint.offset)) }

@@ -70,10 +70,10 @@ struct CrashTests {
         let fixture = try await ManagerFixture.make()
         try fixture.store.close()
         do {
-            let host = try SessionHost(fixture: fixture, arguments: ["--image", ManagerFixture.image, "--launch", "20", "--prefix", "crash"])
-            // Kill it once a few launches finished and the rest are in flight.
-            try await eventually("the first launch", timeout: .seconds(120)) { host.lines.contains { $0.contains("\"created\"") } }
-            host.kill(SIGKILL)
+            // Killed the moment the first launch finishes, while the rest are in flight.
+            let host = try SessionHost(
+                fixture: fixture, arguments: ["--image", ManagerFixture.image, "--launch", "20", "--prefix", "crash"],
+                killWhen: { $0.contains("\"created\"") })
             host.wait()
             let created = host.lines.filter { $0.contains("\"created\"") }.count
             #expect(created < 20, "all launches finished before the kill; the test proves less than it should")
@@ -143,14 +143,23 @@ struct CrashTests {
 final class SessionHost: Sendable {
     /// Lines the child printed, filled from the pipe's reader thread.
     final class Lines: Sendable {
-        let state = Mutex<(lines: [String], partial: String)>(([], ""))
+        let state = Mutex<(lines: [String], partial: String, pid: Int32?)>(([], "", nil))
+        /// Kills the child with SIGKILL on the first line it matches, from the reader thread: at
+        /// once, not at a test's next poll, by which time a fast host may have finished.
+        let killWhen: (@Sendable (String) -> Bool)?
+
+        init(killWhen: (@Sendable (String) -> Bool)?) {
+            self.killWhen = killWhen
+        }
 
         func append(_ data: Data) {
             state.withLock { state in
                 state.partial += String(decoding: data, as: UTF8.self)
                 while let newline = state.partial.firstIndex(of: "\n") {
-                    state.lines.append(String(state.partial[..<newline]))
+                    let line = String(state.partial[..<newline])
+                    state.lines.append(line)
                     state.partial = String(state.partial[state.partial.index(after: newline)...])
+                    if let pid = state.pid, killWhen?(line) == true { Glibc.kill(pid, SIGKILL) }
                 }
             }
         }
@@ -158,9 +167,10 @@ final class SessionHost: Sendable {
 
     // Process is not Sendable; after `run()` only its thread-safe accessors are used.
     nonisolated(unsafe) private let process: Process
-    private let output = Lines()
+    private let output: Lines
 
-    init(fixture: ManagerFixture, arguments: [String]) throws {
+    init(fixture: ManagerFixture, arguments: [String], killWhen: (@Sendable (String) -> Bool)? = nil) throws {
+        output = Lines(killWhen: killWhen)
         process = Process()
         process.executableURL = try builtExecutable("sandcastle-session-host")
         process.arguments = [
@@ -173,6 +183,8 @@ final class SessionHost: Sendable {
         let output = self.output
         stdout.fileHandleForReading.readabilityHandler = { handle in output.append(handle.availableData) }
         try process.run()
+        let pid = process.processIdentifier
+        output.state.withLock { $0.pid = pid }
     }
 
     var lines: [String] { output.state.withLock { $0.lines } }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import Synchronization
 import TerminalRelay
 
@@ -36,16 +37,55 @@ final class EventRecorder: Sendable {
         let state = Mutex(Snapshot())
     }
 
-    private let shared = Shared()
-    private let reader: Task<Void, Never>
+    private let shared: Shared
+    private let reader: Task<Void, Never>?
 
     init(_ viewer: TerminalViewer) {
-        let shared = self.shared
+        let shared = Shared()
+        self.shared = shared
         reader = Task {
             for await event in viewer.events {
                 shared.state.withLock { $0.events.append(event) }
             }
             shared.state.withLock { $0.ended = true }
+        }
+    }
+
+    private init(shared: Shared) {
+        self.shared = shared
+        reader = nil
+    }
+
+    /// A viewer read the way the WebSocket reads one: on an event loop, through a sink, taking
+    /// events as soon as the terminal says they wait.
+    static func onEventLoop(_ terminal: SessionTerminal, role: ViewerRole) -> EventRecorder {
+        let shared = Shared()
+        let sink = LoopSink(shared: shared, loop: MultiThreadedEventLoopGroup.singleton.next())
+        sink.viewer.withLock { $0 = terminal.attach(role: role, sink: sink) }
+        sink.eventsAvailable()
+        return EventRecorder(shared: shared)
+    }
+
+    private final class LoopSink: ViewerSink {
+        let shared: Shared
+        let loop: any EventLoop
+        let viewer = Mutex<TerminalViewer?>(nil)
+
+        init(shared: Shared, loop: any EventLoop) {
+            self.shared = shared
+            self.loop = loop
+        }
+
+        func eventsAvailable() {
+            loop.execute { [self] in
+                guard let viewer = viewer.withLock({ $0 }) else { return }
+                while let event = viewer.take() {
+                    shared.state.withLock {
+                        $0.events.append(event)
+                        if event.isFinal { $0.ended = true }
+                    }
+                }
+            }
         }
     }
 
@@ -77,7 +117,7 @@ final class EventRecorder: Sendable {
     }
 
     func stop() {
-        reader.cancel()
+        reader?.cancel()
     }
 
     static func describe(_ event: TerminalEvent) -> String {
