@@ -162,8 +162,6 @@ struct TerminalController {
                 }
             }
             group.addTask {
-                // The handler's end follows (closed: detached) if the client's side ends first.
-                defer { viewer.detach() }
                 do {
                     try await Self.forwardInput(from: inbound, to: viewer, outbound: outbound, maxFrame: maxFrame)
                 } catch is CancellationError {
@@ -172,8 +170,12 @@ struct TerminalController {
                     throw error
                 }
             }
-            // Whichever side ends first ends the connection.
-            defer { group.cancelAll() }
+            // Whichever side ends first ends the connection (its error, if any, is what the
+            // client's close code reports). Detaching ends the other: the handler's end follows.
+            defer {
+                viewer.detach()
+                group.cancelAll()
+            }
             try await group.next()
         }
     }

@@ -193,13 +193,19 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        finish(.disconnected)
-        viewer?.detach()
+        leave()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        finish(.disconnected)
-        viewer?.detach()
+        leave()
         context.fireChannelInactive()
+    }
+
+    /// The connection is gone: the terminal forgets the viewer at once (its slot holds the
+    /// ``Waker``, which holds this handler, which holds the viewer).
+    private func leave() {
+        finish(.disconnected)
+        viewer?.leave()
+        viewer = nil
     }
 }

@@ -86,6 +86,12 @@ public final class TerminalViewer: Sendable {
         terminal.detach(viewer: id)
     }
 
+    /// Leaves the terminal at once, with no last event: for a consumer that is gone (a closed
+    /// WebSocket), whose sink the terminal must stop holding.
+    public func leave() {
+        terminal.remove(viewer: id)
+    }
+
     /// The events of one viewer.
     public struct Events: AsyncSequence, Sendable {
         public typealias Element = TerminalEvent
