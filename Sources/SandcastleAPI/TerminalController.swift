@@ -143,7 +143,7 @@ struct TerminalController {
             return
         }
         let sessionID = grant.session.id
-        let (viewer, ended) = try await TerminalViewerHandler.install(
+        let (viewer, ended, handled) = try await TerminalViewerHandler.install(
             on: channel, terminal: terminal, role: grant.role == .readWrite ? .readWrite : .readOnly, since: grant.since,
             replay: grant.replay, session: sessionID, roleName: grant.role.rawValue)
         defer { viewer.detach() }
@@ -163,7 +163,8 @@ struct TerminalController {
             }
             group.addTask {
                 do {
-                    try await Self.forwardInput(from: inbound, to: viewer, outbound: outbound, maxFrame: maxFrame)
+                    try await Self.forwardInput(
+                        from: inbound, to: viewer, outbound: outbound, maxFrame: maxFrame, handled: handled)
                 } catch is CancellationError {
                 } catch {
                     logger.info("terminal input refused", metadata: ["session.id": "\(sessionID)", "error": "\(error)"])
@@ -180,10 +181,14 @@ struct TerminalController {
         }
     }
 
+    /// The messages the handler passed on, in order; `handled` tells it each one is done (until
+    /// then, later input waits behind it: typed keys after a resize see the new size).
     static func forwardInput(
-        from inbound: WebSocketInboundStream, to viewer: TerminalViewer, outbound: WebSocketOutboundWriter, maxFrame: Int
+        from inbound: WebSocketInboundStream, to viewer: TerminalViewer, outbound: WebSocketOutboundWriter, maxFrame: Int,
+        handled: @escaping @Sendable () -> Void
     ) async throws {
         for try await message in inbound.messages(maxSize: maxFrame) {
+            defer { handled() }
             switch message {
             case .binary(let bytes):
                 await viewer.write(bytes)

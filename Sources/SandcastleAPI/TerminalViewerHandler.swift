@@ -19,8 +19,10 @@ import TerminalRelay
 ///   which never waits for it.
 /// - **Input**: a complete binary frame goes straight to the terminal's attachment. Anything else
 ///   (text control messages, fragmented messages, control frames) passes on to the async channel,
-///   where swift-websocket assembles and validates it and the controller's task handles it. Once a
-///   fragmented message has been seen, all data frames take that way, so input keeps its order.
+///   where swift-websocket assembles and validates it and the controller's task handles it. Input
+///   keeps its order: while a message passed on is not handled yet (a resize waiting for the
+///   engine), binary frames follow it the same way; once a fragmented message has been seen, all
+///   data frames take that way.
 ///
 /// Closing stays with swift-websocket (its close handshake): the last event completes
 /// ``ended``, on which the controller's task closes the WebSocket with the right code.
@@ -47,6 +49,8 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var finished = false
     /// Data frames go to the async channel from now on (a fragmented message was seen).
     private var inputThroughTask = false
+    /// Messages passed to the async channel that its task has not handled yet.
+    private var messagesInTask = 0
     /// Reading stopped because the container is not reading its input.
     private var inputPaused = false
 
@@ -61,7 +65,7 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
     static func install(
         on channel: any Channel, terminal: SessionTerminal, role: ViewerRole, since: UInt64?, replay: ViewerReplay,
         session: String, roleName: String
-    ) async throws -> (viewer: TerminalViewer, ended: EventLoopFuture<End>) {
+    ) async throws -> (viewer: TerminalViewer, ended: EventLoopFuture<End>, handled: @Sendable () -> Void) {
         let loop = channel.eventLoop
         return try await loop.submit {
             let handler = TerminalViewerHandler(session: session, roleName: roleName, eventLoop: loop)
@@ -72,7 +76,11 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
             let viewer = terminal.attach(role: role, since: since, replay: replay, sink: waker)
             handler.viewer = viewer
             handler.writeEvents()
-            return (viewer, handler.ended.futureResult)
+            let bound = NIOLoopBound(handler, eventLoop: loop)
+            let handled: @Sendable () -> Void = {
+                loop.execute { bound.value.messagesInTask = max(0, bound.value.messagesInTask - 1) }
+            }
+            return (viewer, handler.ended.futureResult, handled)
         }.get()
     }
 
@@ -151,13 +159,17 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
-        case .binary where frame.fin && frame.reservedBits.isEmpty && !inputThroughTask:
+        case .binary where frame.fin && frame.reservedBits.isEmpty && !inputThroughTask && messagesInTask == 0:
             guard let viewer else { break }
             viewer.send(frame.unmaskedData)
             if !viewer.inputWritable { pauseInput(context: context) }
             return
         case .binary, .text, .continuation:
-            if !frame.fin || frame.opcode == .continuation { inputThroughTask = true }
+            if !frame.fin || frame.opcode == .continuation {
+                inputThroughTask = true
+            } else {
+                messagesInTask += 1
+            }
         default:
             break
         }
