@@ -21,6 +21,19 @@ enum ProcessCPU {
         microseconds(pid: getpid())
     }
 
+    /// The whole machine's busy CPU time (every core): `/proc/stat`'s first line, all but idle
+    /// and iowait, in clock ticks.
+    static func machineMicroseconds() -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = stat.split(separator: "\n").first, line.hasPrefix("cpu ")
+        else { return nil }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 8 else { return nil }
+        // user nice system idle iowait irq softirq steal
+        let busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
+        return busy * 1e6 / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     static func schedulerMicroseconds(pid: Int32) -> Double? {
         guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return nil }
         var total = 0.0
@@ -49,6 +62,7 @@ struct CPUMeter {
     let daemonPID: Int32?
     private(set) var daemonMicroseconds = 0.0
     private(set) var clientMicroseconds = 0.0
+    private(set) var machineMicroseconds = 0.0
     private(set) var operations = 0
 
     init(daemonPID: Int32?) {
@@ -59,7 +73,9 @@ struct CPUMeter {
     mutating func measure<T>(count: Int = 1, _ body: () async throws -> T) async rethrows -> T {
         let daemonBefore = daemonPID.flatMap(ProcessCPU.microseconds(pid:))
         let clientBefore = ProcessCPU.ownMicroseconds()
+        let machineBefore = ProcessCPU.machineMicroseconds()
         let result = try await body()
+        if let machineBefore, let after = ProcessCPU.machineMicroseconds() { machineMicroseconds += after - machineBefore }
         if let daemonBefore, let pid = daemonPID, let after = ProcessCPU.microseconds(pid: pid) {
             daemonMicroseconds += after - daemonBefore
         }
@@ -71,30 +87,40 @@ struct CPUMeter {
     /// Per operation, for the report; nil when nothing was measured.
     var perOperation: BenchReport.CPUPerOperation? {
         guard operations > 0 else { return nil }
+        let perOperation = { (total: Double) in total / Double(operations) }
         return .init(
-            daemonMicroseconds: daemonPID == nil ? nil : daemonMicroseconds / Double(operations),
-            clientMicroseconds: clientMicroseconds / Double(operations), operations: operations)
+            daemonMicroseconds: daemonPID == nil ? nil : perOperation(daemonMicroseconds),
+            clientMicroseconds: perOperation(clientMicroseconds),
+            restMicroseconds: daemonPID == nil
+                ? nil : max(0, perOperation(machineMicroseconds - daemonMicroseconds - clientMicroseconds)),
+            operations: operations)
     }
 }
 
 extension BenchReport {
-    /// CPU time per operation: the daemon's (nil when its pid is unknown) and the bench client's
-    /// own, which shares the machine's cores with it.
+    /// CPU time per operation: the daemon's (nil when its pid is unknown), the bench client's own
+    /// (it shares the machine's cores), and the rest of the machine's busy time in the same
+    /// windows: the engine, the container's processes and the kernel on their behalf (and
+    /// anything else running, so measure on a quiet machine).
     public struct CPUPerOperation: Sendable, Codable, Equatable {
         public var daemonMicroseconds: Double?
         public var clientMicroseconds: Double
+        /// `/proc/stat`'s busy time less the two above, in 10 ms ticks summed over the run.
+        public var restMicroseconds: Double?
         public var operations: Int
 
-        public init(daemonMicroseconds: Double?, clientMicroseconds: Double, operations: Int) {
+        public init(daemonMicroseconds: Double?, clientMicroseconds: Double, restMicroseconds: Double? = nil, operations: Int) {
             self.daemonMicroseconds = daemonMicroseconds
             self.clientMicroseconds = clientMicroseconds
+            self.restMicroseconds = restMicroseconds
             self.operations = operations
         }
 
-        /// "daemon CPU 812 us, client 640 us per launch"
+        /// "daemon CPU 812 us, client 640 us, rest of the machine 2100 us per launch"
         func describe(_ what: String) -> String {
             let daemon = daemonMicroseconds.map { String(format: "daemon CPU %.0f us, ", $0) } ?? ""
-            return daemon + String(format: "client CPU %.0f us per %@", clientMicroseconds, what)
+            let rest = restMicroseconds.map { String(format: ", rest of the machine %.0f us", $0) } ?? ""
+            return daemon + String(format: "client CPU %.0f us", clientMicroseconds) + rest + " per " + what
         }
     }
 }
