@@ -52,25 +52,23 @@ public struct Targets: Sendable, Equatable {
                 String(format: "p50 %.1f ms vs raw create+start %.1f ms", cold.daemon.p50 / 1000, cold.raw.p50 / 1000)
                     + (cold.cpu.map { "; " + $0.describe("launch") } ?? ""))
         }
+        func verdict(_ target: String, _ measured: Double, atLeast limit: Double, unit: String, _ detail: String) {
+            verdicts.append(.init(target: target, status: measured >= limit ? .pass : .fail, measured: measured, limit: limit, unit: unit, detail: detail))
+        }
         if let throughput = report.throughput {
-            let ratio = throughput.ratio
-            verdicts.append(
-                .init(
-                    target: "throughput.ratio", status: ratio >= throughputRatio ? .pass : .fail, measured: ratio,
-                    limit: throughputRatio, unit: "x raw",
-                    detail: String(
-                        format: "%.1f MB/s vs raw attach %.1f MB/s", throughput.daemonBytesPerSecond / 1e6,
-                        throughput.rawBytesPerSecond / 1e6)))
+            verdict(
+                "throughput.ratio", throughput.ratio, atLeast: throughputRatio, unit: "x raw",
+                String(
+                    format: "%.1f MB/s vs raw attach %.1f MB/s", throughput.daemonBytesPerSecond / 1e6,
+                    throughput.rawBytesPerSecond / 1e6))
         }
         if let on = report.throughput, let off = report.throughputWithoutScreens {
-            let ratio = on.daemonBytesPerSecond / off.daemonBytesPerSecond
-            verdicts.append(
-                .init(
-                    target: "screen.throughput_ratio", status: ratio >= screenThroughputRatio ? .pass : .fail, measured: ratio,
-                    limit: screenThroughputRatio, unit: "x without",
-                    detail: String(
-                        format: "%.1f MB/s with screen models vs %.1f MB/s without", on.daemonBytesPerSecond / 1e6,
-                        off.daemonBytesPerSecond / 1e6)))
+            verdict(
+                "screen.throughput_ratio", on.daemonBytesPerSecond / off.daemonBytesPerSecond, atLeast: screenThroughputRatio,
+                unit: "x without",
+                String(
+                    format: "%.1f MB/s with screen models vs %.1f MB/s without", on.daemonBytesPerSecond / 1e6,
+                    off.daemonBytesPerSecond / 1e6))
         }
         if let echo = report.echo {
             verdict(
