@@ -71,6 +71,9 @@ struct WorkspaceFilesDaemonTests {
             let range = try await Self.request(daemon, ["-H", "Range: bytes=1099511627770-", "\(files)/sparse"])
             #expect(range.status == 206 && range.body == String(repeating: "\0", count: 6), "\(range.status)")
             #expect(try await Self.request(daemon, ["\(files)/new%0Aline"]).body == "x")
+            // HEAD through the real HTTP stack: GET's length and ETag, no body.
+            let head = try await daemon.curl(["-I", "\(files)/new%0Aline"]).lowercased()
+            #expect(head.hasPrefix("http/1.1 200") && head.contains("content-length: 1\r\n") && head.contains("etag: \""), "\(head)")
             let listing = try await Self.request(daemon, ["\(files)?list"])
             for name in ["\"root\"", "\"shadow\"", "\"fifo\"", "\"sparse\"", #""new\nline""#, "\"type\":\"symlink\"", "\"linkTarget\":\"/etc/shadow\""] {
                 #expect(listing.body.contains(name), "\(name) not in \(listing.body)")
