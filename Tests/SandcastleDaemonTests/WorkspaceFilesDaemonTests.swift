@@ -34,10 +34,11 @@ struct WorkspaceFilesDaemonTests {
         return [hashes] + (try FileManager.default.contentsOfDirectory(atPath: directory + "/workspaces").sorted())
     }
 
-    /// Type, mode, size, link target and mtime of everything below `path`, via find(1).
+    /// Type, mode, size, link target and mtime (whole seconds: what an archive keeps) of
+    /// everything below `path`, via find(1).
     static func snapshot(_ path: String) async throws -> [String] {
         let output = try await ChildProcess.run(
-            "find", [path, "-mindepth", "1", "-printf", "%P|%y|%m|%U|%s|%l|%T@\\0"], timeout: .seconds(30)).output
+            "find", [path, "-mindepth", "1", "-printf", "%P|%y|%m|%U|%s|%l|%TY-%Tm-%Td %TH:%TM:%.2TS\\0"], timeout: .seconds(30)).output
         return output.split(separator: "\0").map { line in
             let fields = line.split(separator: "|", omittingEmptySubsequences: false)
             return fields[1] == "d" ? fields.enumerated().map { $0.offset == 4 ? "-" : String($0.element) }.joined(separator: "|") : String(line)
