@@ -35,24 +35,13 @@ struct BrowserScreenTests {
         let apiPort = try freeLoopbackPort()
         let webPort = try freeLoopbackPort()
         let origin = "http://127.0.0.1:\(webPort)"
-        // Our own configuration (the fixture keeps a file it finds): the page's origin allowed.
-        try """
-            [api]
-            socket = "\(directory)/api.sock"
-            tcp = "127.0.0.1:\(apiPort)"
-            allowed_origins = ["\(origin)", "ws://127.0.0.1"]
-            [paths]
-            state_directory = "\(directory)/state"
-            workspace_root = "\(directory)/workspaces"
-            policies = "\(ManagerFixture.policiesDirectory)"
-            workspace_images = ""
-            [engine]
-            stop_grace_seconds = 2
-            """.write(toFile: directory + "/sandcastled.toml", atomically: true, encoding: .utf8)
         let web = try WebServer(directory: directory + "/web", port: webPort)
         defer { web.stop() }
 
-        try await DaemonLifecycleTests.withDaemon(directory) { daemon in
+        // The page's origin allowed, and the typing viewer's.
+        try await DaemonLifecycleTests.withDaemon(
+            directory, api: #"tcp = "127.0.0.1:\#(apiPort)""#, origins: [origin, "ws://127.0.0.1"]
+        ) { daemon in
             try await daemon.waitUntilListening()
             let id = "browser-vi"
             let created = try await daemon.curl([
