@@ -19,14 +19,13 @@ extension OpenWorkspace {
         defer { close(directory) }
         var total: Int64 = 0
         var largest: (size: Int64, path: [UInt8]) = (0, [])
-        var records: [TreeWalk.Recorded]? = []
+        var records: [TreeWalk.Recorded] = []
+        var recording = true
         try TreeWalk.walk(directory, shown: path) { entry throws(WorkspaceFileError) in
-            if records != nil {
-                if records!.count < Self.recordedEntries {
-                    records!.append(TreeWalk.Recorded(depth: entry.depth, name: entry.name, info: entry.info))
-                } else {
-                    records = nil  // a huge tree: walked again instead of held in memory
-                }
+            if recording, records.count < Self.recordedEntries {
+                records.append(TreeWalk.Recorded(depth: entry.depth, name: entry.name, info: entry.info))
+            } else if recording {
+                (recording, records) = (false, [])  // a huge tree: walked again instead of held in memory
             }
             guard entry.info.st_mode & S_IFMT == S_IFREG else { return }
             total += Int64(entry.info.st_size)
@@ -108,7 +107,7 @@ extension OpenWorkspace {
                 summary.bytes += Int64(count)
             }
         }
-        if let records {
+        if recording {
             try TreeWalk.replay(records, from: directory, add)
         } else {
             try TreeWalk.walk(directory, shown: path, add)

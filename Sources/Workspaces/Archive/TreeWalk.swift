@@ -17,7 +17,7 @@ struct TreeWalk {
         var depth: Int
     }
 
-    /// An entry as a first walk saw it, for ``replay(_:from:shown:_:)``.
+    /// An entry as a first walk saw it, for ``replay(_:from:_:)``.
     struct Recorded {
         var depth: Int
         var name: [UInt8]
