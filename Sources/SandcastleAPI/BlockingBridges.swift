@@ -59,6 +59,7 @@ final class ProducedBytes: Sendable {
     func emit(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard !cancelled.load(ordering: .relaxed) else { return false }
         let full = pending.withLock { buffer -> ByteBuffer? in
+            if buffer.capacity == 0 { buffer.reserveCapacity(chunkBytes + bytes.count) }
             buffer.writeBytes(bytes)
             guard buffer.readableBytes >= chunkBytes else { return nil }
             defer { buffer = ByteBuffer() }

@@ -23,6 +23,7 @@ struct WorkspaceFilesController {
     func addRoutes(to group: RouterGroup<SandcastleRequestContext>) {
         for route in ["workspaces/{name}/files", "workspaces/{name}/files/**"] {
             group.get(RouterPath(route), use: get)
+            group.head(RouterPath(route), use: head)
             group.put(RouterPath(route), use: put)
             group.post(RouterPath(route), use: post)
             group.delete(RouterPath(route), use: delete)
@@ -66,37 +67,53 @@ struct WorkspaceFilesController {
             let info = try await blocking { try files.workspace(name).stat(path) }
             return try json(FileRepresentation(info, in: path.parent), context: context, etag: info.etag)
         }
-        let files = files
-        let file = try await blocking { try files.workspace(name).openForReading(path) }
-        return try await read(file, request: request)
+        // One hop to the thread pool opens the file and, when the part asked for is small, reads it.
+        let (files, header) = (files, request.headers[.range])
+        let (file, range, buffer) = try await blocking { () throws -> (OpenFile, ByteRange, ByteBuffer?) in
+            let file = try files.workspace(name).openForReading(path)
+            let range = header.map { ByteRange.parse($0, size: file.info.size) } ?? .whole
+            guard let wanted = range.bytes(of: file.info.size), wanted.count <= Self.readChunk else { return (file, range, nil) }
+            return (file, range, try Self.readChunk(file, at: wanted.lowerBound, count: Int(wanted.count)))
+        }
+        return try read(file, range: range, header: header, buffer: buffer)
     }
 
-    private func read(_ file: OpenFile, request: Request) async throws -> Response {
-        let size = file.info.size
+    /// `HEAD`: what `GET` of the file would answer (`ETag`, `Content-Length`, `Accept-Ranges`),
+    /// without the body and without reading it.
+    @Sendable func head(request: Request, context: SandcastleRequestContext) async throws -> Response {
+        try context.require(.workspaceRead)
+        let (name, path) = try target(request, context, marker: "files")
+        let files = files
+        let file = try await blocking { try files.workspace(name).openForReading(path) }
+        var headers = Self.fileHeaders(file)
+        headers[.contentLength] = String(file.info.size)
+        return Response(status: .ok, headers: headers, body: ResponseBody())
+    }
+
+    private static func fileHeaders(_ file: OpenFile) -> HTTPFields {
         var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
         headers[.eTag] = file.info.etag
-        var range = Int64(0)..<size
+        return headers
+    }
+
+    /// The response for `range` of `file`: `buffer` when it was read already, else streamed.
+    private func read(_ file: OpenFile, range: ByteRange, header: String?, buffer: ByteBuffer?) throws -> Response {
+        let size = file.info.size
+        var headers = Self.fileHeaders(file)
         var status = HTTPResponse.Status.ok
-        if let header = request.headers[.range] {
-            switch ByteRange.parse(header, size: size) {
-            case .whole: break
-            case .part(let part):
-                range = part
-                status = .partialContent
-                headers[.contentRange] = "bytes \(part.lowerBound)-\(part.upperBound - 1)/\(size)"
-            case .unsatisfiable:
-                var error = APIError(.rangeNotSatisfiable, "range_not_satisfiable", "the file has \(size) bytes; \(header) is outside it")
-                error.headers[.contentRange] = "bytes */\(size)"
-                throw error
-            }
+        switch range {
+        case .whole: break
+        case .part(let part):
+            status = .partialContent
+            headers[.contentRange] = "bytes \(part.lowerBound)-\(part.upperBound - 1)/\(size)"
+        case .unsatisfiable:
+            var error = APIError(.rangeNotSatisfiable, "range_not_satisfiable", "the file has \(size) bytes; \(header ?? "") is outside it")
+            error.headers[.contentRange] = "bytes */\(size)"
+            throw error
         }
-        let wanted = range
-        let count = wanted.count
-        if count <= Self.readChunk {
-            let buffer = try await blocking { try Self.readChunk(file, at: wanted.lowerBound, count: Int(count)) }
-            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: buffer))
-        }
-        let body = ResponseBody(contentLength: Int(count)) { writer in
+        if let buffer { return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: buffer)) }
+        let wanted = range.bytes(of: size) ?? 0..<0  // unsatisfiable was thrown above
+        let body = ResponseBody(contentLength: Int(wanted.count)) { writer in
             var offset = wanted.lowerBound
             while offset < wanted.upperBound {
                 let want = Int(min(Int64(Self.readChunk), wanted.upperBound - offset))
@@ -130,7 +147,8 @@ struct WorkspaceFilesController {
     }
 
     /// `PUT`: writes the body atomically. `If-Match: <etag>|*` and `If-None-Match: *` guard
-    /// against overwriting someone else's change (409); `?parents=true` makes missing directories.
+    /// against overwriting someone else's change (409); `?parents=true` makes missing directories;
+    /// `?sync=true` answers only once the file and its name are on disk.
     @Sendable func put(request: Request, context: SandcastleRequestContext) async throws -> Response {
         try context.require(.workspaceWrite)
         let (name, path) = try target(request, context, marker: "files")
@@ -148,21 +166,32 @@ struct WorkspaceFilesController {
             precondition = .none
         }
         let parents = try flag(request, "parents")
+        let durable = try flag(request, "sync")
         let files = files
-        let pending = try await blocking { try files.workspace(name).beginWrite(path, parents: parents) }
+        // The body is gathered in memory up to `readChunk` bytes: a body that fits (most do) is
+        // written in one hop to the thread pool that also creates and commits the file.
+        let expected = request.headers[.contentLength].flatMap(Int.init) ?? 0
         var gathered = ByteBuffer()
+        gathered.reserveCapacity(min(max(expected, 0), Self.readChunk))
+        var pending: PendingWrite?
         for try await chunk in request.body {
             gathered.writeImmutableBuffer(chunk)
-            if gathered.readableBytes >= Self.readChunk {
-                let full = gathered
+            if gathered.readableBytes > Self.readChunk {
+                let (full, started) = (gathered, pending)
                 gathered = ByteBuffer()
-                try await blocking { try full.withUnsafeReadableBytes { try pending.write($0) } }
+                gathered.reserveCapacity(Self.readChunk)
+                pending = try await blocking {
+                    let write = try started ?? files.workspace(name).beginWrite(path, parents: parents)
+                    try full.withUnsafeReadableBytes { try write.write($0) }
+                    return write
+                }
             }
         }
-        let rest = gathered
+        let (rest, started) = (gathered, pending)
         let (info, created) = try await blocking {
-            try rest.withUnsafeReadableBytes { try pending.write($0) }
-            return try pending.commit(precondition)
+            let write = try started ?? files.workspace(name).beginWrite(path, parents: parents)
+            try rest.withUnsafeReadableBytes { try write.write($0) }
+            return try write.commit(precondition, durable: durable)
         }
         return try json(FileRepresentation(info, in: path.parent), status: created ? .created : .ok, context: context, etag: info.etag)
     }
@@ -400,6 +429,15 @@ enum ByteRange: Equatable {
     case whole
     case part(Range<Int64>)
     case unsatisfiable
+
+    /// The bytes to send of a file of `size` bytes; nil when unsatisfiable.
+    func bytes(of size: Int64) -> Range<Int64>? {
+        switch self {
+        case .whole: 0..<size
+        case .part(let part): part
+        case .unsatisfiable: nil
+        }
+    }
 
     static func parse(_ header: String, size: Int64) -> ByteRange {
         guard header.hasPrefix("bytes="), !header.contains(",") else { return .whole }

@@ -43,9 +43,13 @@ struct WorkspaceFilesAPITests {
             range[.range] = "bytes=9-"
             #expect(try await call(.get, "\(files)/a/b.txt", range).status == .rangeNotSatisfiable)
             #expect(try await call(.get, "\(files)/a/b.txt?stat").json["etag"] as? String == tag)
+            // HEAD: GET's headers, no body.
+            let head = try await call(.head, "\(files)/a/b.txt", .role(.viewer))
+            #expect(head.status == .ok && head.headers[.eTag] == tag && head.headers[.contentLength] == "5" && head.body.readableBytes == 0)
+            #expect(try await call(.head, "\(files)/nope", .role(.viewer)).status == .notFound)
             var match = HTTPFields.role(.developer)
             match[.ifMatch] = tag
-            #expect(try await call(.put, "\(files)/a/b.txt", match, body: Array("two".utf8)).status == .ok)
+            #expect(try await call(.put, "\(files)/a/b.txt?sync=true", match, body: Array("two".utf8)).status == .ok)
             let conflict = try await call(.put, "\(files)/a/b.txt", match, body: Array("three".utf8))
             #expect(conflict.status == .conflict && conflict.errorCode == "etag_mismatch")
             #expect(try await call(.post, "\(files)/d/e?action=mkdir&parents=true").status == .created)

@@ -105,12 +105,14 @@ struct DaemonLifecycleTests {
     }
 
     static func withDaemon(
-        _ directory: String, api: String = "", policies: String? = nil, tail: String = "", arguments: [String] = [],
+        _ directory: String, api: String = "", policies: String? = nil, tail: String = "",
+        origins: [String] = ["https://app.example.com", "ws://127.0.0.1"], arguments: [String] = [],
         environment: [String: String] = [:], _ body: (Daemon) async throws -> Void
     ) async throws {
         let engine = try await DockerClient.connect(.fromEnvironment())
         let daemon = try Daemon(
-            directory: directory, api: api, policies: policies, tail: tail, arguments: arguments, environment: environment)
+            directory: directory, api: api, policies: policies, tail: tail, origins: origins, arguments: arguments,
+            environment: environment)
         do {
             try await body(daemon)
             if daemon.process.isRunning { _ = await daemon.stop(SIGTERM) }

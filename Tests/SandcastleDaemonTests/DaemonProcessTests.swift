@@ -111,17 +111,17 @@ extension SandcastledProcess {
     /// Writes this suite's configuration (when the file is not there yet: a restart keeps the one
     /// a test may have changed, as the SIGHUP tests do) and starts the daemon on it. `api` goes
     /// into the `[api]` table, `tail` after the rest (`[auth]`, say); `policies` replaces the
-    /// repository's directory.
+    /// repository's directory; `origins` are the `allowed_origins`.
     convenience init(
         directory: String, logName: String = "daemon.log", api: String = "", policies: String? = nil, tail: String = "",
-        arguments: [String] = [], environment: [String: String] = [:]
+        origins: [String] = ["https://app.example.com", "ws://127.0.0.1"], arguments: [String] = [], environment: [String: String] = [:]
     ) throws {
         let path = directory + "/sandcastled.toml"
         if !FileManager.default.fileExists(atPath: path) {
             let config = """
                 [api]
                 socket = "\(directory)/api.sock"
-                allowed_origins = ["https://app.example.com", "ws://127.0.0.1"]
+                allowed_origins = [\(origins.map { "\"\($0)\"" }.joined(separator: ", "))]
                 \(api)
                 [paths]
                 state_directory = "\(directory)/state"

@@ -45,9 +45,13 @@ struct SchemathesisTests {
                 [
                     "run", "http://127.0.0.1:\(port)/v1/openapi.json", "--checks", "all", "--header",
                     "Authorization: Bearer \(viewer)", "--exclude-operation-id", "terminal", "--exclude-operation-id", "events",
-                    // The workspace files and archive routes are not declared tightly enough yet
-                    // (their cursor format, path lengths and characters, and an empty 400 for
-                    // some paths): remove this once their document matches the server.
+                    // The workspace files and archive routes are left out until their document
+                    // says what the server refuses. A run on them finds three mismatches: a
+                    // `{path}` segment the schema allows (up to 12288 characters, any of them)
+                    // is refused with 422 when it decodes to more than 255 bytes, to `.`, `..` or
+                    // an empty segment; a URI of that length gets HTTP's own empty 400 before
+                    // routing; and a `cursor` matching the pattern but not issued by the
+                    // server is a 400. The exec routes and the rest are covered.
                     "--exclude-path-regex", "^/v1/workspaces/[^/]+/(files|archive)",
                     "--max-examples", "40", "--seed", "20261204", "--request-timeout", "20", "--wait-for-schema", "15", "--no-color",
                 ],

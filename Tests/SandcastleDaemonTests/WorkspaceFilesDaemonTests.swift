@@ -34,10 +34,11 @@ struct WorkspaceFilesDaemonTests {
         return [hashes] + (try FileManager.default.contentsOfDirectory(atPath: directory + "/workspaces").sorted())
     }
 
-    /// Type, mode, size, link target and mtime of everything below `path`, via find(1).
+    /// Type, mode, size, link target and mtime (whole seconds: what an archive keeps) of
+    /// everything below `path`, via find(1).
     static func snapshot(_ path: String) async throws -> [String] {
         let output = try await ChildProcess.run(
-            "find", [path, "-mindepth", "1", "-printf", "%P|%y|%m|%U|%s|%l|%T@\\0"], timeout: .seconds(30)).output
+            "find", [path, "-mindepth", "1", "-printf", "%P|%y|%m|%U|%s|%l|%TY-%Tm-%Td %TH:%TM:%.2TS\\0"], timeout: .seconds(30)).output
         return output.split(separator: "\0").map { line in
             let fields = line.split(separator: "|", omittingEmptySubsequences: false)
             return fields[1] == "d" ? fields.enumerated().map { $0.offset == 4 ? "-" : String($0.element) }.joined(separator: "|") : String(line)
@@ -71,6 +72,9 @@ struct WorkspaceFilesDaemonTests {
             let range = try await Self.request(daemon, ["-H", "Range: bytes=1099511627770-", "\(files)/sparse"])
             #expect(range.status == 206 && range.body == String(repeating: "\0", count: 6), "\(range.status)")
             #expect(try await Self.request(daemon, ["\(files)/new%0Aline"]).body == "x")
+            // HEAD through the real HTTP stack: GET's length and ETag, no body.
+            let head = try await daemon.curl(["-I", "\(files)/new%0Aline"]).lowercased()
+            #expect(head.hasPrefix("http/1.1 200") && head.contains("content-length: 1\r\n") && head.contains("etag: \""), "\(head)")
             let listing = try await Self.request(daemon, ["\(files)?list"])
             for name in ["\"root\"", "\"shadow\"", "\"fifo\"", "\"sparse\"", #""new\nline""#, "\"type\":\"symlink\"", "\"linkTarget\":\"/etc/shadow\""] {
                 #expect(listing.body.contains(name), "\(name) not in \(listing.body)")

@@ -229,12 +229,13 @@ struct WorkspaceFilesTests {
         #expect(try snapshot(fixture.path) == before)
     }
 
-    /// Type, mode, owner, size, link target and mtime of everything below `path`.
+    /// Type, mode, owner, size, link target and mtime (whole seconds: what an archive keeps) of
+    /// everything below `path`.
     func snapshot(_ path: String) throws -> [String] {
         let output = Pipe()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/find")
-        process.arguments = [".", "-mindepth", "1", "-printf", "%P|%y|%m|%U:%G|%s|%l|%T@\\0"]
+        process.arguments = [".", "-mindepth", "1", "-printf", "%P|%y|%m|%U:%G|%s|%l|%TY-%Tm-%Td %TH:%TM:%.2TS\\0"]
         process.currentDirectoryURL = URL(fileURLWithPath: path)
         process.standardOutput = output
         try process.run()

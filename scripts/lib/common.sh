@@ -44,6 +44,9 @@ sandcastle_packages=(
     e2fsprogs xfsprogs util-linux mount iproute2 curl ca-certificates procps tar git python3-venv
     # an independent terminal emulator the screen tests compare the daemon's repaints with
     python3-pyte
+    # a real browser on the terminal WebSocket: headless Chromium running Debian's xterm.js (the
+    # browser entry point in libjs-xterm, its CommonJS modules in node-xterm) (BrowserScreenTests)
+    chromium libjs-xterm node-xterm
     # the egress tests' outside world: a CA and certificates, and the servers (Tests/EgressIntegrationTests)
     openssl python3
     # systemd-analyze verify/security on the units in systemd/ (no systemd needs to run)

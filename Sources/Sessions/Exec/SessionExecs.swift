@@ -136,7 +136,12 @@ public final class SessionExecs: Sendable {
         }
         let started = ContinuousClock.now
         manager.noteActivity(id)
-        await record(.execStarted, session: id, ExecStartedPayload(exec: execID, command: request.command[0], tty: request.tty, by: principal))
+        // Recorded beside the output, not before it: the append waits for the store's fsync
+        // (`synchronous = FULL`), which would otherwise delay the command's first byte. It is
+        // awaited before `exec.exited` is, so the log keeps the two in order.
+        let startedRecord = Task {
+            await self.record(.execStarted, session: id, ExecStartedPayload(exec: execID, command: request.command[0], tty: request.tty, by: principal))
+        }
 
         let timeout = request.timeout ?? maximumTimeout
         let timedOut = TimeoutFlag()
@@ -164,6 +169,7 @@ public final class SessionExecs: Sendable {
             return ExecExit(exitCode: code, timedOut: timedOut.isSet, duration: ContinuousClock.now - started)
         }.value
         manager.noteActivity(id)
+        await startedRecord.value
         await record(
             .execExited, session: id,
             ExecExitedPayload(exec: execID, exitCode: exit.exitCode, timedOut: exit.timedOut, durationMs: exit.duration.milliseconds))

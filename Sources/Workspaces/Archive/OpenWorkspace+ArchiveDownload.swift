@@ -2,13 +2,16 @@ import CArchive
 import Glibc
 
 extension OpenWorkspace {
-    /// Writes the directory `path` as a tar (pax, mtimes to the nanosecond) stream to `emit`, compressed as asked. Entry
-    /// names are relative to `path`. Regular files, directories, symlinks (as links) and fifos are
+    /// Writes the directory `path` as a tar stream to `emit`, compressed as asked. Entry names are
+    /// relative to `path`. Regular files, directories, symlinks (as links) and fifos are
     /// stored with their modes, mtimes and numeric owners; sockets and devices are left out; hard
     /// links are stored as separate files. `emit` returns false to stop (the client went away).
     ///
     /// A first pass sums the file sizes, so a tree over `limits.maxArchiveBytes` (a huge sparse
-    /// file, say) is refused before any byte is sent. Blocks: run it on a thread of its own.
+    /// file, say) is refused before any byte is sent. It records what it saw (up to
+    /// `recordedEntries` entries), so that the second pass reads no directory and stats no entry
+    /// again: it only opens the files (and checks each is the one recorded). Blocks: run it on a
+    /// thread of its own.
     public func writeArchive(
         of path: WorkspacePath, compression: ArchiveCompression, emit: @escaping (UnsafeRawBufferPointer) -> Bool
     ) throws(WorkspaceFileError) -> ArchiveSummary {
@@ -16,7 +19,14 @@ extension OpenWorkspace {
         defer { close(directory) }
         var total: Int64 = 0
         var largest: (size: Int64, path: [UInt8]) = (0, [])
+        var records: [TreeWalk.Recorded] = []
+        var recording = true
         try TreeWalk.walk(directory, shown: path) { entry throws(WorkspaceFileError) in
+            if recording, records.count < Self.recordedEntries {
+                records.append(TreeWalk.Recorded(depth: entry.depth, name: entry.name, info: entry.info))
+            } else if recording {
+                (recording, records) = (false, [])  // a huge tree: walked again instead of held in memory
+            }
             guard entry.info.st_mode & S_IFMT == S_IFREG else { return }
             total += Int64(entry.info.st_size)
             if Int64(entry.info.st_size) > largest.size { largest = (Int64(entry.info.st_size), entry.relative) }
@@ -31,8 +41,12 @@ extension OpenWorkspace {
         let sink = ArchiveSink(emit: emit)
         guard let archive = archive_write_new() else { throw WorkspaceFileError(.systemCall, path: path.description, "archive_write_new failed") }
         defer { archive_write_free(archive) }
-        // Full pax (not pax_restricted): mtimes keep their nanoseconds.
-        archive_write_set_format_pax(archive)
+        // The GNU format `tar -c` writes: one 512-byte header per entry (long names and link
+        // targets as GNU long-name entries, large sizes and ids in base-256), mtimes to the second.
+        // pax adds a 1 KiB extended header to every entry, for the nanoseconds or for any uid over
+        // 2^18 (every workspace's): twice the bytes of a tree of small files, through this
+        // process and the client.
+        archive_write_set_format_gnutar(archive)
         switch compression {
         case .none: break
         case .gzip: archive_write_add_filter_gzip(archive)
@@ -51,7 +65,7 @@ extension OpenWorkspace {
         guard let entry = archive_entry_new() else { throw WorkspaceFileError(.systemCall, path: path.description, "archive_entry_new failed") }
         defer { archive_entry_free(entry) }
         var buffer = [UInt8](repeating: 0, count: 256 << 10)
-        try TreeWalk.walk(directory, shown: path) { item throws(WorkspaceFileError) in
+        func add(_ item: TreeWalk.Entry) throws(WorkspaceFileError) {
             let type = item.info.st_mode & S_IFMT
             guard type == S_IFREG || type == S_IFDIR || type == S_IFLNK || type == S_IFIFO else { return }
             archive_entry_clear(entry)
@@ -93,9 +107,17 @@ extension OpenWorkspace {
                 summary.bytes += Int64(count)
             }
         }
+        if recording {
+            try TreeWalk.replay(records, from: directory, add)
+        } else {
+            try TreeWalk.walk(directory, shown: path, add)
+        }
         try check(archive_write_close(archive), archive, path)
         return summary
     }
+
+    /// Entries the first pass of `writeArchive` keeps (about 200 bytes each) for the second.
+    static let recordedEntries = 250_000
 
     private func check(_ result: Int32, _ archive: OpaquePointer, _ path: WorkspacePath) throws(WorkspaceFileError) {
         if result < ARCHIVE_WARN { throw failure(archive, path) }

@@ -13,6 +13,15 @@ struct TreeWalk {
         var name: [UInt8]
         var parent: Int32
         var info: stat
+        /// 0 for an entry of the walked directory itself, 1 below one of its directories, ...
+        var depth: Int
+    }
+
+    /// An entry as a first walk saw it, for ``replay(_:from:_:)``.
+    struct Recorded {
+        var depth: Int
+        var name: [UInt8]
+        var info: stat
     }
 
     private struct Frame {
@@ -38,7 +47,7 @@ struct TreeWalk {
             let parent = stack[top].fd
             let relative = stack[top].relative.isEmpty ? name : stack[top].relative + [UInt8(ascii: "/")] + name
             guard let info = FileWalk.stat(name, in: parent).0 else { continue }  // gone since readdir
-            try visit(Entry(relative: relative, name: name, parent: parent, info: info))
+            try visit(Entry(relative: relative, name: name, parent: parent, info: info, depth: top))
             guard info.st_mode & S_IFMT == S_IFDIR else { continue }
             let path = WorkspacePath(components: shown.components + relative.split(separator: UInt8(ascii: "/")).map(Array.init))
             guard stack.count < maxDepth else {
@@ -56,6 +65,34 @@ struct TreeWalk {
                 throw error
             }
             stack.append(Frame(fd: child, relative: relative, names: childNames))
+        }
+    }
+
+    /// Visits `records` (a walk of the directory `fd` that recorded every entry) as `walk` would,
+    /// without reading the directories and `fstatat`ing every entry again: each directory on the
+    /// way is opened anew (`O_NOFOLLOW`); one replaced meanwhile by something else is left out
+    /// with all below it. An entry's `info` is what the first walk saw: check what you open.
+    static func replay(
+        _ records: [Recorded], from fd: Int32, _ visit: (Entry) throws(WorkspaceFileError) -> Void
+    ) throws(WorkspaceFileError) {
+        var stack: [(fd: Int32, relative: [UInt8])] = [(dup(fd), [])]
+        defer { for frame in stack { close(frame.fd) } }
+        var skippingBelow = Int.max
+        for record in records {
+            if record.depth > skippingBelow { continue }
+            skippingBelow = .max
+            while stack.count > record.depth + 1 { close(stack.removeLast().fd) }
+            guard stack.count == record.depth + 1 else { continue }
+            let parent = stack[record.depth]
+            let relative = parent.relative.isEmpty ? record.name : parent.relative + [UInt8(ascii: "/")] + record.name
+            try visit(Entry(relative: relative, name: record.name, parent: parent.fd, info: record.info, depth: record.depth))
+            guard record.info.st_mode & S_IFMT == S_IFDIR else { continue }
+            do {
+                let child = try FileWalk.open(WorkspacePath(components: [record.name]), in: parent.fd, flags: O_RDONLY | O_DIRECTORY)
+                stack.append((child, relative))
+            } catch where error.code == .notFound || error.code == .symlink || error.code == .notADirectory {
+                skippingBelow = record.depth  // replaced since the first walk: left out
+            }
         }
     }
 

@@ -13,7 +13,7 @@ public enum WritePrecondition: Sendable, Equatable {
 extension OpenWorkspace {
     /// Starts an atomic write of `path`: the content goes to a temporary file beside it, which
     /// `PendingWrite.commit` renames over the target (readers see the old or the new file, never
-    /// a part; the content is not fsynced first). With `parents`, missing directories are made.
+    /// a part). With `parents`, missing directories are made.
     public func beginWrite(_ path: WorkspacePath, parents: Bool) throws(WorkspaceFileError) -> PendingWrite {
         guard let name = path.name else { throw WorkspaceFileError(.isADirectory, path: "/", "is the workspace's directory") }
         let parent = try FileWalk.openDirectory(path.parent, in: root, creatingFor: parents ? owner : nil)
@@ -91,7 +91,32 @@ public final class PendingWrite: @unchecked Sendable {
 
     /// Renames the temporary file over the target when `precondition` holds. The new file keeps the
     /// old one's permission bits (without setuid, setgid or sticky), or gets 0644.
-    public func commit(_ precondition: WritePrecondition) throws(WorkspaceFileError) -> (info: FileInfo, created: Bool) {
+    ///
+    /// With `durable`, the write is on disk when this returns: the content is flushed
+    /// (`fdatasync`) before the rename, so a crash never leaves an empty or partial file under the
+    /// name, and the directory after it, so the new name survives one. Both run outside the commit
+    /// lock (a slow disk delays this writer only) and cost a journal commit each: ~4 ms apiece on
+    /// the benchmark machine's ext4, more than the rest of a 1 MiB write. Without it the write is
+    /// atomic for readers but the kernel writes it back in its own time (ext4's `auto_da_alloc`
+    /// still flushes a file renamed over an existing one).
+    public func commit(_ precondition: WritePrecondition, durable: Bool = false) throws(WorkspaceFileError)
+        -> (info: FileInfo, created: Bool)
+    {
+        if durable {
+            let synced = Syscall.retrying { fdatasync(descriptor) }
+            guard synced.result == 0 else { throw WorkspaceFileError.failed("fdatasync", path: path.description, errno: synced.errno) }
+        }
+        let committed = try rename(precondition)
+        if durable {
+            let synced = Syscall.retrying { fsync(parent) }
+            guard synced.result == 0 else {
+                throw WorkspaceFileError.failed("fsync of the directory (the new content is in place but may not survive a crash)", path: path.description, errno: synced.errno)
+            }
+        }
+        return committed
+    }
+
+    private func rename(_ precondition: WritePrecondition) throws(WorkspaceFileError) -> (info: FileInfo, created: Bool) {
         try OpenWorkspace.commitLock.withLock { _ throws(WorkspaceFileError) in
             let existing = try FileInfo.readIfPresent(name, in: parent, path: path)
             if let existing { try OpenWorkspace.requireRegular(existing, path) }
