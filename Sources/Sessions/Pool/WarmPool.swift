@@ -200,7 +200,10 @@ public actor WarmPool: Service {
                 "profile \(profile.name) limits the workspace size; its sessions are launched cold, so it has no pool")
         }
         do {
-            let approved = try profile.approve(SessionLaunchRequest(image: target.image, profile: profile.name, workspace: "pool"))
+            // The image is what is checked here: no command, so no egress (a session with egress
+            // must name its command; a pool's sessions do, at claim time).
+            let approved = try profile.approve(
+                SessionLaunchRequest(image: target.image, profile: profile.name, workspace: "pool", egress: []))
             if approved.image.description != target.image {
                 throw PoolError(
                     .configuration, "give the image as \(approved.image.description) (its canonical form), not \(target.image)")
