@@ -6,8 +6,8 @@ import Testing
 
 @Suite("Warm-pool container spec with egress binds, and its read-back")
 struct PoolEgressLaunchSpecTests {
-    static let slotDirectory = "/var/lib/sandcastle/pool/0123abcd"
-    static let gate = GateMount(hostPath: "/usr/local/libexec/sandcastle/sandcastle-gate")
+    static let slotDirectory = PoolLaunchSpecTests.slotDirectory
+    static let gate = PoolLaunchSpecTests.gate
     static let egress = EgressMount(socketDirectory: "/run/sandcastle/egress/.pool/0123abcd", forwarder: "/usr/libexec/fwd")
 
     static func config() throws -> ContainerConfig {
@@ -17,22 +17,11 @@ struct PoolEgressLaunchSpecTests {
     }
 
     static func inspected() throws -> InspectedContainer {
-        let config = try config()
-        var host = try #require(config.hostConfig)
-        host.maskedPaths = Array(ReadBack.requiredMaskedPaths)
-        host.readonlyPaths = Array(ReadBack.requiredReadonlyPaths)
-        return InspectedContainer(
-            config: config, hostConfig: host,
-            mounts: [
-                InspectedMount(type: "bind", source: slotDirectory, destination: "/workspace", rw: true, propagation: "rslave"),
-                InspectedMount(type: "bind", source: gate.hostPath, destination: GateMount.target, rw: false, propagation: "rprivate"),
-                InspectedMount(
-                    type: "bind", source: egress.socketDirectory, destination: EgressMount.directoryTarget, rw: false,
-                    propagation: "rprivate"),
-                InspectedMount(
-                    type: "bind", source: egress.forwarder, destination: EgressMount.forwarderTarget, rw: false,
-                    propagation: "rprivate"),
-            ])
+        try PoolLaunchSpecTests.engineView(
+            of: try config(),
+            mounts: [(egress.socketDirectory, EgressMount.directoryTarget), (egress.forwarder, EgressMount.forwarderTarget)].map {
+                InspectedMount(type: "bind", source: $0.0, destination: $0.1, rw: false, propagation: "rprivate")
+            })
     }
 
     func violations(_ change: (inout InspectedContainer) -> Void = { _ in }) throws -> [String] {
