@@ -20,7 +20,7 @@ struct EgressPoolInDinDTests {
 /// The real daemon with a warm pool of the egress profile: a session claimed from the pool gets
 /// its egress exactly as a cold one does (the forwarder in front of its command, the proxy
 /// variables in its environment, its own socket), reaches an allowed server and is refused a
-/// denied one. Run only inside Docker-in-Docker.
+/// denied one, and keeps its egress across a daemon restart. Run only inside Docker-in-Docker.
 @Suite("Egress from the warm pool, inside Docker-in-Docker", .serialized, .enabled(if: InDinD.isInside))
 struct EgressPoolInsideTests {
     @Test func aSessionClaimedFromThePoolReachesWhatItsProfileAllows() async throws {
@@ -69,6 +69,20 @@ struct EgressPoolInsideTests {
             let counters = try #require((json["egress"] as? [String: Any])?["counters"] as? [String: Any], "\(shown)")
             #expect((counters["connections"] as? Int ?? 0) >= 1, "\(counters)")
             #expect((counters["denied"] as? Int ?? 0) >= 1, "\(counters)")
+
+            // A restarted daemon opens the socket again in the slot's directory, which the
+            // running container binds (the forwarder is the session's; curl here runs beside it).
+            try await world.restartDaemon()
+            // As the session's uid: a pool container's own user is the gate's root, without the
+            // capabilities to read the workspace.
+            let uid = try #require(try FileManager.default.attributesOfItem(atPath: workspace)[.ownerAccountID] as? NSNumber)
+            let again = try await ChildProcess.run(
+                "docker",
+                [
+                    "exec", "-u", "\(uid)", container, "env", "HTTPS_PROXY=http://127.0.0.1:3128", "curl", "-sSf", "--cacert",
+                    "/workspace/ca.pem", "https://allowed.test/",
+                ], timeout: .seconds(90))
+            #expect(again.output == "hello from allowed.test over https\n", "after a restart: \(again.output)")
 
             // Removing the session removes the slot's egress directory with it.
             let removed = try await world.daemon.curl(["-X", "DELETE", "-w", "%{http_code}", "http://x/v1/sessions/p1"])

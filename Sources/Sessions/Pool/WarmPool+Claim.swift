@@ -12,8 +12,9 @@ extension WarmPool {
     /// Takes a ready slot that can serve `approved` out of the pool, or returns nil when the pool
     /// cannot serve it (the caller launches cold): no ready slot of the profile and image (with
     /// egress binds, for a session with egress), an empty command (the image's default command is
-    /// the engine's to resolve), capabilities other than the profile's, or a workspace size limit. Nothing is written: the caller claims the
-    /// slot in the store next (``SessionStore/claimPoolSlot(_:for:)``).
+    /// the engine's to resolve), capabilities other than the profile's, or a workspace size limit.
+    /// Nothing is written: the caller claims the slot in the store next
+    /// (``SessionStore/claimPoolSlot(_:for:)``).
     public func reserve(for approved: ApprovedSession) -> ReservedSlot? {
         let profile = approved.profile.name
         let image = approved.image.description

@@ -35,14 +35,9 @@ extension WarmPool {
     /// (the profile's egress sessions then launch cold, where a missing forwarder fails visibly).
     func makeEgressDirectory(for profile: SandboxProfile, slotID: String) async throws(PoolError) -> EgressMount? {
         guard !profile.egress.isEmpty, let egress = configuration.egress else { return nil }
-        guard FileManager.default.isExecutableFile(atPath: egress.forwarder) else {
-            logger.warning(
-                "the egress forwarder is missing (build it with scripts/build-gate); pool slots get no egress binds",
-                metadata: ["egress.forwarder": "\(egress.forwarder)"])
-            return nil
-        }
         let mount = egress.mount(slotID: slotID)
-        try await onMountThread { () throws(PoolError) in
+        let made = try await onMountThread { () throws(PoolError) -> Bool in
+            guard FileManager.default.isExecutableFile(atPath: egress.forwarder) else { return false }
             do {
                 // The parent holds other slots' directories: traversable, not listable.
                 try FileManager.default.createDirectory(
@@ -54,6 +49,13 @@ extension WarmPool {
                 throw PoolError(
                     .mount, "cannot create the egress directory \(mount.socketDirectory): \(String(cString: strerror(errno)))")
             }
+            return true
+        }
+        guard made else {
+            logger.warning(
+                "the egress forwarder is missing (build it with scripts/build-gate); pool slots get no egress binds",
+                metadata: ["egress.forwarder": "\(egress.forwarder)"])
+            return nil
         }
         return mount
     }
