@@ -84,7 +84,7 @@ public final class EgressBenchWorld: Sendable {
                 ports = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
             }
             guard ContinuousClock.now < deadline, server.isRunning else {
-                server.terminate()
+                kill(server.processIdentifier, SIGKILL)
                 let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
                 try? manager.removeItem(atPath: directory)
                 throw BenchError.daemon("the egress section's servers did not start: \(text.suffix(2000))")
@@ -102,7 +102,7 @@ public final class EgressBenchWorld: Sendable {
             try (kept + "\n\n[egress]\nallow = [\(allow.map { "\"\($0)\"" }.joined(separator: ", "))]\n")
                 .write(toFile: copy + "/\(profile).toml", atomically: true, encoding: .utf8)
         } catch {
-            server.terminate()
+            kill(server.processIdentifier, SIGKILL)
             try? manager.removeItem(atPath: directory)
             throw BenchError.usage("cannot write the egress profile from \(policies)/\(baseProfile).toml: \(error)")
         }
@@ -117,9 +117,10 @@ public final class EgressBenchWorld: Sendable {
         self.server = server
     }
 
-    /// Stops the servers (SIGTERM; not waited for) and deletes the directory.
+    /// Stops the servers and deletes the directory. SIGKILL: after SIGTERM the python3 servers
+    /// were seen still running once the bench had exited.
     public func stop() {
-        server.terminate()
+        kill(server.processIdentifier, SIGKILL)
         try? FileManager.default.removeItem(atPath: directory)
     }
 
