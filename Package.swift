@@ -234,7 +234,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SandboxIntegrationTests",
-            dependencies: ["Sessions", "SandboxPolicy", "Workspaces", "DockerEngine", "SandcastleTestSupport", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["Sessions", "SandboxPolicy", "Workspaces", "DockerEngine", "SandcastleTestSupport", "EgressProxy", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")]
         ),
         // glibc calls Swift does not import (declared only under _GNU_SOURCE).
         .target(name: "CLinuxShims"),

@@ -1,7 +1,7 @@
 /// What a run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Section: String, Sendable, CaseIterable, Codable {
-        case idle, cold, echo, throughput, warm, files, screen, exec
+        case idle, cold, echo, throughput, warm, files, screen, exec, egress
     }
 
     /// The sections to run, in ``Section`` order.
@@ -36,6 +36,12 @@ public struct BenchOptions: Sendable {
     /// Files in the tree the files section downloads as an archive (beside `tar -c`), and rounds.
     public var archiveFiles = 10_000
     public var archiveRounds = 5
+    /// Egress: HTTPS requests each way (time to first byte), the download's size, sessions and
+    /// tunnels held open at once across them.
+    public var egressSamples = 200
+    public var egressDownloadBytes = 256 << 20
+    public var egressSessions = 20
+    public var egressTunnels = 200
     /// The started daemon's `[relay] screens`: false measures the relay without screen models.
     public var screens = true
 

@@ -20,6 +20,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var files: Files?
     public var screen: Screen?
     public var exec: Exec?
+    public var egress: Egress?
     /// The performance targets checked against the sections present (see ``Targets``).
     public var verdicts: [Verdict] = []
 
@@ -256,6 +257,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
         result.files = other.files ?? files
         result.screen = other.screen ?? screen
         result.exec = other.exec ?? exec
+        result.egress = other.egress ?? egress
         result.verdicts = Targets().evaluate(result)
         return result
     }

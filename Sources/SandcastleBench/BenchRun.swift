@@ -70,22 +70,29 @@ public struct BenchRun: Sendable {
         chmod(scratch, 0o755)
         let raw = RawEngine(client: client, profile: profile, image: options.image, workspace: workspace, runID: runID)
 
+        // The egress section's servers and profile: the daemon started below is configured for them.
+        let egressWorld =
+            running == nil && options.sections.contains(.egress)
+            ? try await EgressBenchWorld.start(policies: absolute(options.policies), baseProfile: options.profile) : nil
+        defer { egressWorld?.stop() }
         var started: DaemonProcess?
         let target: Benchmark.Target
         if let running {
             target = .init(api: DaemonAPI(host: running.host, port: running.port, apiKey: running.apiKey), pid: running.pid)
         } else {
             let daemon = try await DaemonProcess.start(
-                executable: daemonExecutable, engine: endpoint, policies: absolute(options.policies), logLevel: daemonLogLevel,
-                viewerQueueBytes: options.viewerQueueBytes, screens: options.screens, extraConfig: extraDaemonConfig + poolConfig)
+                executable: daemonExecutable, engine: endpoint, policies: egressWorld?.policies ?? absolute(options.policies),
+                logLevel: daemonLogLevel, viewerQueueBytes: options.viewerQueueBytes, screens: options.screens,
+                extraConfig: extraDaemonConfig + poolConfig + (egressWorld?.daemonConfig ?? ""))
             logger.notice("sandcastled started", metadata: ["pid": "\(daemon.pid)", "port": "\(daemon.port)", "log": "\(daemon.logFile)"])
             started = daemon
             target = .init(
                 api: DaemonAPI(host: "127.0.0.1", port: daemon.port, apiKey: daemon.apiKey), pid: daemon.pid,
                 workspaceRoot: daemon.directory + "/workspaces")
         }
-        let benchmark = Benchmark(
+        var benchmark = Benchmark(
             options: options, target: target, raw: raw, pool: AdminPoolControl(api: target.api), runID: runID, logger: logger)
+        benchmark.egressWorld = egressWorld
         var uname = utsname()
         _ = uname_release(&uname)
         let environment = BenchReport.Environment(

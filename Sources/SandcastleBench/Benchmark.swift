@@ -36,6 +36,8 @@ public struct Benchmark: Sendable {
     public let raw: RawEngine
     /// Sizes the daemon's warm pool; nil when the daemon has none (the warm section then fails).
     public let pool: (any PoolControl)?
+    /// The egress section's servers and profile, which the started daemon was configured for.
+    public var egressWorld: EgressBenchWorld?
     let logger: Logger
     let runID: String
 
@@ -68,6 +70,7 @@ public struct Benchmark: Sendable {
             case .warm: report.warm = try await warm()
             case .files: report.files = try await files()
             case .exec: report.exec = try await exec()
+            case .egress: report.egress = try await egress()
             }
         }
         await raw.sweep()

@@ -106,6 +106,7 @@ public struct Targets: Sendable, Equatable {
             }
         }
         verdicts += filesVerdicts(report.files)
+        verdicts += egressVerdicts(report.egress)
         return verdicts
     }
 
@@ -176,6 +177,7 @@ extension BenchReport {
                     idle.sessions, Double(idle.rssBytes) / 1e6, Double(idle.baselineRSSBytes) / 1e6, idle.perSessionBytes / 1e3))
         }
         if let files { lines += files.tableLines(row) }
+        if let egress { lines += egress.tableLines(row) }
         if !verdicts.isEmpty {
             lines.append("")
             lines.append("target".padding(toLength: 22, withPad: " ", startingAt: 0) + "result  measured      limit")

@@ -115,7 +115,9 @@ public struct Sandcastle: Sendable {
                 targets: configuration.pool.targets.map {
                     PoolTarget(profile: $0.profile, image: $0.image, size: $0.size, refillPerMinute: $0.refillPerMinute)
                 },
-                canMount: parts.canMount),
+                canMount: parts.canMount,
+                egress: PoolEgress(
+                    directory: DaemonEgress.poolDirectory(configuration.egressDirectory), forwarder: configuration.egress.forwarder)),
             engine: engine, store: store, mounter: parts.mounter, policies: currentPolicies,
             metrics: PrometheusPoolMetrics(registry: metrics.registry), logger: Logger(label: "sandcastle.pool"))
         let egress = try makeEgressProxy(configuration, store: store, activity: activity, registry: metrics.registry)

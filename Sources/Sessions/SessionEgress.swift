@@ -6,8 +6,11 @@ import SandboxPolicy
 /// when the session ends and when it is removed.
 public protocol SessionEgress: Sendable {
     /// Opens the proxy of session `sessionID` (running as `uid`) for `allow`, remembering it so
-    /// that ``reopen(sessionID:)`` can open it again; returns what its container binds.
-    func open(sessionID: String, profile: String, allow: EgressAllowList, uid: UInt32) async throws -> EgressMount
+    /// that ``reopen(sessionID:)`` can open it again; returns what its container binds. The
+    /// socket goes in `directory` when given (a warm-pool slot's egress directory, which its
+    /// container already binds), else in a directory of the session's own.
+    func open(sessionID: String, profile: String, allow: EgressAllowList, uid: UInt32, directory: String?)
+        async throws -> EgressMount
 
     /// Opens again the proxy of a session opened before (a started again session, or a running
     /// one after the daemon restarted); false when there is nothing to reopen.

@@ -3,12 +3,14 @@ import SandboxPolicy
 import SessionStore
 
 extension SessionManager {
-    /// Opens the egress proxy of a session about to launch cold, when it has egress; nil when
-    /// it has none.
+    /// Opens the egress proxy of a session about to launch, when it has egress; nil when it has
+    /// none. `directory`: a claimed warm-pool slot's egress directory (nil for a cold launch).
     ///
     /// - Throws: ``SessionManagerError`` `rejected` when the session has egress and this daemon
     ///   has no proxy; the proxy's error when the socket cannot be opened.
-    func openEgress(_ session: Session, approved: ApprovedSession, uid: UInt32) async throws -> EgressMount? {
+    func openEgress(_ session: Session, approved: ApprovedSession, uid: UInt32, in directory: String? = nil)
+        async throws -> EgressMount?
+    {
         guard !approved.egress.isEmpty else { return nil }
         guard let egress else {
             throw SessionManagerError(
@@ -16,7 +18,7 @@ extension SessionManager {
                 sessionID: session.id)
         }
         return try await egress.open(
-            sessionID: session.id, profile: approved.profile.name, allow: approved.egress, uid: uid)
+            sessionID: session.id, profile: approved.profile.name, allow: approved.egress, uid: uid, directory: directory)
     }
 
     /// The session's egress allow list and counters, while its proxy is open.

@@ -289,9 +289,7 @@ public actor SessionManager {
     private func claimFromPool(
         _ session: Session, approved: ApprovedSession, workspace: ResolvedWorkspace, user: WorkspaceUser
     ) async throws -> Session? {
-        // A pool container was made before its session was known, without the egress binds:
-        // sessions with egress launch cold.
-        guard let pool, approved.egress.isEmpty else { return nil }
+        guard let pool else { return nil }
         while let reserved = await pool.reserve(for: approved) {
             // One transaction: the slot is claimed by the session, the session is `starting` in
             // the slot's container. A slot is never given out twice, whatever races.
@@ -299,7 +297,15 @@ public actor SessionManager {
                 await pool.discard(reserved)
                 continue
             }
-            let stream = try await pool.deliver(reserved, workspace: workspace, user: user, request: approved.request)
+            // The slot binds an egress directory of its own: the session's socket opens in it.
+            do {
+                _ = try await openEgress(session, approved: approved, uid: user.uid, in: reserved.egress?.socketDirectory)
+            } catch {
+                await pool.discard(reserved)
+                throw error
+            }
+            let stream = try await pool.deliver(
+                reserved, workspace: workspace, user: user, request: approved.request, egress: !approved.egress.isEmpty)
             let running: Session
             do {
                 running = try await store.transition(

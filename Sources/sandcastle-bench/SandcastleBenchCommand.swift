@@ -16,8 +16,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
             Exit status: 0 when every measured target passed, 1 when one failed, 2 on an error.
             """)
 
-    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm, files, screen, exec.")
-    var sections = "idle,cold,echo,throughput,warm,files,screen,exec"
+    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm, files, screen, exec, egress.")
+    var sections = "idle,cold,echo,throughput,warm,files,screen,exec,egress"
     @Option(help: "Write the report as JSON to this file.")
     var json: String?
     @Option(help: "A running daemon's TCP API, http://HOST:PORT (its allowed_origins must include ws://HOST).")
@@ -48,6 +48,14 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
     var echoSamples = 2000
     @Option(help: "Execs of echo x per side.")
     var execSamples = 200
+    @Option(help: "Egress: HTTPS requests per side (time to first byte).")
+    var egressSamples = 200
+    @Option(help: "Egress: MiB downloaded per side and round.")
+    var egressMib = 256
+    @Option(help: "Egress: sessions, and tunnels held open at once across them.")
+    var egressSessions = 20
+    @Option(help: "Egress: tunnels held open at once.")
+    var egressTunnels = 200
     @Option(help: "Idle attached sessions.")
     var idleSessions = 500
     @Option(help: "Concurrent session creations and removals.")
@@ -117,6 +125,10 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
         options.throughputBytes = throughputMib << 20
         options.echoSamples = echoSamples
         options.execSamples = execSamples
+        options.egressSamples = egressSamples
+        options.egressDownloadBytes = egressMib << 20
+        options.egressSessions = egressSessions
+        options.egressTunnels = egressTunnels
         options.idleSessions = idleSessions
         options.createConcurrency = concurrency
         guard viewerQueueMib > 0 else { throw BenchError.usage("--viewer-queue-mib must be at least 1") }

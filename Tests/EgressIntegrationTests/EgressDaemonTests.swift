@@ -121,7 +121,9 @@ final class EgressWorld: Sendable {
         self.daemon = daemon
     }
 
-    static func with(_ body: (EgressWorld) async throws -> Void) async throws {
+    /// `pool`: the daemon keeps a warm pool of one `egress-test` container (inside
+    /// Docker-in-Docker only: claims bind-mount).
+    static func with(pool: Bool = false, _ body: (EgressWorld) async throws -> Void) async throws {
         let image = try #require(
             ProcessInfo.processInfo.environment["SANDCASTLE_DEBIAN_IMAGE"], "SANDCASTLE_DEBIAN_IMAGE names the Debian test image")
         let tag = UUID().uuidString.prefix(6).lowercased()
@@ -133,7 +135,7 @@ final class EgressWorld: Sendable {
             fixtures.path + "/outside-world", ["up", name, directory + "/world", String(block)], timeout: .seconds(60))
         defer { _ = try? ChildProcess.runBlocking(fixtures.path + "/outside-world", ["down", name, directory + "/world"], timeout: .seconds(30)) }
         try #require(up.status == 0, "outside-world up: \(up.output)")
-        try writeConfiguration(directory: directory)
+        try writeConfiguration(directory: directory, pool: pool ? image : nil)
         let world = EgressWorld(
             directory: directory, name: name, block: block, image: image,
             daemon: try SandcastledProcess(configuredIn: directory))
@@ -148,7 +150,7 @@ final class EgressWorld: Sendable {
         await world.tearDown()
     }
 
-    private static func writeConfiguration(directory: String) throws {
+    private static func writeConfiguration(directory: String, pool image: String?) throws {
         let policies = directory + "/policies"
         try FileManager.default.copyItem(atPath: ManagerFixture.policiesDirectory, toPath: policies)
         let base = try String(contentsOfFile: policies + "/default.toml", encoding: .utf8)
@@ -159,6 +161,20 @@ final class EgressWorld: Sendable {
         try (base + "\n[egress]\nallow = [\(allow.map { "\"\($0)\"" }.joined(separator: ", "))]\n")
             .write(toFile: policies + "/egress-test.toml", atomically: true, encoding: .utf8)
         let forwarder = ManagerFixture.repositoryRoot.appendingPathComponent(".build/sandcastle-gate/sandcastle-egress-forward").path
+        let gate = ManagerFixture.repositoryRoot.appendingPathComponent(".build/sandcastle-gate/sandcastle-gate").path
+        let pool = image.map {
+            """
+
+            [pool]
+            root = "\(directory)/pool"
+            gate = "\(gate)"
+            [[pool.targets]]
+            profile = "egress-test"
+            image = "\($0)"
+            size = 1
+            refill_per_minute = 6000
+            """
+        }
         let config = """
             [api]
             socket = "\(directory)/api.sock"
@@ -175,14 +191,15 @@ final class EgressWorld: Sendable {
             idle_timeout_seconds = 2
             connect_timeout_seconds = 2
             max_connections = 3
-            """
+            """ + (pool ?? "")
         try config.write(toFile: directory + "/sandcastled.toml", atomically: true, encoding: .utf8)
     }
 
-    /// A running session of the egress profile (`sleep`), trusting the test CA; returns its container.
-    func createSession(_ id: String) async throws -> String {
+    /// A running session of the egress profile (`command`, `sleep` by default), trusting the
+    /// test CA; returns its container.
+    func createSession(_ id: String, command: [String] = ["sleep", "600"]) async throws -> String {
         let body: [String: Any] = [
-            "id": id, "image": image, "profile": "egress-test", "workspace": id, "command": ["sleep", "600"],
+            "id": id, "image": image, "profile": "egress-test", "workspace": id, "command": command,
             "env": [
                 "CURL_CA_BUNDLE=/workspace/ca.pem", "GIT_SSL_CAINFO=/workspace/ca.pem", "SSL_CERT_FILE=/workspace/ca.pem",
                 "NODE_EXTRA_CA_CERTS=/workspace/ca.pem",
@@ -212,6 +229,7 @@ final class EgressWorld: Sendable {
     func tearDown() async {
         _ = try? await daemon.curl(["-X", "DELETE", "http://x/v1/sessions/e1"])
         _ = try? await daemon.curl(["-X", "DELETE", "http://x/v1/sessions/r1"])
+        _ = try? await daemon.curl(["-X", "DELETE", "http://x/v1/sessions/p1"])
         _ = await daemon.stop()
         let instance = ((try? String(contentsOfFile: directory + "/state/instance-id", encoding: .utf8)) ?? "")
             .trimmingCharacters(in: .whitespacesAndNewlines)

@@ -1,4 +1,5 @@
 import DockerEngine
+import EgressProxy
 import Foundation
 import Logging
 import NIOCore
@@ -11,7 +12,9 @@ import Testing
 /// The escape battery: our probe program, run inside a sandbox launched the way the daemon launches
 /// one (profile -> create body -> create -> read back -> start) through the real engine.
 ///
-/// Under `default` every probe must be blocked; under `debug` only ptrace may get through.
+/// Under `default` every probe must be blocked, also with egress on (the profile with an allow list:
+/// the forwarder in front, the daemon's proxy socket bound in); under `debug` only ptrace may get
+/// through.
 @Suite("Escape battery against the real engine", .serialized, .requiresEngine)
 struct EscapeBatteryTests {
     struct ProbeLine: Equatable {
@@ -49,10 +52,11 @@ struct EscapeBatteryTests {
         "caps", "no-new-privs", "seccomp", "fork-bomb", "tmpfs-fill", "symlink-plant",
     ]
 
-    /// Launches the probe under `profileName` with `arguments` and collects its output.
-    static func run(profileName: String, arguments: [String]) async throws -> Run {
-        let client = try await TestEngine.client()
-        let policies = try PolicySet.load(directory: TestEngine.repositoryRoot.appendingPathComponent("Policies").path)
+    /// Launches the probe under `profileName` with `arguments` and collects its output. With
+    /// `egress`, the profile gets that allow list and the session egress as the daemon gives it:
+    /// a real proxy socket in a directory bound read-only, the forwarder as the entrypoint.
+    static func run(profileName: String, arguments: [String], egress: [String] = []) async throws -> Run {
+        let policies = try PolicySet.load(directory: try policiesDirectory(profileName, egress: egress))
         let profile = try #require(policies.profile(named: profileName))
         let root = try TestEngine.temporaryDirectory("battery")
         let resolver = try WorkspaceResolver(root: root)
@@ -64,11 +68,39 @@ struct EscapeBatteryTests {
         let request = SessionLaunchRequest(
             image: TestEngine.image, profile: profileName, workspace: workspaceName,
             command: ["/usr/local/bin/escape-probe", probeFlag] + arguments)
+        let approved = try profile.approve(request)
+        var proxy: EgressProxy?
+        var mount: EgressMount?
+        if !egress.isEmpty {
+            let forwarder = TestEngine.repositoryRoot.appendingPathComponent(".build/sandcastle-gate/sandcastle-egress-forward").path
+            try #require(FileManager.default.isExecutableFile(atPath: forwarder), "run scripts/build-gate first")
+            let socketDirectory = try TestEngine.temporaryDirectory("battery-egress")
+            let opened = EgressProxy(configuration: .init(), observer: SilentObserver())
+            try await opened.open(
+                sessionID: sessionID, profile: profileName, allow: approved.egress, uid: user.uid, directory: socketDirectory)
+            proxy = opened
+            mount = EgressMount(socketDirectory: socketDirectory, forwarder: forwarder)
+        }
+        let outcome = await Result {
+            try await launch(
+                approved: approved, user: user, workspace: workspace, resolver: resolver, sessionID: sessionID, egress: mount)
+        }
+        await proxy?.shutdown()
+        if let mount { try? FileManager.default.removeItem(atPath: mount.socketDirectory) }
+        return try outcome.get()
+    }
+
+    /// Creates, verifies and starts the probe's container, waits for it and reads its output.
+    static func launch(
+        approved: ApprovedSession, user: WorkspaceUser, workspace: ResolvedWorkspace, resolver: WorkspaceResolver,
+        sessionID: String, egress mount: EgressMount?
+    ) async throws -> Run {
+        let client = try await TestEngine.client()
         let config = try LaunchSpec.containerConfig(
-            request: request, profile: profile, workspace: WorkspaceMount(hostPath: workspace.path), user: user,
-            sessionID: sessionID)
+            for: approved, workspace: WorkspaceMount(hostPath: workspace.path), user: user, sessionID: sessionID, egress: mount)
         let launcher = SandboxLauncher(engine: client, logger: Logger(label: "test.battery"))
-        let id = try await launcher.create(name: "sandcastle-\(sessionID)", config: config, workspace: workspace)
+        let id = try await launcher.create(
+            name: "sandcastle-\(sessionID)", config: config, workspace: workspace, egress: mount)
         do {
             try await client.startContainer(id)
             _ = try await client.waitContainer(id, timeout: .seconds(300))
@@ -88,8 +120,24 @@ struct EscapeBatteryTests {
         }
     }
 
-    @Test func defaultProfileBlocksEveryProbe() async throws {
-        let run = try await Self.run(profileName: "default", arguments: ["--tmpfs-cap-mib", "1024"])
+    /// The repository's policies; with `egress`, a copy in which `profileName` has that allow list.
+    static func policiesDirectory(_ profileName: String, egress: [String]) throws -> String {
+        let policies = TestEngine.repositoryRoot.appendingPathComponent("Policies").path
+        guard !egress.isEmpty else { return policies }
+        let copy = try TestEngine.temporaryDirectory("battery-policies") + "/policies"
+        try FileManager.default.copyItem(atPath: policies, toPath: copy)
+        let file = copy + "/\(profileName).toml"
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        let list = egress.map { "\"\($0)\"" }.joined(separator: ", ")
+        try (text + "\n[egress]\nallow = [\(list)]\n").write(toFile: file, atomically: true, encoding: .utf8)
+        return copy
+    }
+
+    /// Egress off, and on with an allow list (nothing listed is reachable from here: the proxy
+    /// socket and the forwarder are what the probes must not turn into a way out).
+    @Test(arguments: [[], ["api.anthropic.com:443", "*.npmjs.org:443"]])
+    func defaultProfileBlocksEveryProbe(egress: [String]) async throws {
+        let run = try await Self.run(profileName: "default", arguments: ["--tmpfs-cap-mib", "1024"], egress: egress)
         for name in Self.requiredProbes {
             #expect(run.verdict(name) != nil, "probe \(name) did not report; output:\n\(run.output)")
         }
@@ -129,5 +177,20 @@ struct EscapeBatteryTests {
         defer { run.cleanUp() }
         #expect(run.state.oomKilled, "state \(run.state); output:\n\(run.output)")
         #expect(run.verdict("memory") != "ESCAPED", "output:\n\(run.output)")
+    }
+}
+
+/// The battery's egress proxy reports to no one.
+private struct SilentObserver: EgressObserver {
+    func egressDenied(_ denial: EgressDenial) {}
+    func egressConnected(_ tunnel: EgressTunnelReport) {}
+    func egressClosed(_ tunnel: EgressTunnelReport) {}
+    func egressActivity(sessionID: String) {}
+}
+
+extension Result where Failure == any Error {
+    /// The result of an async body.
+    init(_ body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

@@ -17,7 +17,12 @@ struct PoolLaunchSpecTests {
 
     /// What an engine that applied the body exactly would report.
     static func inspected() throws -> InspectedContainer {
-        let config = try config()
+        try engineView(of: try config(), mounts: [])
+    }
+
+    /// What an engine that applied `config` (a pool container's) exactly would report: the slot
+    /// and the gate, then `mounts`.
+    static func engineView(of config: ContainerConfig, mounts: [InspectedMount]) throws -> InspectedContainer {
         var host = try #require(config.hostConfig)
         host.maskedPaths = Array(ReadBack.requiredMaskedPaths)
         host.readonlyPaths = Array(ReadBack.requiredReadonlyPaths)
@@ -26,7 +31,7 @@ struct PoolLaunchSpecTests {
             mounts: [
                 InspectedMount(type: "bind", source: slotDirectory, destination: "/workspace", rw: true, propagation: "rslave"),
                 InspectedMount(type: "bind", source: gate.hostPath, destination: GateMount.target, rw: false, propagation: "rprivate"),
-            ])
+            ] + mounts)
     }
 
     func fields(_ change: (inout InspectedContainer) -> Void) throws -> [String] {

@@ -170,6 +170,10 @@ struct PoolLogicTests {
         let status = try await pool.setTarget(PoolTarget(profile: "default", image: "sandcastle/testbox:latest", size: 0, refillPerMinute: 60))
         #expect(status.ready == 0 && status.size == 0)
         #expect(try await store.poolTargets().map(\.profile) == ["default"])
+        // A profile with egress may have a pool too (its sessions name their command at claim time).
+        let egress = try await pool.setTarget(
+            PoolTarget(profile: "claude-code", image: "sandcastle/claude-code:1", size: 0, refillPerMinute: 60))
+        #expect(egress.profile == "claude-code")
 
         // Nothing ready: the session launches cold, and the metric says so.
         let request = SessionLaunchRequest(image: "sandcastle/testbox:latest", profile: "default", workspace: "w", command: ["sh"])

@@ -34,6 +34,23 @@ public struct EgressMount: Sendable, Equatable {
         return proxy + ["NO_PROXY", "no_proxy"].map { "\($0)=localhost,127.0.0.1,::1" } + ["NODE_USE_ENV_PROXY=1"]
     }()
 
+    /// `env` with the proxy variables added (a variable `env` already sets is kept): what the
+    /// session's command and its execs see, cold or from the warm pool.
+    public static func environment(merging env: [String]) -> [String] {
+        var merged = env
+        for entry in environment {
+            let key = entry.prefix { $0 != "=" }
+            if !merged.contains(where: { $0.hasPrefix(key + "=") }) { merged.append(entry) }
+        }
+        return merged
+    }
+
+    /// The argument vector that runs `command` behind the forwarder (a warm-pool claim: the gate
+    /// execs it, as the entrypoint does on a cold launch).
+    public static func forwarded(_ command: [String]) -> [String] {
+        [forwarderTarget] + command
+    }
+
     /// The two read-only binds.
     var mounts: [Mount] {
         [(socketDirectory, Self.directoryTarget), (forwarder, Self.forwarderTarget)].map {
@@ -45,15 +62,16 @@ public struct EgressMount: Sendable, Equatable {
 
     /// Adds the binds, the entrypoint and the environment (a variable the request set is kept).
     func apply(to config: inout ContainerConfig) {
+        addMounts(to: &config)
+        config.entrypoint = [Self.forwarderTarget]
+        config.env = Self.environment(merging: config.env ?? [])
+    }
+
+    /// Adds the two binds only (a warm-pool container: the gate stays the entrypoint and hands
+    /// the environment over at claim time).
+    func addMounts(to config: inout ContainerConfig) {
         var host = config.hostConfig ?? HostConfig()
         host.mounts = (host.mounts ?? []) + mounts
         config.hostConfig = host
-        config.entrypoint = [Self.forwarderTarget]
-        var env = config.env ?? []
-        for entry in Self.environment {
-            let key = entry.prefix { $0 != "=" }
-            if !env.contains(where: { $0.hasPrefix(key + "=") }) { env.append(entry) }
-        }
-        config.env = env
     }
 }

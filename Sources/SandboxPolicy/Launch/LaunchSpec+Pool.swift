@@ -32,17 +32,24 @@ extension LaunchSpec {
     ///   them, bounding set included) before it runs the session's command as the workspace's uid;
     /// - `/tmp` has no owner yet: the gate gives it to the workspace's uid at claim time.
     ///
+    /// With `egress` (a profile that lists egress), the slot's egress directory and the forwarder
+    /// are bound read-only as for a cold launch; the gate stays the entrypoint and runs the
+    /// forwarder at claim time, and the proxy opens the claiming session's socket in that
+    /// directory, so the allow list is the session's, known only then.
+    ///
     /// - Throws: `SessionRequestRejected` when the image is not allowed by the profile, or a
     ///   profile value is unsafe (as for a session).
     public static func poolContainerConfig(
-        profile: SandboxProfile, image: String, slot: WorkspaceMount, gate: GateMount, slotID: String
+        profile: SandboxProfile, image: String, slot: WorkspaceMount, gate: GateMount, slotID: String,
+        egress: EgressMount? = nil
     ) throws(SessionRequestRejected) -> ContainerConfig {
         guard slot.use == .poolSlot else {
             throw SessionRequestRejected(problems: [
                 RequestProblem(.invalidWorkspace, field: "workspace", value: slot.hostPath, "a pool slot must be bound rslave")
             ])
         }
-        // No egress: a slot's container is made before its session is known.
+        // No egress in the body: a slot's container is made before its session is known (the
+        // binds are added below).
         let request = SessionLaunchRequest(image: image, profile: profile.name, workspace: "pool-slot", egress: [])
         let approved = try profile.approve(request)
         // Any uid of the profile passes the input checks; it is replaced below.
@@ -63,6 +70,7 @@ extension LaunchSpec {
                 bindOptions: Mount.BindOptions(propagation: .rprivate))
         ]
         config.hostConfig = host
+        egress?.addMounts(to: &config)
         return config
     }
 }

@@ -29,8 +29,9 @@ public enum ReadBack {
     ///   - gate: for a warm-pool container (``LaunchSpec/poolContainerConfig(profile:image:slot:gate:slotID:)``):
     ///     the gate must be the entrypoint and its one read-only bind the second mount, and the user
     ///     `0:0` is expected (the gate switches); `resolvedWorkspace` is then the slot directory.
-    ///   - egress: for a session with egress: the forwarder must be the entrypoint, and the socket
-    ///     directory and the forwarder its two read-only binds besides the workspace.
+    ///   - egress: for a session with egress: the forwarder must be the entrypoint (the gate for a
+    ///     pool container), and the socket directory and the forwarder its two read-only binds
+    ///     besides the workspace (and the gate).
     public static func verify(
         inspected: InspectedContainer, expected: ContainerConfig, resolvedWorkspace: String, gate: GateMount? = nil,
         egress: EgressMount? = nil
@@ -38,7 +39,8 @@ public enum ReadBack {
         var check = Comparison()
         compareConfig(&check, inspected.config, expected, gate: gate)
         if let egress {
-            check.same("Config.Entrypoint", [EgressMount.forwarderTarget], inspected.config.entrypoint ?? [])
+            // A pool container's entrypoint is the gate, which runs the forwarder at claim time.
+            if gate == nil { check.same("Config.Entrypoint", [EgressMount.forwarderTarget], inspected.config.entrypoint ?? []) }
             if egress.socketDirectory.isEmpty || egress.forwarder.isEmpty { check.fail("egress", "host paths", "empty") }
         }
         compareHostConfig(&check, inspected.hostConfig, expected.hostConfig ?? HostConfig())

@@ -9,10 +9,10 @@ import SessionStore
 import Sessions
 
 /// The egress proxy as the session manager's ``SessionEgress``: a directory per session under
-/// the configured egress directory (`<dir>/<session>/proxy.sock`), and beside it a record
-/// (`<dir>/<session>.allow`: profile, uid and the allow list) from which a restarted daemon or a
-/// session started again reopens the socket. The record is outside the bound directory: the
-/// container never sees it.
+/// the configured egress directory (`<dir>/<session>/proxy.sock`; a warm-pool session's is its
+/// slot's, `<dir>/.pool/<slot>`), and beside it a record (`<dir>/<session>.allow`: profile, uid,
+/// the allow list and the directory) from which a restarted daemon or a session started again
+/// reopens the socket. The record is outside the bound directory: the container never sees it.
 struct DaemonEgress: SessionEgress {
     let proxy: EgressProxy
     let directory: String
@@ -22,15 +22,24 @@ struct DaemonEgress: SessionEgress {
         var profile: String
         var uid: UInt32
         var allow: [String]
+        /// Where the socket is; absent in records written before pool slots had egress.
+        var directory: String?
     }
 
-    func open(sessionID: String, profile: String, allow: EgressAllowList, uid: UInt32) async throws -> EgressMount {
-        let record = Record(profile: profile, uid: uid, allow: allow.entries)
+    /// Where pool slots' egress directories live: below the egress directory, under a name no
+    /// session id can have (ids start with a letter or digit).
+    static func poolDirectory(_ directory: String) -> String { directory + "/.pool" }
+
+    func open(sessionID: String, profile: String, allow: EgressAllowList, uid: UInt32, directory socket: String?)
+        async throws -> EgressMount
+    {
+        let socket = socket ?? socketDirectory(sessionID)
+        let record = Record(profile: profile, uid: uid, allow: allow.entries, directory: socket)
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
         try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: recordPath(sessionID)), options: .atomic)
-        try await proxy.open(sessionID: sessionID, profile: profile, allow: allow, uid: uid, directory: socketDirectory(sessionID))
-        return EgressMount(socketDirectory: socketDirectory(sessionID), forwarder: forwarder)
+        try await proxy.open(sessionID: sessionID, profile: profile, allow: allow, uid: uid, directory: socket)
+        return EgressMount(socketDirectory: socket, forwarder: forwarder)
     }
 
     func reopen(sessionID: String) async throws -> Bool {
@@ -41,7 +50,7 @@ struct DaemonEgress: SessionEgress {
         }.get()
         try await proxy.open(
             sessionID: sessionID, profile: record.profile, allow: allow, uid: record.uid,
-            directory: socketDirectory(sessionID))
+            directory: record.directory ?? socketDirectory(sessionID))
         return true
     }
 

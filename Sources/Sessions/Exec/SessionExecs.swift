@@ -122,7 +122,7 @@ public final class SessionExecs: Sendable {
         try reserve(id)
         defer { release(id) }
 
-        let config = Self.config(for: request, session: session)
+        let config = Self.config(for: request, session: session, egress: manager.egressStatus(id) != nil)
         let target = KillTarget(container: containerID, user: config.user ?? "")
         let execID: String
         let stream: HijackedStream
@@ -188,9 +188,12 @@ public final class SessionExecs: Sendable {
         }
     }
 
-    static func config(for request: ExecRequest, session: Session) -> ExecConfig {
+    /// `egress`: the session's proxy is open; its execs get the proxy variables too (a warm-pool
+    /// container's own environment lacks them: its gate handed them to the session's command).
+    static func config(for request: ExecRequest, session: Session, egress: Bool = false) -> ExecConfig {
         var env = session.env
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append(LaunchSpec.defaultHome) }
+        if egress { env = EgressMount.environment(merging: env) }
         env += request.env
         return ExecConfig(
             cmd: request.command, tty: request.tty, attachStdin: request.stdin, attachStdout: true, attachStderr: true,

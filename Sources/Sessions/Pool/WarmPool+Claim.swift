@@ -10,16 +10,19 @@ extension WarmPool {
     // MARK: - Claim
 
     /// Takes a ready slot that can serve `approved` out of the pool, or returns nil when the pool
-    /// cannot serve it (the caller launches cold): no ready slot of the profile and image, an
-    /// empty command (the image's default command is the engine's to resolve), capabilities other
-    /// than the profile's, or a workspace size limit. Nothing is written: the caller claims the
-    /// slot in the store next (``SessionStore/claimPoolSlot(_:for:)``).
+    /// cannot serve it (the caller launches cold): no ready slot of the profile and image (with
+    /// egress binds, for a session with egress), an empty command (the image's default command is
+    /// the engine's to resolve), capabilities other than the profile's, or a workspace size limit.
+    /// Nothing is written: the caller claims the slot in the store next
+    /// (``SessionStore/claimPoolSlot(_:for:)``).
     public func reserve(for approved: ApprovedSession) -> ReservedSlot? {
         let profile = approved.profile.name
         let image = approved.image.description
         guard !approved.request.command.isEmpty, approved.profile.workspaceSizeBytes == nil,
             approved.capabilities.sorted() == approved.profile.capabilities.sorted(),
-            let index = ready[profile]?.firstIndex(where: { $0.slot.image == image }),
+            let index = ready[profile]?.firstIndex(where: {
+                $0.slot.image == image && (approved.egress.isEmpty || $0.egress != nil)
+            }),
             let candidate = ready[profile]?.remove(at: index)
         else {
             metrics.claimed(profile: profile, warm: false)
@@ -27,7 +30,7 @@ extension WarmPool {
         }
         publish(profile)
         lastClaim = ContinuousClock.now
-        return ReservedSlot(slot: candidate.slot, stream: candidate.stream)
+        return ReservedSlot(slot: candidate.slot, stream: candidate.stream, egress: candidate.egress)
     }
 
     /// A reserved slot the store would not claim (retired meanwhile: a smaller target, a dead
@@ -37,12 +40,15 @@ extension WarmPool {
     }
 
     /// Binds `workspace` onto the claimed slot and tells its gate to run `request`'s command as
-    /// `user`; returns the gate's stream, which the caller must read from now on.
+    /// `user`; returns the gate's stream, which the caller must read from now on. With `egress`
+    /// (the caller opened the session's proxy in the slot's egress directory) the gate runs the
+    /// command behind the forwarder with the proxy variables, as a cold launch's entrypoint does.
     ///
     /// - Throws: ``PoolError`` when the workspace could not be mounted or the gate not told: the
     ///   stream is closed; the caller calls ``release(sessionID:)`` and fails the session.
     public func deliver(
-        _ reserved: ReservedSlot, workspace: ResolvedWorkspace, user: WorkspaceUser, request: SessionLaunchRequest
+        _ reserved: ReservedSlot, workspace: ResolvedWorkspace, user: WorkspaceUser, request: SessionLaunchRequest,
+        egress: Bool = false
     ) async throws -> TerminalStream {
         let began = ContinuousClock.now
         let slot = reserved.slot
@@ -51,9 +57,13 @@ extension WarmPool {
         if !environment.contains(where: { $0.hasPrefix("HOME=") }) { environment.append(LaunchSpec.defaultHome) }
         let message: ByteBuffer
         do {
+            guard !egress || reserved.egress != nil else {
+                throw PoolError(.claim, "pool slot \(slot.id) has no egress binds; a session with egress launches cold")
+            }
             message = try GateClaim(
-                uid: user.uid, gid: user.gid, workingDirectory: LaunchSpec.workspaceTarget, environment: environment,
-                command: request.command
+                uid: user.uid, gid: user.gid, workingDirectory: LaunchSpec.workspaceTarget,
+                environment: egress ? EgressMount.environment(merging: environment) : environment,
+                command: egress ? EgressMount.forwarded(request.command) : request.command
             ).encoded()
         } catch {
             await reserved.stream.close()

@@ -96,6 +96,7 @@ extension WarmPool {
             id: id, profile: target.profile, image: target.image, containerName: "sandcastle-pool-\(id)",
             directory: configuration.root + "/" + id, daemonInstance: configuration.daemonInstance, createdAt: Date())
         var stream: TerminalStream?
+        var egress: EgressMount?
         do {
             try await store.insertPoolSlot(slot)
             let directory = slot.directory
@@ -104,13 +105,15 @@ extension WarmPool {
                 throw PoolError(.configuration, "profile \(target.profile) no longer exists")
             }
             let resolved = try WorkspaceResolver(root: configuration.root).resolve(id)
+            egress = try await makeEgressDirectory(for: profile, slotID: id)
             var config = try LaunchSpec.poolContainerConfig(
                 profile: profile, image: target.image, slot: WorkspaceMount(hostPath: resolved.path, use: .poolSlot),
-                gate: configuration.gate, slotID: id)
+                gate: configuration.gate, slotID: id, egress: egress)
             config.labels?[SandcastleLabels.instance] = configuration.daemonInstance
             let name = slot.containerName
             let gate = configuration.gate
-            let containerID = try await launcher.create(name: name, config: config, workspace: resolved, gate: gate)
+            let containerID = try await launcher.create(
+                name: name, config: config, workspace: resolved, gate: gate, egress: egress)
             slot.containerID = containerID
             try await store.setPoolSlotContainer(id: id, containerID: containerID)
             stream = try await engine.attachTerminalStream(containerID)
@@ -125,7 +128,7 @@ extension WarmPool {
             else {
                 throw PoolError(.configuration, "the pool of \(target.profile) changed while slot \(id) started")
             }
-            ready[target.profile, default: []].append(ReadySlot(slot: slot, stream: stream))
+            ready[target.profile, default: []].append(ReadySlot(slot: slot, stream: stream, egress: egress))
             publish(target.profile)
             logger.debug("pool slot ready", metadata: ["pool.slot": "\(id)", "pool.profile": "\(target.profile)"])
         } catch {

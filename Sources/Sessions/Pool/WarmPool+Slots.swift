@@ -9,7 +9,8 @@ extension WarmPool {
     // MARK: - Retirement and reconciliation
 
     /// Removes what a slot left: its stream, its container, any mount on its directory, the
-    /// directory (never recursively: only the gate's ready file is expected in it) and its row.
+    /// directory (never recursively: only the gate's ready file is expected in it), its egress
+    /// directory and its row.
     func retire(_ slot: PoolSlot, stream: TerminalStream?) async {
         await stream?.close()
         let reference = slot.containerID ?? slot.containerName
@@ -19,6 +20,7 @@ extension WarmPool {
         } catch {
             logger.warning("removing a pool container failed", metadata: ["pool.slot": "\(slot.id)", "error": "\(error)"])
         }
+        await removeEgressDirectory(slotID: slot.id)
         do {
             try await clearSlotDirectory(slot.directory)
             try await store.deletePoolSlot(id: slot.id)
@@ -42,6 +44,7 @@ extension WarmPool {
             }
             await retire(slot, stream: nil)
         }
+        await removeStaleEgressDirectories(keeping: kept)
         let root = configuration.root
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         for entry in entries where !kept.contains(entry) {

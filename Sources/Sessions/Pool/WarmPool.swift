@@ -54,12 +54,16 @@ public actor WarmPool: Service {
         /// Whether this process may mount (it kept CAP_SYS_ADMIN and the mount system calls);
         /// without it, targets above size 0 are refused.
         public var canMount: Bool
+        /// Where slots of profiles with egress get their egress directories; nil: such profiles'
+        /// egress sessions launch cold.
+        public var egress: PoolEgress?
 
         public init(
             root: String, gate: GateMount, daemonInstance: String, readyTimeout: Duration = .seconds(30),
-            targets: [PoolTarget] = [], canMount: Bool = true
+            targets: [PoolTarget] = [], canMount: Bool = true, egress: PoolEgress? = nil
         ) {
             self.canMount = canMount
+            self.egress = egress
             self.root = root
             self.gate = gate
             self.daemonInstance = daemonInstance
@@ -83,11 +87,15 @@ public actor WarmPool: Service {
     public struct ReservedSlot: Sendable {
         public let slot: PoolSlot
         let stream: TerminalStream
+        /// The slot's egress binds, when its profile lists egress: the session's proxy opens its
+        /// socket in `egress.socketDirectory`.
+        public let egress: EgressMount?
     }
 
     struct ReadySlot: Sendable {
         let slot: PoolSlot
         let stream: TerminalStream
+        let egress: EgressMount?
     }
 
     public let configuration: Configuration
@@ -192,7 +200,10 @@ public actor WarmPool: Service {
                 "profile \(profile.name) limits the workspace size; its sessions are launched cold, so it has no pool")
         }
         do {
-            let approved = try profile.approve(SessionLaunchRequest(image: target.image, profile: profile.name, workspace: "pool"))
+            // The image is what is checked here: no command, so no egress (a session with egress
+            // must name its command; a pool's sessions do, at claim time).
+            let approved = try profile.approve(
+                SessionLaunchRequest(image: target.image, profile: profile.name, workspace: "pool", egress: []))
             if approved.image.description != target.image {
                 throw PoolError(
                     .configuration, "give the image as \(approved.image.description) (its canonical form), not \(target.image)")
