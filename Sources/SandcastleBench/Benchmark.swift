@@ -58,6 +58,7 @@ public struct Benchmark: Sendable {
         report.environments = [environment]
         defer { logger.info("run finished") }
         for section in BenchOptions.Section.allCases where options.sections.contains(section) {
+            await settle()
             logger.notice("section \(section.rawValue)")
             switch section {
             case .idle: report.idle = try await idle()
@@ -76,6 +77,22 @@ public struct Benchmark: Sendable {
         await raw.sweep()
         report.verdicts = Targets().evaluate(report)
         return report
+    }
+
+    /// Waits (up to 30 s) until the machine is quiet: what a section leaves behind (the engine
+    /// removing the idle section's 500 containers, the daemon following their events) must not
+    /// be measured as the next section's cost. Quiet: under a fifth of one core busy over 500 ms.
+    func settle() async {
+        let cores = Double(max(1, ProcessInfo.processInfo.activeProcessorCount))
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            guard let before = ProcessCPU.machineMicroseconds() else { return }
+            try? await Task.sleep(for: .milliseconds(500))
+            guard let after = ProcessCPU.machineMicroseconds() else { return }
+            let busy = (after - before) / 500_000 / cores
+            if busy < 0.2 / cores { return }
+        }
+        logger.warning("the machine did not quiet down within 30 s; measuring anyway")
     }
 
     // MARK: - Launches
@@ -109,10 +126,13 @@ public struct Benchmark: Sendable {
         var engine: [Duration] = []
         var cpu = CPUMeter(daemonPID: target.pid)
         for index in 0..<options.coldSamples {
-            // Interleaved, so that a drift of the engine or the machine touches both sides alike.
+            // Interleaved, so that a drift of the engine or the machine touches both sides alike;
+            // each after the last removal has settled.
+            await settle()
             let launched = try await cpu.measure { try await launchToHello(kind: "cold", command: BenchOptions.idleCommand) }
             daemon.append(launched.elapsed)
             try await api.removeSession(launched.id)
+            await settle()
             let rawLaunch = try await raw.createAndStart(command: BenchOptions.idleCommand, name: nextName("raw"))
             engine.append(rawLaunch.elapsed)
             await raw.remove(rawLaunch.id)
@@ -140,6 +160,8 @@ public struct Benchmark: Sendable {
                 try await pool.resize(profile: options.profile, image: options.image, size: burst)
                 try await pool.waitUntilReady(profile: options.profile, image: options.image, slots: burst, timeout: .seconds(120))
                 let before = try await pool.coldFallbacks()
+                // The slots' own start (the engine's events, the gate) is not the burst's cost.
+                await settle()
                 let launched = try await cpu.measure(count: burst) {
                     try await withThrowingTaskGroup(of: (String, Duration).self) { group in
                         for _ in 0..<burst {
