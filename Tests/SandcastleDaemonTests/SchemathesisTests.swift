@@ -15,7 +15,7 @@ import Glibc
 /// It runs with a viewer key, so that every read is exercised for real while every request that
 /// would create, stop or remove something is refused (403) before it reaches the engine: nothing
 /// is launched. The terminal (a WebSocket) and the event stream (which never ends unless asked)
-/// are left out, and so, for now, are the workspace files and archive routes (see below).
+/// are left out. The workspace files and archive routes get a run of their own (see below).
 @Suite("schemathesis against the daemon", .serialized, .requiresEngine, .enabled(if: Schemathesis.path != nil, Schemathesis.missing))
 struct SchemathesisTests {
     @Test func theDocumentDeclaresWhatTheServerAccepts() async throws {
@@ -45,19 +45,29 @@ struct SchemathesisTests {
                 [
                     "run", "http://127.0.0.1:\(port)/v1/openapi.json", "--checks", "all", "--header",
                     "Authorization: Bearer \(viewer)", "--exclude-operation-id", "terminal", "--exclude-operation-id", "events",
-                    // The workspace files and archive routes are left out until their document
-                    // says what the server refuses. A run on them finds three mismatches: a
-                    // `{path}` segment the schema allows (up to 12288 characters, any of them)
-                    // is refused with 422 when it decodes to more than 255 bytes, to `.`, `..` or
-                    // an empty segment; a URI of that length gets HTTP's own empty 400 before
-                    // routing; and a `cursor` matching the pattern but not issued by the
-                    // server is a 400. The exec routes and the rest are covered.
+                    // The workspace files and archive routes run on their own, below.
                     "--exclude-path-regex", "^/v1/workspaces/[^/]+/(files|archive)",
                     "--max-examples", "40", "--seed", "20261204", "--request-timeout", "20", "--wait-for-schema", "15", "--no-color",
                 ],
                 workingDirectory: directory, timeout: .seconds(900))
             print(run.output.split(separator: "\n").suffix(12).joined(separator: "\n"))
             #expect(run.status == 0, "schemathesis failed (exit \(run.status)):\n\(run.output)")
+            // The files and archive routes, with every check but one: "a request the schema
+            // allows is accepted". JSON Schema counts characters, the server bytes: a `{path}`
+            // of allowed characters is refused (422, declared) when it decodes to more than 255
+            // bytes in a name or 4096 in all, or has `.`, `..` or an empty segment; and a
+            // `cursor` of the right shape that the server never issued is a 400 (declared).
+            let files = try await ChildProcess.run(
+                Schemathesis.path ?? "schemathesis",
+                [
+                    "run", "http://127.0.0.1:\(port)/v1/openapi.json", "--checks", "all",
+                    "--exclude-checks", "positive_data_acceptance", "--header", "Authorization: Bearer \(viewer)",
+                    "--include-path-regex", "^/v1/workspaces/[^/]+/(files|archive)",
+                    "--max-examples", "40", "--seed", "20261204", "--request-timeout", "20", "--wait-for-schema", "15", "--no-color",
+                ],
+                workingDirectory: directory, timeout: .seconds(900))
+            print(files.output.split(separator: "\n").suffix(12).joined(separator: "\n"))
+            #expect(files.status == 0, "schemathesis on the files routes failed (exit \(files.status)):\n\(files.output)")
             _ = await daemon.stop(SIGTERM)
         } catch {
             _ = await daemon.stop(SIGKILL)
