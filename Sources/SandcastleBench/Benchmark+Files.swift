@@ -30,42 +30,39 @@ extension Benchmark {
         let payload = ByteBuffer(repeating: 0x61, count: options.fileBytes)
         var reads: [Duration] = []
         var writes: [Duration] = []
-        var readCPU = 0.0
-        var writeCPU = 0.0
+        // /proc/<pid>/stat, as before: it counts the threads that serve a request and exit.
+        var readCPU = CPUMeter(daemonPID: target.pid, daemonClock: ProcessCPU.statMicroseconds(pid:))
+        var writeCPU = CPUMeter(daemonPID: target.pid, daemonClock: ProcessCPU.statMicroseconds(pid:))
         let clock = ContinuousClock()
         for _ in 0..<options.fileSamples {
-            let cpuBeforeWrite = daemonCPUSeconds()
-            let writeStart = clock.now
-            let sent = Once(payload)
-            _ = try await client.writeFile(workspace: name, path: "/bench.bin", body: sent.next)
-            writes.append(clock.now - writeStart)
-            let cpuBeforeRead = daemonCPUSeconds()
-            let readStart = clock.now
-            var received = 0
-            try await client.readFile(workspace: name, path: "/bench.bin") { received += $0.readableBytes }
-            reads.append(clock.now - readStart)
-            let cpuAfter = daemonCPUSeconds()
-            guard received == options.fileBytes else { throw BenchError.daemon("read \(received) bytes of \(options.fileBytes)") }
-            if let a = cpuBeforeWrite, let b = cpuBeforeRead, let c = cpuAfter {
-                writeCPU += b - a
-                readCPU += c - b
+            try await writeCPU.measure {
+                let writeStart = clock.now
+                let sent = Once(payload)
+                _ = try await client.writeFile(workspace: name, path: "/bench.bin", body: sent.next)
+                writes.append(clock.now - writeStart)
             }
+            var received = 0
+            try await readCPU.measure {
+                let readStart = clock.now
+                try await client.readFile(workspace: name, path: "/bench.bin") { received += $0.readableBytes }
+                reads.append(clock.now - readStart)
+            }
+            guard received == options.fileBytes else { throw BenchError.daemon("read \(received) bytes of \(options.fileBytes)") }
         }
-        let perRequest = { (total: Double) in target.pid == nil ? nil : total / Double(options.fileSamples) * 1e6 }
 
         var archiveTimes: [Double] = []
         var tarTimes: [Double] = []
-        var archiveCPU = 0.0
+        var archiveCPU = CPUMeter(daemonPID: target.pid, daemonClock: ProcessCPU.statMicroseconds(pid:))
         var tarCPU = 0.0
         var archiveBytes = 0
         let tree = target.workspaceRoot.map { $0 + "/\(name)/tree" }
         for round in 0..<options.archiveRounds {
-            let cpuBefore = daemonCPUSeconds()
-            let start = clock.now
             var bytes = 0
-            try await client.downloadArchive(workspace: name, path: "/tree") { bytes += $0.readableBytes }
-            archiveTimes.append((clock.now - start).microseconds / 1e6)
-            if let before = cpuBefore, let after = daemonCPUSeconds() { archiveCPU += after - before }
+            try await archiveCPU.measure {
+                let start = clock.now
+                try await client.downloadArchive(workspace: name, path: "/tree") { bytes += $0.readableBytes }
+                archiveTimes.append((clock.now - start).microseconds / 1e6)
+            }
             archiveBytes = bytes
             if let tree {
                 let (seconds, cpu, tarBytes) = try await Self.tarCreate(tree)
@@ -78,23 +75,13 @@ extension Benchmark {
         let rounds = Double(options.archiveRounds)
         return BenchReport.Files(
             fileBytes: options.fileBytes, read: try summary(reads, "file read"), write: try summary(writes, "file write"),
-            readCPUMicroseconds: perRequest(readCPU), writeCPUMicroseconds: perRequest(writeCPU), treeFiles: count,
+            readCPUMicroseconds: readCPU.perOperation?.daemonMicroseconds,
+            writeCPUMicroseconds: writeCPU.perOperation?.daemonMicroseconds, treeFiles: count,
             archiveBytes: archiveBytes, archiveSeconds: Self.median(archiveTimes), tarSeconds: tarTimes.isEmpty ? nil : Self.median(tarTimes),
-            archiveCPUSeconds: target.pid == nil ? nil : archiveCPU / rounds, tarCPUSeconds: tarTimes.isEmpty ? nil : tarCPU / rounds)
+            archiveCPUSeconds: archiveCPU.perOperation?.daemonMicroseconds.map { $0 / 1e6 }, tarCPUSeconds: tarTimes.isEmpty ? nil : tarCPU / rounds)
     }
 
     static func median(_ values: [Double]) -> Double { LatencySummary.percentile(50, ofSorted: values.sorted()) }
-
-    /// The daemon's user+system CPU time so far, from /proc; nil when it is not on this host.
-    func daemonCPUSeconds() -> Double? {
-        guard let pid = target.pid, let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // After the command: state is field 3, utime 14, stime 15 (1-based over the whole line).
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
 
     /// `tar -c -f - -C tree .` read to the end through a pipe (as the API's body is): wall seconds,
     /// tar's CPU seconds, bytes. Off the cooperative pool.

@@ -166,14 +166,13 @@ extension Benchmark {
         let samples = options.egressSamples
         var direct: [Double] = []
         var tunnel: [Double] = []
-        var cpu = 0.0
+        var cpu = CPUMeter(daemonPID: target.pid)
         for index in 0..<(samples + min(20, samples)) {
             let measured = index >= min(20, samples)
             let first = try await curl(world, url, port: world.httpsPort, writeOut: "%{time_starttransfer}", through: nil)[0]
-            let before = daemonCPUSeconds()
-            let second = try await curl(world, url, port: world.httpsPort, writeOut: "%{time_starttransfer}", through: namespace)[0]
+            let tunnelled = { try await curl(world, url, port: world.httpsPort, writeOut: "%{time_starttransfer}", through: namespace)[0] }
+            let second = measured ? try await cpu.measure(tunnelled) : try await tunnelled()
             if measured {
-                if let before, let after = daemonCPUSeconds() { cpu += after - before }
                 direct.append(first * 1e6)
                 tunnel.append(second * 1e6)
             }
@@ -181,7 +180,7 @@ extension Benchmark {
         guard let directSummary = LatencySummary(microseconds: direct), let tunnelSummary = LatencySummary(microseconds: tunnel) else {
             throw BenchError.usage("no samples for egress: raise --egress-samples")
         }
-        return (directSummary, tunnelSummary, target.pid == nil ? nil : cpu * 1e6 / Double(samples))
+        return (directSummary, tunnelSummary, cpu.perOperation?.daemonMicroseconds)
     }
 
     /// Downloads of `egressDownloadBytes` over plain HTTP (the tunnel is a CONNECT either way),
@@ -191,13 +190,13 @@ extension Benchmark {
         let url = "http://\(EgressBenchWorld.host):\(world.httpPort)/bytes/\(bytes)"
         var direct: [Double] = []
         var tunnel: [Double] = []
-        var cpu = 0.0
+        var cpu = CPUMeter(daemonPID: target.pid)
         let rounds = 3
         for _ in 0..<rounds {
             let first = try await curl(world, url, port: world.httpPort, writeOut: "%{size_download} %{speed_download}", through: nil)
-            let before = daemonCPUSeconds()
-            let second = try await curl(world, url, port: world.httpPort, writeOut: "%{size_download} %{speed_download}", through: namespace)
-            if let before, let after = daemonCPUSeconds() { cpu += after - before }
+            let second = try await cpu.measure {
+                try await curl(world, url, port: world.httpPort, writeOut: "%{size_download} %{speed_download}", through: namespace)
+            }
             for (values, into) in [(first, 0), (second, 1)] {
                 guard values.count == 2, Int(values[0]) == bytes else {
                     throw BenchError.daemon("a download of \(bytes) bytes got \(values.first.map { Int($0) } ?? 0)")
@@ -206,7 +205,7 @@ extension Benchmark {
             }
         }
         let mebibytes = Double(bytes * rounds) / Double(1 << 20)
-        return (Self.median(direct), Self.median(tunnel), target.pid == nil ? nil : cpu * 1e6 / mebibytes)
+        return (Self.median(direct), Self.median(tunnel), target.pid == nil ? nil : cpu.daemonMicroseconds / mebibytes)
     }
 
     /// `egressTunnels` tunnels spread over the sessions' sockets, all open at once, each then
@@ -219,12 +218,14 @@ extension Benchmark {
         let pid = target.pid
         let rss: @Sendable () -> Int? = { pid.flatMap { try? ResidentMemory.bytes(pid: $0) } }
         let before = rss()
-        let cpuBefore = daemonCPUSeconds()
+        var meter = CPUMeter(daemonPID: pid)
         let start = ContinuousClock.now
-        let (errors, with) = await TunnelBurst.run(
-            sockets: sockets, authority: "\(EgressBenchWorld.host):\(world.httpPort)", responseBytes: 64 << 10, whileOpen: rss)
+        let (errors, with) = await meter.measure(count: count) {
+            await TunnelBurst.run(
+                sockets: sockets, authority: "\(EgressBenchWorld.host):\(world.httpPort)", responseBytes: 64 << 10, whileOpen: rss)
+        }
         let seconds = (ContinuousClock.now - start).microseconds / 1e6
-        let cpu = cpuBefore.flatMap { before in daemonCPUSeconds().map { ($0 - before) * 1e6 / Double(count) } }
+        let cpu = meter.perOperation?.daemonMicroseconds
         try await Task.sleep(for: .milliseconds(500))
         return (count, errors, seconds, cpu, (before, with, rss()))
     }

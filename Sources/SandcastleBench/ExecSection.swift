@@ -88,18 +88,16 @@ extension Benchmark {
             }
             var daemon: [Duration] = []
             var engine: [Duration] = []
-            var daemonCPU = 0.0
+            var cpu = CPUMeter(daemonPID: target.pid)
             for _ in 0..<samples {
                 // Interleaved, so that a drift of the engine or the machine touches both sides alike.
-                let before = target.pid.flatMap(ProcessCPU.microseconds(pid:))
-                daemon.append(try await daemonExecToFirstByte(client, session: session))
-                if let before, let pid = target.pid, let after = ProcessCPU.microseconds(pid: pid) { daemonCPU += after - before }
+                daemon.append(try await cpu.measure { try await daemonExecToFirstByte(client, session: session) })
                 engine.append(try await raw.execToFirstByte(container: rawContainer.id, command: Self.execCommand))
             }
             try await api.removeSession(session)
             return .init(
                 daemon: try summary(daemon, "exec"), raw: try summary(engine, "raw exec"),
-                daemonCPUMicrosecondsPerExec: target.pid == nil ? nil : daemonCPU / Double(samples))
+                daemonCPUMicrosecondsPerExec: cpu.perOperation?.daemonMicroseconds)
         } catch {
             try? await api.removeSession(session)
             throw error

@@ -57,26 +57,31 @@ enum ProcessCPU {
     }
 }
 
-/// CPU spent by the daemon and by the bench client over some launches.
+/// CPU spent by the daemon and by the bench client over some operations.
 struct CPUMeter {
     let daemonPID: Int32?
+    /// How the daemon's CPU is read: ``ProcessCPU/microseconds(pid:)`` (fine-grained, the threads
+    /// alive now) by default; ``ProcessCPU/statMicroseconds(pid:)`` (10 ms ticks, but counting
+    /// threads that exited) where the daemon starts a thread per operation, as archives do.
+    let daemonClock: @Sendable (Int32) -> Double?
     private(set) var daemonMicroseconds = 0.0
     private(set) var clientMicroseconds = 0.0
     private(set) var machineMicroseconds = 0.0
     private(set) var operations = 0
 
-    init(daemonPID: Int32?) {
+    init(daemonPID: Int32?, daemonClock: @escaping @Sendable (Int32) -> Double? = ProcessCPU.microseconds(pid:)) {
         self.daemonPID = daemonPID
+        self.daemonClock = daemonClock
     }
 
     /// Runs `body` (which performs `count` operations) and adds the CPU both sides spent in it.
     mutating func measure<T>(count: Int = 1, _ body: () async throws -> T) async rethrows -> T {
-        let daemonBefore = daemonPID.flatMap(ProcessCPU.microseconds(pid:))
+        let daemonBefore = daemonPID.flatMap(daemonClock)
         let clientBefore = ProcessCPU.ownMicroseconds()
         let machineBefore = ProcessCPU.machineMicroseconds()
         let result = try await body()
         if let machineBefore, let after = ProcessCPU.machineMicroseconds() { machineMicroseconds += after - machineBefore }
-        if let daemonBefore, let pid = daemonPID, let after = ProcessCPU.microseconds(pid: pid) {
+        if let daemonBefore, let pid = daemonPID, let after = daemonClock(pid) {
             daemonMicroseconds += after - daemonBefore
         }
         if let clientBefore, let after = ProcessCPU.ownMicroseconds() { clientMicroseconds += after - clientBefore }
