@@ -37,12 +37,22 @@
 #define SOCKET_PATH "/.sandcastle/egress/proxy.sock"
 #define LISTEN_PORT 3128
 #define MAX_PAIRS 512
-#define BUFFER_BYTES (64 * 1024)
+#define PIPE_BYTES (1024 * 1024)
 
+/*
+ * Bytes move with splice(2) through a pipe per direction: the kernel hands the socket's pages to
+ * the pipe and on to the other socket, so this process copies nothing (a relay of ours on each
+ * side of the daemon would otherwise double the copies of every download). A pipe that cannot
+ * be made, or a splice the kernel refuses, falls back to read and write through a buffer.
+ */
 struct direction {
-    char *data;
-    size_t start, end;
-    int eof; /* the reading side ended; shut the writing side down once drained */
+    int pipe[2];     /* [0] read end, [1] write end; -1 when copying through `data` instead */
+    char *data;      /* the copy fallback's buffer */
+    size_t capacity; /* what the pipe (or the buffer) holds */
+    size_t pending;  /* bytes read from the source and not yet written */
+    size_t start;    /* the copy fallback: where the pending bytes begin in `data` */
+    int full;        /* the pipe took no more (its slots hold pages, not bytes) until a write */
+    int eof;         /* the reading side ended; shut the writing side down once drained */
 };
 
 struct pair {
@@ -59,12 +69,42 @@ static void die(const char *what) {
     exit(126);
 }
 
+static void release_direction(struct direction *d) {
+    if (d->pipe[0] >= 0) close(d->pipe[0]);
+    if (d->pipe[1] >= 0) close(d->pipe[1]);
+    d->pipe[0] = d->pipe[1] = -1;
+    free(d->data);
+    d->data = NULL;
+}
+
+/* A pipe for splicing, or the copy fallback's buffer; 0 when neither could be had. */
+static int prepare_direction(struct direction *d) {
+    d->pipe[0] = d->pipe[1] = -1;
+    if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+        /* Larger than the default 64 KiB, so that one splice moves what a socket holds; the
+           kernel may refuse (pipe-max-size, the user's pipe quota): the pipe works either way. */
+        (void)fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_BYTES);
+        int size = fcntl(d->pipe[1], F_GETPIPE_SZ);
+        d->capacity = size > 0 ? (size_t)size : 4096;
+        return 1;
+    }
+    d->pipe[0] = d->pipe[1] = -1;
+    d->capacity = PIPE_BYTES;
+    d->data = malloc(PIPE_BYTES);
+    return d->data != NULL;
+}
+
+/* How many more bytes this direction can take in. */
+static size_t room(const struct direction *d) {
+    return d->full || d->pending >= d->capacity ? 0 : d->capacity - d->pending;
+}
+
 static void close_pair(int index) {
     struct pair *p = &pairs[index];
     close(p->fd[0]);
     close(p->fd[1]);
-    free(p->dir[0].data);
-    free(p->dir[1].data);
+    release_direction(&p->dir[0]);
+    release_direction(&p->dir[1]);
     pairs[index] = pairs[--pair_count];
 }
 
@@ -94,11 +134,9 @@ static void accept_one(int listener) {
     memset(p, 0, sizeof *p);
     p->fd[0] = client;
     p->fd[1] = upstream;
-    p->dir[0].data = malloc(BUFFER_BYTES);
-    p->dir[1].data = malloc(BUFFER_BYTES);
-    if (!p->dir[0].data || !p->dir[1].data) {
-        free(p->dir[0].data);
-        free(p->dir[1].data);
+    if (!prepare_direction(&p->dir[0]) || !prepare_direction(&p->dir[1])) {
+        release_direction(&p->dir[0]);
+        release_direction(&p->dir[1]);
         close(client);
         close(upstream);
         return;
@@ -106,24 +144,53 @@ static void accept_one(int listener) {
     pair_count++;
 }
 
+/* Reads what `from` has into the direction: > 0 bytes, 0 at the end, -1 with errno. */
+static ssize_t take(struct direction *d, int from) {
+    size_t space = room(d);
+    if (d->pipe[1] >= 0) {
+        ssize_t n = splice(from, NULL, d->pipe[1], NULL, space, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n >= 0 || errno != EINVAL || d->pending > 0) return n;
+        /* The kernel cannot splice this socket: copy from now on (the pipe is empty). */
+        release_direction(d);
+        d->capacity = PIPE_BYTES;
+        if (!(d->data = malloc(PIPE_BYTES))) return -1;
+    }
+    if (d->start + d->pending == PIPE_BYTES) {
+        memmove(d->data, d->data + d->start, d->pending);
+        d->start = 0;
+    }
+    return read(from, d->data + d->start + d->pending, PIPE_BYTES - d->start - d->pending);
+}
+
+/* Writes what the direction holds to `to`: bytes written, or -1 with errno. */
+static ssize_t give(struct direction *d, int to) {
+    if (d->pipe[0] >= 0) return splice(d->pipe[0], NULL, to, NULL, d->pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    ssize_t n = write(to, d->data + d->start, d->pending);
+    if (n > 0) d->start = (size_t)n == d->pending ? 0 : d->start + (size_t)n;
+    return n;
+}
+
 /* Moves what it can for one pair; returns 0 when the pair is finished. */
 static int pump(struct pair *p, const short revents[2]) {
     for (int i = 0; i < 2; i++) {
         struct direction *d = &p->dir[i];
         int from = p->fd[i], to = p->fd[1 - i];
-        if (!d->eof && d->end < BUFFER_BYTES && (revents[i] & (POLLIN | POLLHUP | POLLERR))) {
-            ssize_t n = read(from, d->data + d->end, BUFFER_BYTES - d->end);
-            if (n > 0) d->end += (size_t)n;
+        if (!d->eof && room(d) > 0 && (revents[i] & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = take(d, from);
+            if (n > 0) d->pending += (size_t)n;
             else if (n == 0) d->eof = 1;
+            else if (errno == EAGAIN && d->pending > 0) d->full = 1;
             else if (errno != EAGAIN && errno != EINTR) return 0;
         }
-        if (d->start < d->end) {
-            ssize_t n = write(to, d->data + d->start, d->end - d->start);
-            if (n > 0) d->start += (size_t)n;
+        if (d->pending > 0) {
+            ssize_t n = give(d, to);
+            if (n > 0) {
+                d->pending -= (size_t)n;
+                d->full = 0;
+            }
             else if (n < 0 && errno != EAGAIN && errno != EINTR) return 0;
-            if (d->start == d->end) d->start = d->end = 0;
         }
-        if (d->eof && d->start == d->end && !p->shut[1 - i]) {
+        if (d->eof && d->pending == 0 && !p->shut[1 - i]) {
             shutdown(to, SHUT_WR);
             p->shut[1 - i] = 1;
         }
@@ -141,8 +208,8 @@ static void relay(int listener) {
             struct pair *p = &pairs[i];
             for (int side = 0; side < 2; side++) {
                 short events = 0;
-                if (!p->dir[side].eof && p->dir[side].end < BUFFER_BYTES) events |= POLLIN;
-                if (p->dir[1 - side].start < p->dir[1 - side].end) events |= POLLOUT;
+                if (!p->dir[side].eof && room(&p->dir[side]) > 0) events |= POLLIN;
+                if (p->dir[1 - side].pending > 0) events |= POLLOUT;
                 fds[1 + 2 * i + side] = (struct pollfd){.fd = p->fd[side], .events = events};
             }
         }

@@ -181,6 +181,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             .connectTimeout(proxy.configuration.connectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: EgressProxy.tunnelReads)
             .connect(to: socketAddress)
             .assumeIsolated()
             .whenComplete { result in
