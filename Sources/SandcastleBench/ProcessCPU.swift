@@ -46,6 +46,22 @@ enum ProcessCPU {
         return threads.isEmpty ? nil : total
     }
 
+    /// The scheduler's run time per group of threads alive now: a thread's name (`comm`) with its
+    /// digits dropped, so that `NIO-ELT-0-#1` and `NIO-ELT-0-#0` count as one `NIO-ELT--#`.
+    static func threadGroupMicroseconds(pid: Int32) -> [String: Double] {
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [:] }
+        var groups: [String: Double] = [:]
+        for thread in threads {
+            guard let line = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8),
+                let field = line.split(separator: " ").first, let nanoseconds = Double(field),
+                let name = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/comm", encoding: .utf8)
+            else { continue }
+            let group = String(name.trimmingCharacters(in: .whitespacesAndNewlines).filter { !$0.isNumber })
+            groups[group, default: 0] += nanoseconds / 1000
+        }
+        return groups
+    }
+
     static func statMicroseconds(pid: Int32) -> Double? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
             return nil
@@ -67,6 +83,7 @@ struct CPUMeter {
     private(set) var daemonMicroseconds = 0.0
     private(set) var clientMicroseconds = 0.0
     private(set) var machineMicroseconds = 0.0
+    private(set) var threadGroupMicroseconds: [String: Double] = [:]
     private(set) var operations = 0
 
     init(daemonPID: Int32?, daemonClock: @escaping @Sendable (Int32) -> Double? = ProcessCPU.microseconds(pid:)) {
@@ -77,12 +94,16 @@ struct CPUMeter {
     /// Runs `body` (which performs `count` operations) and adds the CPU both sides spent in it.
     mutating func measure<T>(count: Int = 1, _ body: () async throws -> T) async rethrows -> T {
         let daemonBefore = daemonPID.flatMap(daemonClock)
+        let groupsBefore = daemonPID.map(ProcessCPU.threadGroupMicroseconds(pid:)) ?? [:]
         let clientBefore = ProcessCPU.ownMicroseconds()
         let machineBefore = ProcessCPU.machineMicroseconds()
         let result = try await body()
         if let machineBefore, let after = ProcessCPU.machineMicroseconds() { machineMicroseconds += after - machineBefore }
         if let daemonBefore, let pid = daemonPID, let after = daemonClock(pid) {
             daemonMicroseconds += after - daemonBefore
+            for (group, time) in ProcessCPU.threadGroupMicroseconds(pid: pid) {
+                threadGroupMicroseconds[group, default: 0] += time - (groupsBefore[group] ?? 0)
+            }
         }
         if let clientBefore, let after = ProcessCPU.ownMicroseconds() { clientMicroseconds += after - clientBefore }
         operations += count
@@ -98,6 +119,7 @@ struct CPUMeter {
             clientMicroseconds: perOperation(clientMicroseconds),
             restMicroseconds: daemonPID == nil
                 ? nil : max(0, perOperation(machineMicroseconds - daemonMicroseconds - clientMicroseconds)),
+            daemonThreads: threadGroupMicroseconds.isEmpty ? nil : threadGroupMicroseconds.mapValues(perOperation),
             operations: operations)
     }
 }
@@ -112,12 +134,19 @@ extension BenchReport {
         public var clientMicroseconds: Double
         /// `/proc/stat`'s busy time less the two above, in 10 ms ticks summed over the run.
         public var restMicroseconds: Double?
+        /// The daemon's share split by thread group (event loops, the cooperative pool, the
+        /// store's queues, the engine's transfer thread): where its CPU goes.
+        public var daemonThreads: [String: Double]?
         public var operations: Int
 
-        public init(daemonMicroseconds: Double?, clientMicroseconds: Double, restMicroseconds: Double? = nil, operations: Int) {
+        public init(
+            daemonMicroseconds: Double?, clientMicroseconds: Double, restMicroseconds: Double? = nil,
+            daemonThreads: [String: Double]? = nil, operations: Int
+        ) {
             self.daemonMicroseconds = daemonMicroseconds
             self.clientMicroseconds = clientMicroseconds
             self.restMicroseconds = restMicroseconds
+            self.daemonThreads = daemonThreads
             self.operations = operations
         }
 
@@ -125,7 +154,10 @@ extension BenchReport {
         func describe(_ what: String) -> String {
             let daemon = daemonMicroseconds.map { String(format: "daemon CPU %.0f us, ", $0) } ?? ""
             let rest = restMicroseconds.map { String(format: ", rest of the machine %.0f us", $0) } ?? ""
-            return daemon + String(format: "client CPU %.0f us", clientMicroseconds) + rest + " per " + what
+            let threads = (daemonThreads ?? [:]).filter { $0.value >= 1 }.sorted { $0.value > $1.value }
+                .map { "\($0.key) " + String(format: "%.0f", $0.value) }
+            let breakdown = threads.isEmpty ? "" : " (daemon threads, us: " + threads.joined(separator: ", ") + ")"
+            return daemon + String(format: "client CPU %.0f us", clientMicroseconds) + rest + " per " + what + breakdown
         }
     }
 }
