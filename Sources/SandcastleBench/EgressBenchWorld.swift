@@ -9,7 +9,9 @@ import Glibc
 /// ``host`` (openssl), a copy of the policies with the profile ``profile`` (the run's profile
 /// plus an allow list naming exactly those two servers, loopback listed as a block as the proxy
 /// requires), and the daemon's `[egress]` table (its hosts file maps ``host`` to 127.0.0.1).
-/// Nothing is sent off the machine.
+/// Beside them, a reference chain of two relays in front of the HTTP server, the shape of the
+/// tunnel (TCP, a unix socket, TCP) that only moves bytes with `splice(2)`: what any two relays
+/// cost on this machine, whoever writes them. Nothing is sent off the machine.
 public final class EgressBenchWorld: Sendable {
     /// The profile the section's sessions run under.
     public static let profile = "egress-bench"
@@ -19,6 +21,8 @@ public final class EgressBenchWorld: Sendable {
     public let directory: String
     public let httpsPort: Int
     public let httpPort: Int
+    /// The relay chain's TCP port: a request to it reaches the HTTP server through both relays.
+    public let relayPort: Int
     /// The policies directory the daemon must load (the run's, plus ``profile``).
     public let policies: String
     private let server: Process
@@ -79,7 +83,7 @@ public final class EgressBenchWorld: Sendable {
         }
         var ports: [Int] = []
         let deadline = ContinuousClock.now + .seconds(15)
-        while ports.count != 2 {
+        while ports.count != 3 {
             if let text = try? String(contentsOfFile: directory + "/ports", encoding: .utf8), text.hasSuffix("\n") {
                 ports = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
             }
@@ -89,7 +93,7 @@ public final class EgressBenchWorld: Sendable {
                 try? manager.removeItem(atPath: directory)
                 throw BenchError.daemon("the egress section's servers did not start: \(text.suffix(2000))")
             }
-            if ports.count != 2 { try await Task.sleep(for: .milliseconds(20)) }
+            if ports.count != 3 { try await Task.sleep(for: .milliseconds(20)) }
         }
         let copy = directory + "/policies"
         do {
@@ -106,13 +110,15 @@ public final class EgressBenchWorld: Sendable {
             try? manager.removeItem(atPath: directory)
             throw BenchError.usage("cannot write the egress profile from \(policies)/\(baseProfile).toml: \(error)")
         }
-        return EgressBenchWorld(directory: directory, httpsPort: ports[0], httpPort: ports[1], policies: copy, server: server)
+        return EgressBenchWorld(
+            directory: directory, httpsPort: ports[0], httpPort: ports[1], relayPort: ports[2], policies: copy, server: server)
     }
 
-    private init(directory: String, httpsPort: Int, httpPort: Int, policies: String, server: Process) {
+    private init(directory: String, httpsPort: Int, httpPort: Int, relayPort: Int, policies: String, server: Process) {
         self.directory = directory
         self.httpsPort = httpsPort
         self.httpPort = httpPort
+        self.relayPort = relayPort
         self.policies = policies
         self.server = server
     }
@@ -152,9 +158,11 @@ public final class EgressBenchWorld: Sendable {
 
     /// The servers: HTTPS (a short answer, for the time to first byte) and HTTP (`/bytes/N`
     /// answers N bytes, for throughput and the concurrent tunnels), threaded, HTTP/1.1 keep-alive.
-    /// Writes "HTTPS_PORT HTTP_PORT\n" to DIR/ports once both listen.
+    /// The relay chain: TCP on RELAY_PORT to the unix socket DIR/relay.sock, and from it to the
+    /// HTTP server, each connection a thread per direction splicing through a 1 MiB pipe.
+    /// Writes "HTTPS_PORT HTTP_PORT RELAY_PORT\n" to DIR/ports once all listen.
     static let serverSource = #"""
-        import http.server, os, ssl, sys, threading
+        import fcntl, http.server, os, socket, ssl, sys, threading
         directory = sys.argv[1]
         chunk = memoryview(b"x" * (1 << 20))
 
@@ -192,8 +200,60 @@ public final class EgressBenchWorld: Sendable {
         plain = Server(("127.0.0.1", 0), Handler)
         for server in (tls, plain):
             threading.Thread(target=server.serve_forever, daemon=True).start()
+
+        def pump(source, destination):
+            r, w = os.pipe()
+            try:
+                fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+            except OSError:
+                pass
+            try:
+                while True:
+                    n = os.splice(source.fileno(), w, 1 << 20)
+                    if n == 0:
+                        break
+                    while n > 0:
+                        n -= os.splice(r, destination.fileno(), n)
+            except OSError:
+                pass
+            finally:
+                os.close(r)
+                os.close(w)
+                try:
+                    destination.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+        def relay(listener, connect):
+            while True:
+                client, _ = listener.accept()
+                upstream = connect()
+                def run(a=client, b=upstream):
+                    threads = [threading.Thread(target=pump, args=pair) for pair in ((a, b), (b, a))]
+                    for thread in threads:
+                        thread.start()
+                    for thread in threads:
+                        thread.join()
+                    a.close()
+                    b.close()
+                threading.Thread(target=run, daemon=True).start()
+
+        relay_socket = directory + "/relay.sock"
+        inner = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        inner.bind(relay_socket)
+        inner.listen(64)
+        outer = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        outer.bind(("127.0.0.1", 0))
+        outer.listen(64)
+        threading.Thread(target=relay, args=(inner, lambda: socket.create_connection(plain.server_address)), daemon=True).start()
+        def to_inner():
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            connection.connect(relay_socket)
+            return connection
+        threading.Thread(target=relay, args=(outer, to_inner), daemon=True).start()
+
         with open(directory + "/ports.tmp", "w") as f:
-            f.write("%d %d\n" % (tls.server_address[1], plain.server_address[1]))
+            f.write("%d %d %d\n" % (tls.server_address[1], plain.server_address[1], outer.getsockname()[1]))
         os.rename(directory + "/ports.tmp", directory + "/ports")
         threading.Event().wait()
         """#

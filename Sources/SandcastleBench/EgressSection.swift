@@ -10,7 +10,9 @@ extension BenchReport {
     /// - the time to first byte of an HTTPS request, measured by curl itself
     ///   (`time_starttransfer`): directly, and from inside a session's network namespace through
     ///   its forwarder (127.0.0.1:3128), the session's socket and the proxy (CONNECT, TLS inside);
-    /// - a download through the tunnel (curl `-p`, CONNECT) and directly, bytes per second;
+    /// - a download through the tunnel (curl `-p`, CONNECT) and directly, bytes per second, and
+    ///   through the world's reference chain of two relays that only splice: the floor any
+    ///   design with two relays (the forwarder and the daemon) starts from on this machine;
     /// - many tunnels held open at once across many sessions (CONNECT on each session's socket,
     ///   then a request on every tunnel while all are open): errors, and the daemon's VmRSS
     ///   before, with them open and after.
@@ -24,6 +26,9 @@ extension BenchReport {
         /// Medians over the rounds.
         public var directBytesPerSecond: Double
         public var tunnelBytesPerSecond: Double
+        /// Through two relays that only splice (``EgressBenchWorld/relayPort``); nil in reports
+        /// from before it was measured.
+        public var relayChainBytesPerSecond: Double?
         /// sandcastled's CPU per MiB carried through the tunnel, microseconds.
         public var daemonCPUMicrosecondsPerMiB: Double?
         public var concurrentSessions: Int
@@ -47,7 +52,10 @@ extension BenchReport {
             var lines = [
                 String(
                     format: "egress download, %d MiB: tunnel %.1f MB/s, direct %.1f MB/s", downloadBytes >> 20,
-                    tunnelBytesPerSecond / 1e6, directBytesPerSecond / 1e6),
+                    tunnelBytesPerSecond / 1e6, directBytesPerSecond / 1e6)
+                    + (relayChainBytesPerSecond.map {
+                        String(format: ", two splicing relays %.1f MB/s (%.2fx direct)", $0 / 1e6, $0 / directBytesPerSecond)
+                    } ?? ""),
                 String(
                     format: "egress: %d tunnels open at once from %d sessions, %d errors, %.2f s", concurrentTunnels,
                     concurrentSessions, concurrentErrors, concurrentSeconds),
@@ -80,7 +88,10 @@ extension Targets {
                 limit: 0.9, unit: "x direct",
                 detail: String(
                     format: "%.1f MB/s vs direct %.1f MB/s", egress.tunnelBytesPerSecond / 1e6, egress.directBytesPerSecond / 1e6)
-                    + cpu(egress.daemonCPUMicrosecondsPerMiB, "MiB")),
+                    + (egress.relayChainBytesPerSecond.map {
+                        String(format: "; two splicing relays %.2fx direct, the tunnel %.2fx of them", $0 / egress.directBytesPerSecond,
+                               egress.tunnelBytesPerSecond / $0)
+                    } ?? "") + cpu(egress.daemonCPUMicrosecondsPerMiB, "MiB")),
             .init(
                 target: "egress.concurrent", status: egress.concurrentErrors == 0 ? .pass : .fail,
                 measured: Double(egress.concurrentErrors), limit: 0, unit: "errors",
@@ -115,7 +126,8 @@ extension Benchmark {
             return BenchReport.Egress(
                 ttfbDirect: latency.direct, ttfbTunnel: latency.tunnel, daemonCPUMicrosecondsPerRequest: latency.cpu,
                 downloadBytes: options.egressDownloadBytes, directBytesPerSecond: download.direct,
-                tunnelBytesPerSecond: download.tunnel, daemonCPUMicrosecondsPerMiB: download.cpu,
+                tunnelBytesPerSecond: download.tunnel, relayChainBytesPerSecond: download.relays,
+                daemonCPUMicrosecondsPerMiB: download.cpu,
                 concurrentSessions: sessionCount, concurrentTunnels: concurrent.tunnels, concurrentErrors: concurrent.errors,
                 concurrentSeconds: concurrent.seconds, daemonCPUMicrosecondsPerTunnel: concurrent.cpu,
                 rssBeforeBytes: concurrent.rss.before, rssWithTunnelsBytes: concurrent.rss.with, rssAfterBytes: concurrent.rss.after)
@@ -184,28 +196,44 @@ extension Benchmark {
     }
 
     /// Downloads of `egressDownloadBytes` over plain HTTP (the tunnel is a CONNECT either way),
-    /// interleaved rounds: median bytes per second each way, daemon CPU per MiB tunnelled.
-    func egressDownload(_ world: EgressBenchWorld, namespace: String) async throws -> (direct: Double, tunnel: Double, cpu: Double?) {
+    /// interleaved rounds of direct, tunnel and the reference relays: median bytes per second
+    /// each way, daemon CPU per MiB tunnelled.
+    func egressDownload(_ world: EgressBenchWorld, namespace: String) async throws -> (
+        direct: Double, tunnel: Double, relays: Double, cpu: Double?
+    ) {
         let bytes = options.egressDownloadBytes
-        let url = "http://\(EgressBenchWorld.host):\(world.httpPort)/bytes/\(bytes)"
+        let path = "/bytes/\(bytes)"
+        let url = "http://\(EgressBenchWorld.host):\(world.httpPort)" + path
+        let writeOut = "%{size_download} %{speed_download}"
         var direct: [Double] = []
         var tunnel: [Double] = []
+        var relays: [Double] = []
         var cpu = CPUMeter(daemonPID: target.pid)
         let rounds = 3
+        func speed(_ values: [Double]) throws -> Double {
+            guard values.count == 2, Int(values[0]) == bytes else {
+                throw BenchError.daemon("a download of \(bytes) bytes got \(values.first.map { Int($0) } ?? 0)")
+            }
+            return values[1]
+        }
         for _ in 0..<rounds {
-            let first = try await curl(world, url, port: world.httpPort, writeOut: "%{size_download} %{speed_download}", through: nil)
-            let second = try await cpu.measure {
-                try await curl(world, url, port: world.httpPort, writeOut: "%{size_download} %{speed_download}", through: namespace)
-            }
-            for (values, into) in [(first, 0), (second, 1)] {
-                guard values.count == 2, Int(values[0]) == bytes else {
-                    throw BenchError.daemon("a download of \(bytes) bytes got \(values.first.map { Int($0) } ?? 0)")
-                }
-                if into == 0 { direct.append(values[1]) } else { tunnel.append(values[1]) }
-            }
+            direct.append(try speed(try await curl(world, url, port: world.httpPort, writeOut: writeOut, through: nil)))
+            tunnel.append(
+                try speed(
+                    try await cpu.measure {
+                        try await curl(world, url, port: world.httpPort, writeOut: writeOut, through: namespace)
+                    }))
+            relays.append(
+                try speed(
+                    try await curl(
+                        world, "http://\(EgressBenchWorld.host):\(world.relayPort)" + path, port: world.relayPort,
+                        writeOut: writeOut, through: nil)))
         }
         let mebibytes = Double(bytes * rounds) / Double(1 << 20)
-        return (Self.median(direct), Self.median(tunnel), target.pid == nil ? nil : cpu.daemonMicroseconds / mebibytes)
+        return (
+            Self.median(direct), Self.median(tunnel), Self.median(relays),
+            target.pid == nil ? nil : cpu.daemonMicroseconds / mebibytes
+        )
     }
 
     /// `egressTunnels` tunnels spread over the sessions' sockets, all open at once, each then

@@ -38,5 +38,9 @@ struct EgressReportTests {
         #expect(merged.egress == report.egress)
         #expect(merged.verdicts.contains { $0.target == "egress.concurrent" })
         #expect(report.table().contains("egress: 200 tunnels open at once from 20 sessions, 0 errors"))
+        report.egress?.relayChainBytesPerSecond = 0.4e9
+        #expect(try BenchReport.decode(try report.jsonData()).egress?.relayChainBytesPerSecond == 0.4e9)
+        #expect(report.table().contains("two splicing relays 400.0 MB/s (0.40x direct)"))
+        #expect(Targets().evaluate(report).first { $0.target == "egress.throughput" }?.detail.contains("the tunnel 2.38x of them") == true)
     }
 }
