@@ -74,25 +74,57 @@ extension SessionStore {
     /// - Throws: `invalidInput` for a state other than `creating`; `conflict`
     ///   when another session already has the container name or container id; `storageFull`...
     public func insertSession(_ session: Session, event: NewEvent) async throws -> InsertResult {
+        try Self.checkInsertable(session)
+        let arguments = try Self.encodedArguments(of: session)
+        return published(
+            try await write("inserting", session: session.id) { db in try Self.insert(db, session, arguments, event) })
+    }
+
+    /// As ``insertSession(_:event:)``, with the session's `workspaceUID` taken in the same
+    /// transaction: its workspace's uid, allocated from `candidates` when the workspace has none
+    /// (see ``workspaceUID(for:candidates:at:)``). An existing id allocates nothing. One write
+    /// instead of three (the check for the id, the uid, the insert) on every launch.
+    public func insertSession<Candidates: Sequence<UInt32> & Sendable>(
+        _ session: Session, allocatingUIDFrom candidates: Candidates, event: NewEvent
+    ) async throws -> InsertResult {
+        try Self.checkInsertable(session)
+        return published(
+            try await write("inserting", session: session.id) { db in
+                if let row = try db.cachedRow("SELECT * FROM session WHERE id = ?", [session.id]) {
+                    return (.existing(try Session(row: row)), nil)
+                }
+                var session = session
+                session.workspaceUID = Int(
+                    try Self.workspaceUID(db, for: session.workspace, candidates: candidates, at: session.createdAt))
+                return try Self.insert(db, session, try Self.encodedArguments(of: session), event)
+            })
+    }
+
+    private static func checkInsertable(_ session: Session) throws {
         guard session.state == .creating else {
             throw SessionStoreError.invalidInput(
                 "session '\(session.id)' must be inserted in state creating, not \(session.state).",
                 sessionID: session.id)
         }
-        let arguments = try Self.encodedArguments(of: session)
-        let (result, appended) = try await write("inserting", session: session.id) { db -> (InsertResult, Event?) in
-            try db.cachedExecute(Session.insertSQL(conflictClause: "ON CONFLICT (id) DO NOTHING"), arguments)
-            let inserted = db.changesCount == 1
-            let stored = try Self.fetchSession(db, id: session.id, operation: "inserting")
-            guard inserted else { return (.existing(stored), nil) }
-            let appended = try Self.insertEvent(db, event, sessionID: session.id)
-            return (.inserted(stored), appended)
-        }
-        if let appended {
+    }
+
+    private static func insert(
+        _ db: Database, _ session: Session, _ arguments: StatementArguments, _ event: NewEvent
+    ) throws -> (InsertResult, Event?) {
+        try db.cachedExecute(Session.insertSQL(conflictClause: "ON CONFLICT (id) DO NOTHING"), arguments)
+        let inserted = db.changesCount == 1
+        let stored = try fetchSession(db, id: session.id, operation: "inserting")
+        guard inserted else { return (.existing(stored), nil) }
+        let appended = try insertEvent(db, event, sessionID: session.id)
+        return (.inserted(stored), appended)
+    }
+
+    private func published(_ written: (InsertResult, Event?)) -> InsertResult {
+        if let appended = written.1 {
             eventSignal.published(appended.id)
-            logger.debug("session inserted", metadata: ["session.id": "\(session.id)", "event.id": "\(appended.id)"])
+            logger.debug("session inserted", metadata: ["event.id": "\(appended.id)"])
         }
-        return result
+        return written.0
     }
 
     /// Moves a session from one of the states in `from` to `to`, applies `mutate`, and appends

@@ -147,59 +147,44 @@ public actor SessionManager {
         }
         let hash = Self.requestHash(request, owner: owner)
 
-        if let existing = try await existingSession(id: id, hash: hash) { return (existing, false) }
-
-        let uid: UInt32
-        do {
-            uid = try await store.workspaceUID(
-                for: request.workspace, candidates: approved.profile.uids.candidates(forWorkspace: request.workspace))
-        } catch {
-            throw SessionManagerError.store(error, "allocating a uid for workspace \(request.workspace)", sessionID: id)
-        }
         let now = clock.now()
         let row = Session(
             id: id, labels: request.labels, owner: owner, profile: approved.profile.name,
             image: approved.image.description, command: request.command, env: request.env,
-            workspace: request.workspace, workspaceUID: Int(uid), containerName: Self.containerName(for: id),
+            workspace: request.workspace, workspaceUID: 0, containerName: Self.containerName(for: id),
             requestHash: hash, daemonInstance: configuration.daemonInstance, createdAt: now,
             ttlSeconds: approved.ttlSeconds, idleTimeoutSeconds: approved.idleTimeoutSeconds)
         let inserted: InsertResult
         do {
+            // One transaction: an existing id is found, the workspace's uid allocated (or read),
+            // the session and its event recorded.
             inserted = try await store.insertSession(
-                row, event: NewEvent(type: .sessionCreated, sessionID: id, time: now, payload: Self.payload(row)))
+                row, allocatingUIDFrom: approved.profile.uids.candidates(forWorkspace: request.workspace),
+                event: NewEvent(type: .sessionCreated, sessionID: id, time: now, payload: Self.payload(row)))
         } catch {
             throw SessionManagerError.store(error, "recording session \(id)", sessionID: id)
         }
         switch inserted {
-        case .existing:
-            // Another request inserted it between our check and our insert.
-            if let existing = try await existingSession(id: id, hash: hash) { return (existing, false) }
-            throw SessionManagerError.notFound(id)
+        case .existing(let found):
+            return (try await existingSession(found, hash: hash), false)
         case .inserted(let session):
-            let task = Task { try await self.launch(session, approved: approved, uid: uid) }
+            let task = Task { try await self.launch(session, approved: approved, uid: UInt32(session.workspaceUID)) }
             launches[id] = task
             defer { launches[id] = nil }
             return (try await task.value, true)
         }
     }
 
-    /// The session under `id` when one exists and was made by the same request (waiting for its
-    /// launch when that is still in flight); nil when there is none.
-    private func existingSession(id: String, hash: String) async throws -> Session? {
-        let found: Session?
-        do {
-            found = try await store.session(id: id)
-        } catch {
-            throw SessionManagerError.store(error, "reading session \(id)", sessionID: id)
-        }
-        guard let found else { return nil }
+    /// The session `found` under the id of a new request when it was made by the same request
+    /// (waiting for its launch when that is still in flight).
+    private func existingSession(_ found: Session, hash: String) async throws -> Session {
         guard found.requestHash == hash else {
             throw SessionManagerError(
                 .conflict,
-                "session '\(id)' already exists with a different request; use a new id, or send the same request to get the existing session",
-                sessionID: id)
+                "session '\(found.id)' already exists with a different request; use a new id, or send the same request to get the existing session",
+                sessionID: found.id)
         }
-        if let launch = launches[id] {
+        if let launch = launches[found.id] {
             return try await launch.value
         }
         return found
