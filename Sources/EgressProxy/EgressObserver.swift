@@ -8,6 +8,12 @@ public protocol EgressObserver: Sendable {
     func egressClosed(_ tunnel: EgressTunnelReport)
     /// Bytes moved for the session; at most about once a second per tunnel.
     func egressActivity(sessionID: String)
+    /// The proxy has stopped: record what is still held back (the default holds nothing back).
+    func flush() async
+}
+
+extension EgressObserver {
+    public func flush() async {}
 }
 
 /// A request the proxy refused, with the status and the one-line reason the client got.

@@ -136,6 +136,7 @@ public final class EgressProxy: Sendable {
     public func shutdown() async {
         for id in openSessions { await close(sessionID: id, removingDirectory: false) }
         try? await resolverThreads.shutdownGracefully()
+        await observer.flush()
     }
 
     // MARK: - Connections
@@ -151,12 +152,12 @@ public final class EgressProxy: Sendable {
         try sync.addHandler(ProxyHandler(proxy: self, session: session))
     }
 
-    /// Where `host` may be reached: the name map's or the resolver's addresses; on `eventLoop`.
     /// Reads on a tunnel's two channels: small for a request, growing to 1 MiB for a download, so
     /// that a busy tunnel costs one wakeup and one write per MiB rather than sixteen (NIO's
     /// default stops at 64 KiB). A buffer grows only after reads that filled it.
     static let tunnelReads = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20)
 
+    /// Where `host` may be reached: the name map's or the resolver's addresses; on `eventLoop`.
     func resolve(_ host: EgressHost, on eventLoop: any EventLoop) -> EventLoopFuture<[IPAddress]> {
         switch host {
         case .address(let address):

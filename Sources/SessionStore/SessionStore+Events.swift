@@ -21,6 +21,34 @@ extension SessionStore {
         return appended
     }
 
+    /// Appends `events` in one transaction, in order. When the transaction fails as a whole, each
+    /// event is tried on its own, so one bad event does not lose the others; the error of the
+    /// first that still fails is thrown after the rest were tried.
+    @discardableResult
+    public func appendEvents(_ events: [NewEvent]) async throws -> [Event] {
+        guard !events.isEmpty else { return [] }
+        do {
+            let appended = try await write("appending \(events.count) events") { db in
+                try events.map { try Self.insertEvent(db, $0, sessionID: $0.sessionID) }
+            }
+            if let last = appended.last { eventSignal.published(last.id) }
+            return appended
+        } catch {
+            guard events.count > 1 else { throw error }
+            var appended: [Event] = []
+            var firstError: (any Error)?
+            for event in events {
+                do {
+                    appended.append(try await appendEvent(event))
+                } catch {
+                    firstError = firstError ?? error
+                }
+            }
+            if let firstError { throw firstError }
+            return appended
+        }
+    }
+
     /// Up to `limit` events with ids greater than `id`, oldest first. `after: 0` starts at the
     /// beginning of what retention kept. For SSE, `id` is the client's `Last-Event-ID`.
     public func events(after id: Int64, limit: Int = 500) async throws -> [Event] {

@@ -28,6 +28,19 @@ struct EventLogTests {
         }
     }
 
+    @Test("a batch of events is appended in order in one write, and a follower sees all of it")
+    func appendBatch() async throws {
+        try await withStore { store, _ in
+            try await store.appendEvent(NewEvent(type: .ptyAttached, sessionID: "s"))
+            let batch = (1...5).map { NewEvent(type: .ptyAttached, sessionID: "s\($0)", payload: #"{"n":\#($0)}"#) }
+            let appended = try await store.appendEvents(batch)
+            #expect(appended.map(\.id) == [2, 3, 4, 5, 6])
+            #expect(try await store.events(after: 1).map(\.sessionID) == ["s1", "s2", "s3", "s4", "s5"])
+            #expect(try await store.appendEvents([]).isEmpty)
+            #expect(try await store.latestEventID() == 6)
+        }
+    }
+
     @Test("the schema refuses UPDATE on events: append-only below the API too")
     func appendOnlyTrigger() async throws {
         try await withStore { store, _ in

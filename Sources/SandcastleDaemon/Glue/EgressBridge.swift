@@ -7,6 +7,7 @@ import SandboxPolicy
 import SandcastleConfig
 import SessionStore
 import Sessions
+import Synchronization
 
 /// The egress proxy as the session manager's ``SessionEgress``: a directory per session under
 /// the configured egress directory (`<dir>/<session>/proxy.sock`; a warm-pool session's is its
@@ -73,13 +74,18 @@ struct DaemonEgress: SessionEgress {
 }
 
 /// What the proxy reports, as the daemon records it: `egress.denied`, `egress.connected` and
-/// `egress.closed` events in the store's log (appended off the event loop), Prometheus counters,
-/// and session activity for the idle reaper.
+/// `egress.closed` events in the store's log (through an ``EgressEventLog``, off the event
+/// loop), Prometheus counters, and session activity for the idle reaper.
 struct EgressRecorder: EgressObserver {
-    let store: SessionStore
+    let events: EgressEventLog
     let activity: SessionActivity
     let registry: PrometheusCollectorRegistry
-    let logger: Logger
+
+    init(store: SessionStore, activity: SessionActivity, registry: PrometheusCollectorRegistry, logger: Logger) {
+        events = EgressEventLog(store: store, logger: logger)
+        self.activity = activity
+        self.registry = registry
+    }
 
     func egressDenied(_ denial: EgressDenial) {
         registry.makeCounter(name: "sandcastle_egress_denied_total", labels: [("status", String(denial.status))]).increment()
@@ -124,17 +130,78 @@ struct EgressRecorder: EgressObserver {
         var reason: String?
     }
 
+    func flush() async {
+        await events.flush()
+    }
+
     private func append(_ type: EventType, _ sessionID: String, _ payload: Payload) {
         guard let event = try? NewEvent(type: type, sessionID: sessionID, encoding: payload) else { return }
-        let store = self.store
-        let logger = self.logger
-        // Off the event loop: the store's write must never hold a tunnel up.
+        events.append(event)
+    }
+}
+
+/// Egress events on their way to the store, a batch at a time. Tools open tunnels by the dozen
+/// (a package install, one per download), and each event in a transaction of its own cost an
+/// fsync, on the store's writer, while the next tunnels were being set up. An event waits at
+/// most ``delay``, then goes with the others that came meanwhile in one transaction, in the order
+/// they came. The proxy's shutdown appends what waits (``flush()``).
+final class EgressEventLog: Sendable {
+    /// Long enough that a tunnel's `connected` and a short request's `closed` share a commit,
+    /// short against what a reader of `/v1/events` waits for.
+    static let delay = Duration.milliseconds(100)
+
+    private struct Queue {
+        var pending: [NewEvent] = []
+        /// A task is waiting to append (or appending) the pending events.
+        var scheduled = false
+    }
+
+    private let store: SessionStore
+    private let logger: Logger
+    private let queue = Mutex(Queue())
+
+    init(store: SessionStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    /// Queues `event`; returns at once (it is called on event loops).
+    func append(_ event: NewEvent) {
+        let schedule = queue.withLock { queue in
+            queue.pending.append(event)
+            defer { queue.scheduled = true }
+            return !queue.scheduled
+        }
+        guard schedule else { return }
         Task {
-            do {
-                _ = try await store.appendEvent(event)
-            } catch {
-                logger.warning("cannot record an egress event", metadata: ["event": "\(type)", "error": "\(error)"])
+            // One task at a time: batches are appended in order.
+            while true {
+                try? await Task.sleep(for: Self.delay)
+                let batch = queue.withLock { queue in
+                    defer { queue.pending = [] }
+                    if queue.pending.isEmpty { queue.scheduled = false }
+                    return queue.pending
+                }
+                if batch.isEmpty { return }
+                await write(batch)
             }
+        }
+    }
+
+    /// Appends what waits now.
+    func flush() async {
+        await write(queue.withLock { queue in
+            defer { queue.pending = [] }
+            return queue.pending
+        })
+    }
+
+    private func write(_ batch: [NewEvent]) async {
+        guard !batch.isEmpty else { return }
+        do {
+            try await store.appendEvents(batch)
+        } catch {
+            logger.warning("cannot record egress events", metadata: ["events": "\(batch.count)", "error": "\(error)"])
         }
     }
 }
