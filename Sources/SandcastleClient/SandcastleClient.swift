@@ -118,17 +118,52 @@ public struct SandcastleClient: Sendable {
         return String(decoding: response.body, as: UTF8.self)
     }
 
+    /// Runs `body` with one connection that its calls share (HTTP/1.1 keep-alive), as a web
+    /// tier's connection pool would: a call after the first costs the daemon no accept and no new
+    /// connection. The connection closes when `body` returns.
+    public func withConnection<T>(_ body: (Connection) async throws -> T) async throws -> T {
+        try await transport.withConnection { connection in
+            try await body(Connection(connection: connection, authorization: authorization))
+        }
+    }
+
+    /// Calls on one kept-alive connection; see ``withConnection(_:)``. Not to be kept beyond it.
+    public struct Connection {
+        let connection: HTTPConnection
+        let authorization: [(String, String)]
+
+        /// As ``SandcastleClient/raw(_:_:body:)``, on this connection.
+        public func raw(_ method: String, _ path: String, body: [UInt8]? = nil) async throws -> (status: Int, body: [UInt8]) {
+            try await SandcastleClient.collecting(method, path, body: body, authorization: authorization) {
+                try await connection.exchange($0, keepAlive: true, onHead: $1, onBody: $2)
+            }
+        }
+
+        /// The daemon closed the connection (or said it would): later calls fail.
+        public var isClosed: Bool { connection.isClosed }
+    }
+
     /// Any route, answered whatever its status: for callers that check statuses themselves (the
     /// benchmark's pool and metrics calls). `body`, when given, is sent as JSON.
     public func raw(_ method: String, _ path: String, body: [UInt8]? = nil) async throws -> (status: Int, body: [UInt8]) {
+        try await Self.collecting(method, path, body: body, authorization: authorization) {
+            try await transport.exchange($0, onHead: $1, onBody: $2)
+        }
+    }
+
+    /// Sends a request through `exchange` (a `body` as JSON) and collects the whole answer.
+    static func collecting(
+        _ method: String, _ path: String, body: [UInt8]?, authorization: [(String, String)],
+        _ exchange: (HTTPTransport.Request, (Int, HTTPHeaders) async throws -> Void, (ByteBuffer) async throws -> Void) async throws -> Void
+    ) async throws -> (status: Int, body: [UInt8]) {
         var status = 0
         var collected: [UInt8] = []
         var headers = authorization
         if body != nil { headers.append(("Content-Type", "application/json")) }
-        try await transport.exchange(
+        try await exchange(
             .init(method: HTTPMethod(rawValue: method), path: path, headers: headers, body: body),
-            onHead: { code, _ in status = code },
-            onBody: { chunk in collected += chunk.readableBytesView })
+            { code, _ in status = code },
+            { chunk in collected += chunk.readableBytesView })
         return (status, collected)
     }
 
