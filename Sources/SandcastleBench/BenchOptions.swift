@@ -1,7 +1,7 @@
 /// What a run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Section: String, Sendable, CaseIterable, Codable {
-        case idle, cold, echo, throughput, warm, files, screen, exec, egress
+        case idle, http, cold, echo, throughput, warm, files, screen, exec, egress
     }
 
     /// The sections to run, in ``Section`` order.
@@ -22,6 +22,8 @@ public struct BenchOptions: Sendable {
     public var echoSamples = 2000
     /// Execs of `echo x` in one session, and as many raw engine execs, interleaved.
     public var execSamples = 200
+    /// Requests of each kind in the http section.
+    public var httpRequests = 300
     public var idleSessions = 500
     /// Concurrent session creations while filling the idle section.
     public var createConcurrency = 16

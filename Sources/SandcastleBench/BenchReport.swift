@@ -21,6 +21,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var screen: Screen?
     public var exec: Exec?
     public var egress: Egress?
+    public var http: HTTPCost?
     /// The performance targets checked against the sections present (see ``Targets``).
     public var verdicts: [Verdict] = []
 
@@ -258,6 +259,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
         result.screen = other.screen ?? screen
         result.exec = other.exec ?? exec
         result.egress = other.egress ?? egress
+        result.http = other.http ?? http
         result.verdicts = Targets().evaluate(result)
         return result
     }

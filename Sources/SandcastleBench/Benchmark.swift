@@ -62,6 +62,7 @@ public struct Benchmark: Sendable {
             logger.notice("section \(section.rawValue)")
             switch section {
             case .idle: report.idle = try await idle()
+            case .http: report.http = try await http()
             case .screen: report.screen = ScreenBench.measure()
             case .cold: report.cold = try await cold()
             case .echo: report.echo = try await echo()
@@ -109,10 +110,12 @@ public struct Benchmark: Sendable {
         let name = nextName(kind)
         let clock = ContinuousClock()
         let start = clock.now
-        let id = try await step("creating session \(name)") {
-            try await api.createSession(id: name, image: options.image, profile: options.profile, workspace: name, command: command)
+        // As a web tier does: the creation and the token on one kept-alive connection, the
+        // terminal (the browser's) on a connection of its own.
+        let (id, token) = try await step("creating session \(name) and its token") {
+            try await api.createSessionAndToken(
+                id: name, image: options.image, profile: options.profile, workspace: name, command: command)
         }
-        let token = try await step("minting a token for \(id)") { try await api.mintToken(session: id) }
         try await step("opening the terminal of \(id)") {
             try await WebSocketTerminal.with(host: api.host, port: api.port, session: id, token: token) { terminal in
                 _ = try await terminal.hello()

@@ -2,8 +2,9 @@ import Foundation
 import SandcastleClient
 
 /// The few calls of the daemon's control API the benchmark makes, over its TCP listener, through
-/// `SandcastleClient`'s transport (one connection per request: on loopback that costs tens of
-/// microseconds, and it keeps concurrent launches independent of one another).
+/// `SandcastleClient`'s transport: one connection per request, except a launch's creation and
+/// token, which share one as a web tier's pool would (a new connection costs the daemon a few
+/// hundred microseconds of CPU: the http section measures it).
 public struct DaemonAPI: Sendable {
     public let host: String
     public let port: Int
@@ -29,22 +30,65 @@ public struct DaemonAPI: Sendable {
     public func createSession(
         id: String, image: String, profile: String, workspace: String, command: [String]
     ) async throws -> String {
-        let body: [String: Any] = ["id": id, "image": image, "profile": profile, "workspace": workspace, "command": command]
-        let response = try await expect([200, 201], "POST", "/v1/sessions", json: body)
+        let request = Self.creation(id: id, image: image, profile: profile, workspace: workspace, command: command)
+        return try Self.createdID(try await expect([200, 201], "POST", "/v1/sessions", json: request))
+    }
+
+    /// `POST /v1/sessions/{id}/attach-tokens` for a read-write viewer.
+    public func mintToken(session: String, ttlSeconds: Int = 120) async throws -> String {
+        try Self.token(
+            try await expect([200, 201], "POST", "/v1/sessions/\(session)/attach-tokens", json: Self.tokenRequest(ttlSeconds)))
+    }
+
+    /// Creates a session and mints its token on one kept-alive connection, as a web tier's
+    /// connection pool would; returns the session's id and the token. When the connection fails
+    /// before both answered, both calls are made again one connection each (creation is
+    /// idempotent under the client's id).
+    public func createSessionAndToken(
+        id: String, image: String, profile: String, workspace: String, command: [String], ttlSeconds: Int = 120
+    ) async throws -> (id: String, token: String) {
+        let request = Self.creation(id: id, image: image, profile: profile, workspace: workspace, command: command)
+        let client = SandcastleClient(address: .tcp(host: host, port: port), apiKey: apiKey)
+        do {
+            return try await client.withConnection { connection in
+                func call(_ path: String, _ json: [String: Any]) async throws -> Response {
+                    let answer = try await connection.raw("POST", path, body: Array(try JSONSerialization.data(withJSONObject: json)))
+                    return try Self.checked(Response(status: answer.status, body: Data(answer.body)), [200, 201], "POST", path)
+                }
+                let created = try Self.createdID(try await call("/v1/sessions", request))
+                return (created, try Self.token(try await call("/v1/sessions/\(created)/attach-tokens", Self.tokenRequest(ttlSeconds))))
+            }
+        } catch let error as SandcastleClientError where error.status == nil {
+            let created = try await createSession(id: id, image: image, profile: profile, workspace: workspace, command: command)
+            return (created, try await mintToken(session: created, ttlSeconds: ttlSeconds))
+        }
+    }
+
+    private static func creation(id: String, image: String, profile: String, workspace: String, command: [String]) -> [String: Any] {
+        ["id": id, "image": image, "profile": profile, "workspace": workspace, "command": command]
+    }
+
+    private static func tokenRequest(_ ttlSeconds: Int) -> [String: Any] { ["role": "rw", "ttlSeconds": ttlSeconds] }
+
+    private static func createdID(_ response: Response) throws -> String {
         guard let created = response.object?["id"] as? String else {
             throw BenchError.daemon("POST /v1/sessions answered without an id: \(response.text.prefix(300))")
         }
         return created
     }
 
-    /// `POST /v1/sessions/{id}/attach-tokens` for a read-write viewer.
-    public func mintToken(session: String, ttlSeconds: Int = 120) async throws -> String {
-        let response = try await expect(
-            [200, 201], "POST", "/v1/sessions/\(session)/attach-tokens", json: ["role": "rw", "ttlSeconds": ttlSeconds])
+    private static func token(_ response: Response) throws -> String {
         guard let token = response.object?["token"] as? String else {
             throw BenchError.daemon("attach-tokens answered without a token: \(response.text.prefix(300))")
         }
         return token
+    }
+
+    private static func checked(_ response: Response, _ statuses: Set<Int>, _ method: String, _ path: String) throws -> Response {
+        guard statuses.contains(response.status) else {
+            throw BenchError.daemon("\(method) \(path) answered \(response.status): \(response.text.prefix(500))")
+        }
+        return response
     }
 
     /// `DELETE /v1/sessions/{id}?workspace=delete`: stops and removes the container and the
@@ -57,11 +101,7 @@ public struct DaemonAPI: Sendable {
     @discardableResult
     public func expect(_ statuses: Set<Int>, _ method: String, _ path: String, json: [String: Any]? = nil) async throws -> Response {
         let body = try json.map { try JSONSerialization.data(withJSONObject: $0) }
-        let response = try await send(method, path, body: body)
-        guard statuses.contains(response.status) else {
-            throw BenchError.daemon("\(method) \(path) answered \(response.status): \(response.text.prefix(500))")
-        }
-        return response
+        return try Self.checked(try await send(method, path, body: body), statuses, method, path)
     }
 
     /// Sends one request on a connection of its own and collects the whole response. A connection

@@ -178,6 +178,7 @@ extension BenchReport {
         }
         if let files { lines += files.tableLines(row) }
         if let egress { lines += egress.tableLines(row) }
+        if let http { lines += http.tableLines() }
         if !verdicts.isEmpty {
             lines.append("")
             lines.append("target".padding(toLength: 22, withPad: " ", startingAt: 0) + "result  measured      limit")

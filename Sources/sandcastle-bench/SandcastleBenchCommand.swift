@@ -16,8 +16,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
             Exit status: 0 when every measured target passed, 1 when one failed, 2 on an error.
             """)
 
-    @Option(help: "Sections to run, comma-separated: idle, cold, echo, throughput, warm, files, screen, exec, egress.")
-    var sections = "idle,cold,echo,throughput,warm,files,screen,exec,egress"
+    @Option(help: "Sections to run, comma-separated: idle, http, cold, echo, throughput, warm, files, screen, exec, egress.")
+    var sections = "idle,http,cold,echo,throughput,warm,files,screen,exec,egress"
     @Option(help: "Write the report as JSON to this file.")
     var json: String?
     @Option(help: "A running daemon's TCP API, http://HOST:PORT (its allowed_origins must include ws://HOST).")
@@ -56,6 +56,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
     var egressSessions = 20
     @Option(help: "Egress: tunnels held open at once.")
     var egressTunnels = 200
+    @Option(help: "HTTP: requests per kind (new connection, kept alive, authenticated lookup).")
+    var httpRequests = 300
     @Option(help: "Idle attached sessions.")
     var idleSessions = 500
     @Option(help: "Concurrent session creations and removals.")
@@ -125,6 +127,7 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
         options.throughputBytes = throughputMib << 20
         options.echoSamples = echoSamples
         options.execSamples = execSamples
+        options.httpRequests = httpRequests
         options.egressSamples = egressSamples
         options.egressDownloadBytes = egressMib << 20
         options.egressSessions = egressSessions
