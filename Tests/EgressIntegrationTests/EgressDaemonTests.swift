@@ -175,14 +175,7 @@ final class EgressWorld: Sendable {
             refill_per_minute = 6000
             """
         }
-        let config = """
-            [api]
-            socket = "\(directory)/api.sock"
-            [paths]
-            state_directory = "\(directory)/state"
-            workspace_root = "\(directory)/workspaces"
-            policies = "\(policies)"
-            workspace_images = ""
+        let config = SandcastledProcess.configuration(in: directory, policies: policies) + """
             [engine]
             stop_grace_seconds = 1
             [egress]

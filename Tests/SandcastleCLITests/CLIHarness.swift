@@ -112,15 +112,9 @@ final class LiveDaemon: Sendable {
         tcpPort = tcp ? Int.random(in: 20_000...60_000) : nil
         directory = "/tmp/sc-\(tag)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let config = """
-            [api]
-            socket = "\(directory)/api.sock"
-            \(tcpPort.map { "tcp = \"127.0.0.1:\($0)\"" } ?? "")
-            [paths]
-            state_directory = "\(directory)/state"
-            workspace_root = "\(directory)/workspaces"
-            policies = "\(Binaries.repositoryRoot.appendingPathComponent("Policies").path)"
-            workspace_images = ""
+        let config = SandcastledProcess.configuration(
+            in: directory, policies: Binaries.repositoryRoot.appendingPathComponent("Policies").path,
+            apiLines: tcpPort.map { [#"tcp = "127.0.0.1:\#($0)""#] } ?? []) + """
             [engine]
             stop_grace_seconds = 2
             """

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SandcastleTestSupport
 
 @testable import SandcastleCLI
 
@@ -12,14 +13,7 @@ struct DoctorWorkspaceLimitsTests {
     }
 
     func configure(_ directory: String, policies: String, quota: String = "auto") throws -> String {
-        let config = """
-            [api]
-            socket = "\(directory)/api.sock"
-            [paths]
-            state_directory = "\(directory)/state"
-            workspace_root = "\(directory)/workspaces"
-            policies = "\(policies)"
-            workspace_images = ""
+        let config = SandcastledProcess.configuration(in: directory, policies: policies) + """
             [workspaces]
             quota = "\(quota)"
             """

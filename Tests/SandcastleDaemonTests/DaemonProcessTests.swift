@@ -118,16 +118,9 @@ extension SandcastledProcess {
     ) throws {
         let path = directory + "/sandcastled.toml"
         if !FileManager.default.fileExists(atPath: path) {
-            let config = """
-                [api]
-                socket = "\(directory)/api.sock"
-                allowed_origins = [\(origins.map { "\"\($0)\"" }.joined(separator: ", "))]
-                \(api)
-                [paths]
-                state_directory = "\(directory)/state"
-                workspace_root = "\(directory)/workspaces"
-                policies = "\(policies ?? ManagerFixture.policiesDirectory)"
-                workspace_images = ""
+            let config = SandcastledProcess.configuration(
+                in: directory, policies: policies ?? ManagerFixture.policiesDirectory,
+                apiLines: ["allowed_origins = [\(origins.map { "\"\($0)\"" }.joined(separator: ", "))]", api]) + """
                 [engine]
                 stop_grace_seconds = 2
                 \(tail)

@@ -76,6 +76,24 @@ public final class SandcastledProcess: Sendable {
     }
 }
 
+extension SandcastledProcess {
+    /// The head of a test daemon's configuration in `directory`: the API socket the class uses
+    /// (`apiLines` go into the same table), the state and workspaces beside it, `policies`, no
+    /// workspace images. Tests append their own tables after it.
+    public static func configuration(in directory: String, policies: String, apiLines: [String] = []) -> String {
+        ([
+            "[api]",
+            #"socket = "\#(directory)/api.sock""#,
+        ] + apiLines + [
+            "[paths]",
+            #"state_directory = "\#(directory)/state""#,
+            #"workspace_root = "\#(directory)/workspaces""#,
+            #"policies = "\#(policies)""#,
+            #"workspace_images = """#,
+        ]).joined(separator: "\n") + "\n"
+    }
+}
+
 /// A product of this package, built by `swift build`: beside the test bundle (or up to three
 /// levels above it), else in the repository's debug build.
 public func builtExecutable(_ name: String) throws -> URL {

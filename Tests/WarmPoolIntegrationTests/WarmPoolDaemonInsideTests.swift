@@ -17,14 +17,7 @@ struct WarmPoolDaemonInsideTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let engine = try await DockerClient.connect(.fromEnvironment())
         let gate = try GateBinary.path()
-        let config = """
-            [api]
-            socket = "\(directory)/api.sock"
-            [paths]
-            state_directory = "\(directory)/state"
-            workspace_root = "\(directory)/workspaces"
-            policies = "\(ManagerFixture.policiesDirectory)"
-            workspace_images = ""
+        let config = SandcastledProcess.configuration(in: directory, policies: ManagerFixture.policiesDirectory) + """
             [engine]
             stop_grace_seconds = 2
             [pool]
