@@ -89,6 +89,19 @@ struct BenchReportTests {
         #expect(verdicts.count == 8)
     }
 
+    @Test func screenModelsAreJudgedAgainstTheRawSideOfTheirOwnRun() throws {
+        var report = BenchReport()
+        // With models: 28 MB/s beside a raw 30; without, in a faster run: 34 beside a raw 34.
+        // Against each other 0.82x, but against their own runs' pace 0.933 / 1.0.
+        report.throughput = .init(bytes: 280_000_000, daemonSeconds: 10, rawSeconds: 280.0 / 300.0 * 10, screens: true)
+        report.throughputWithoutScreens = .init(bytes: 340_000_000, daemonSeconds: 10, rawSeconds: 10, screens: false)
+        let verdict = try #require(Targets().evaluate(report).first { $0.target == "screen.throughput_ratio" })
+        #expect(abs(verdict.measured - 28.0 / 30.0) < 1e-9)
+        #expect(verdict.status == .pass)
+        report.throughput?.daemonSeconds = 11
+        #expect(Targets().evaluate(report).first { $0.target == "screen.throughput_ratio" }?.status == .fail)
+    }
+
     @Test func fewerIdleSessionsAreJudgedOnTheProjection() throws {
         var report = BenchReport()
         // 100 sessions cost 50 MB over a 40 MB baseline: 500 would be 40 + 250 = 290 MB.
