@@ -8,6 +8,21 @@ import SessionStore
 /// the store and the engine stay behind it. Reads that need no ordering with the manager's own
 /// work are `nonisolated`, so they never queue behind a launch.
 extension SessionManager {
+    /// Session `id` as the store has it. Every attach token and terminal asks for it: it never
+    /// waits for the manager's launches in a burst.
+    ///
+    /// - Throws: ``SessionManagerError`` `notFound`, `storageUnavailable`.
+    public nonisolated func session(_ id: String) async throws -> Session {
+        let found: Session?
+        do {
+            found = try await store.session(id: id)
+        } catch {
+            throw SessionManagerError.store(error, "reading session \(id)", sessionID: id)
+        }
+        guard let found else { throw SessionManagerError.notFound(id) }
+        return found
+    }
+
     /// A page of sessions, newest first (see ``SessionStore/sessions(states:label:after:limit:)``).
     public nonisolated func sessions(
         states: Set<SessionState>? = nil, label: LabelFilter? = nil, after cursor: SessionCursor? = nil, limit: Int = 100

@@ -324,19 +324,6 @@ public actor SessionManager {
         }
     }
 
-    // MARK: - Queries
-
-    public func session(_ id: String) async throws -> Session {
-        let found: Session?
-        do {
-            found = try await store.session(id: id)
-        } catch {
-            throw SessionManagerError.store(error, "reading session \(id)", sessionID: id)
-        }
-        guard let found else { throw SessionManagerError.notFound(id) }
-        return found
-    }
-
     // MARK: - Helpers
 
     /// SHA-256 over the request's canonical JSON and the owner: equal requests, equal hashes.
