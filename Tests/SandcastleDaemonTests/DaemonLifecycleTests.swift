@@ -55,9 +55,12 @@ struct DaemonLifecycleTests {
     /// What a viewer saw.
     final class Viewer: Sendable {
         let state = Mutex<(controls: [String], output: String, close: Int?)>(([], "", nil))
+        let readEnded = Mutex(false)
         var output: String { state.withLock { $0.output } }
         var controls: [String] { state.withLock { $0.controls } }
         var closeCode: Int? { state.withLock { $0.close } }
+        /// The server's messages ended (its close frame was read, or the connection dropped).
+        var ended: Bool { readEnded.withLock { $0 } }
     }
 
     /// How a SIGTERM went: exit status and time to exit.
@@ -78,6 +81,7 @@ struct DaemonLifecycleTests {
         ) { inbound, outbound, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
+                    defer { viewer.readEnded.withLock { $0 = true } }
                     for try await message in inbound.messages(maxSize: 1 << 24) {
                         switch message {
                         case .text(let text): viewer.state.withLock { $0.controls.append(text) }
@@ -268,6 +272,9 @@ struct DaemonLifecycleTests {
                 let code = await daemon.stop(SIGTERM)
                 let took = ContinuousClock.now - start
                 stop.state.withLock { $0 = (code, took) }
+                // The daemon has exited; its close frame may still wait in our socket, unread on a
+                // busy machine: once read, ours is not sent (else the close would be our 1000).
+                try await eventually("the daemon's close frame read", timeout: .seconds(10)) { viewer.ended }
             }
             #expect(viewer.closeCode == 1001, "close code \(String(describing: viewer.closeCode))")
             let (status, took) = try #require(stop.state.withLock { $0 })
