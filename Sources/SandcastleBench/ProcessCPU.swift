@@ -35,31 +35,32 @@ enum ProcessCPU {
     }
 
     static func schedulerMicroseconds(pid: Int32) -> Double? {
-        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return nil }
-        var total = 0.0
-        for thread in threads {
-            guard let line = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8),
-                let field = line.split(separator: " ").first, let nanoseconds = Double(field)
-            else { continue }
-            total += nanoseconds / 1000
-        }
-        return threads.isEmpty ? nil : total
+        threadRunTimes(pid: pid).map { $0.reduce(0) { $0 + $1.microseconds } }
     }
 
     /// The scheduler's run time per group of threads alive now: a thread's name (`comm`) with its
     /// digits dropped, so that `NIO-ELT-0-#1` and `NIO-ELT-0-#0` count as one `NIO-ELT--#`.
     static func threadGroupMicroseconds(pid: Int32) -> [String: Double] {
-        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [:] }
         var groups: [String: Double] = [:]
-        for thread in threads {
-            guard let line = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8),
-                let field = line.split(separator: " ").first, let nanoseconds = Double(field),
-                let name = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/comm", encoding: .utf8)
-            else { continue }
-            let group = String(name.trimmingCharacters(in: .whitespacesAndNewlines).filter { !$0.isNumber })
-            groups[group, default: 0] += nanoseconds / 1000
+        for thread in threadRunTimes(pid: pid) ?? [] {
+            groups[String(thread.name.filter { !$0.isNumber }), default: 0] += thread.microseconds
         }
         return groups
+    }
+
+    /// Each thread alive now: its name and the scheduler's run time; nil when there are none.
+    private static func threadRunTimes(pid: Int32) -> [(name: String, microseconds: Double)]? {
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !threads.isEmpty else {
+            return nil
+        }
+        return threads.compactMap { thread in
+            let directory = "/proc/\(pid)/task/\(thread)/"
+            guard let line = try? String(contentsOfFile: directory + "schedstat", encoding: .utf8),
+                let field = line.split(separator: " ").first, let nanoseconds = Double(field)
+            else { return nil }
+            let name = (try? String(contentsOfFile: directory + "comm", encoding: .utf8)) ?? ""
+            return (name.trimmingCharacters(in: .whitespacesAndNewlines), nanoseconds / 1000)
+        }
     }
 
     static func statMicroseconds(pid: Int32) -> Double? {
