@@ -20,7 +20,7 @@ extension Benchmark {
             touch /workspace/ready; exec cat
             """
         let id = try await api.createSession(id: name, image: options.image, profile: options.profile, workspace: name, command: ["sh", "-c", script])
-        let client = SandcastleClient(address: .tcp(host: api.host, port: api.port), apiKey: api.apiKey)
+        let client = api.client()
         let deadline = ContinuousClock.now + .seconds(300)
         while (try? await client.stat(workspace: name, path: "/ready")) == nil {
             guard ContinuousClock.now < deadline else { throw BenchError.daemon("the session did not fill its workspace in 5 minutes") }

@@ -16,6 +16,11 @@ public struct DaemonAPI: Sendable {
         self.apiKey = apiKey
     }
 
+    /// The typed client of this daemon, with the API key or without it.
+    public func client(authenticated: Bool = true) -> SandcastleClient {
+        SandcastleClient(address: .tcp(host: host, port: port), apiKey: authenticated ? apiKey : nil)
+    }
+
     /// A response: status and body.
     public struct Response: Sendable {
         public var status: Int
@@ -48,7 +53,7 @@ public struct DaemonAPI: Sendable {
         id: String, image: String, profile: String, workspace: String, command: [String], ttlSeconds: Int = 120
     ) async throws -> (id: String, token: String) {
         let request = Self.creation(id: id, image: image, profile: profile, workspace: workspace, command: command)
-        let client = SandcastleClient(address: .tcp(host: host, port: port), apiKey: apiKey)
+        let client = client()
         do {
             return try await client.withConnection { connection in
                 func call(_ path: String, _ json: [String: Any]) async throws -> Response {
@@ -120,7 +125,7 @@ public struct DaemonAPI: Sendable {
     }
 
     private func sendOnce(_ method: String, _ path: String, body: Data?) async throws -> Response {
-        let client = SandcastleClient(address: .tcp(host: host, port: port), apiKey: apiKey)
+        let client = client()
         let answer = try await client.raw(method, path, body: body.map { Array($0) })
         return Response(status: answer.status, body: Data(answer.body))
     }

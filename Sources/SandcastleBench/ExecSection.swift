@@ -81,7 +81,7 @@ extension Benchmark {
             id: nextName("exec"), image: options.image, profile: options.profile, workspace: nextName("exec"),
             command: BenchOptions.idleCommand)
         do {
-            let client = SandcastleClient(address: .tcp(host: api.host, port: api.port), apiKey: api.apiKey)
+            let client = api.client()
             for _ in 0..<warmUp {
                 _ = try await daemonExecToFirstByte(client, session: session)
                 _ = try await raw.execToFirstByte(container: rawContainer.id, command: Self.execCommand)
