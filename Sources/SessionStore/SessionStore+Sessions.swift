@@ -90,9 +90,7 @@ extension SessionStore {
         try Self.checkInsertable(session)
         return published(
             try await write("inserting", session: session.id) { db in
-                if let row = try db.cachedRow("SELECT * FROM session WHERE id = ?", [session.id]) {
-                    return (.existing(try Session(row: row)), nil)
-                }
+                if let stored = try Self.findSession(db, id: session.id) { return (.existing(stored), nil) }
                 var session = session
                 session.workspaceUID = Int(
                     try Self.workspaceUID(db, for: session.workspace, candidates: candidates, at: session.createdAt))
@@ -197,7 +195,7 @@ extension SessionStore {
     /// The session with this id, or `nil`.
     public func session(id: String) async throws -> Session? {
         try await read("reading", session: id) { db in
-            try db.cachedRow("SELECT * FROM session WHERE id = ?", [id]).map(Session.init(row:))
+            try Self.findSession(db, id: id)
         }
     }
 
@@ -311,10 +309,13 @@ extension SessionStore {
     }
 
     static func fetchSession(_ db: Database, id: String, operation: String) throws -> Session {
-        guard let row = try db.cachedRow("SELECT * FROM session WHERE id = ?", [id]) else {
-            throw SessionStoreError.notFound(id, operation: operation)
-        }
-        return try Session(row: row)
+        guard let session = try findSession(db, id: id) else { throw SessionStoreError.notFound(id, operation: operation) }
+        return session
+    }
+
+    /// Session `id`, or nil when there is none.
+    static func findSession(_ db: Database, id: String) throws -> Session? {
+        try db.cachedRow("SELECT * FROM session WHERE id = ?", [id]).map(Session.init(row:))
     }
 }
 
