@@ -9,9 +9,10 @@ import Glibc
 /// ``host`` (openssl), a copy of the policies with the profile ``profile`` (the run's profile
 /// plus an allow list naming exactly those two servers, loopback listed as a block as the proxy
 /// requires), and the daemon's `[egress]` table (its hosts file maps ``host`` to 127.0.0.1).
-/// Beside them, a reference chain of two relays in front of the HTTP server, the shape of the
-/// tunnel (TCP, a unix socket, TCP) that only moves bytes with `splice(2)`: what any two relays
-/// cost on this machine, whoever writes them. Nothing is sent off the machine.
+/// Beside them, two references in front of the HTTP server that only move bytes with
+/// `splice(2)`: a chain of two relays of the tunnel's shape (TCP, a unix socket, TCP), and one
+/// relay (TCP to TCP), the least any proxy puts on the path. They show what relaying costs on this
+/// machine, whoever writes the relay. Nothing is sent off the machine.
 public final class EgressBenchWorld: Sendable {
     /// The profile the section's sessions run under.
     public static let profile = "egress-bench"
@@ -23,6 +24,8 @@ public final class EgressBenchWorld: Sendable {
     public let httpPort: Int
     /// The relay chain's TCP port: a request to it reaches the HTTP server through both relays.
     public let relayPort: Int
+    /// The single relay's TCP port: a request to it reaches the HTTP server through one relay.
+    public let singleRelayPort: Int
     /// The policies directory the daemon must load (the run's, plus ``profile``).
     public let policies: String
     private let server: Process
@@ -83,7 +86,7 @@ public final class EgressBenchWorld: Sendable {
         }
         var ports: [Int] = []
         let deadline = ContinuousClock.now + .seconds(15)
-        while ports.count != 3 {
+        while ports.count != 4 {
             if let text = try? String(contentsOfFile: directory + "/ports", encoding: .utf8), text.hasSuffix("\n") {
                 ports = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
             }
@@ -93,7 +96,7 @@ public final class EgressBenchWorld: Sendable {
                 try? manager.removeItem(atPath: directory)
                 throw BenchError.daemon("the egress section's servers did not start: \(text.suffix(2000))")
             }
-            if ports.count != 3 { try await Task.sleep(for: .milliseconds(20)) }
+            if ports.count != 4 { try await Task.sleep(for: .milliseconds(20)) }
         }
         let copy = directory + "/policies"
         do {
@@ -111,14 +114,18 @@ public final class EgressBenchWorld: Sendable {
             throw BenchError.usage("cannot write the egress profile from \(policies)/\(baseProfile).toml: \(error)")
         }
         return EgressBenchWorld(
-            directory: directory, httpsPort: ports[0], httpPort: ports[1], relayPort: ports[2], policies: copy, server: server)
+            directory: directory, httpsPort: ports[0], httpPort: ports[1], relayPort: ports[2], singleRelayPort: ports[3],
+            policies: copy, server: server)
     }
 
-    private init(directory: String, httpsPort: Int, httpPort: Int, relayPort: Int, policies: String, server: Process) {
+    private init(
+        directory: String, httpsPort: Int, httpPort: Int, relayPort: Int, singleRelayPort: Int, policies: String, server: Process
+    ) {
         self.directory = directory
         self.httpsPort = httpsPort
         self.httpPort = httpPort
         self.relayPort = relayPort
+        self.singleRelayPort = singleRelayPort
         self.policies = policies
         self.server = server
     }
@@ -159,8 +166,9 @@ public final class EgressBenchWorld: Sendable {
     /// The servers: HTTPS (a short answer, for the time to first byte) and HTTP (`/bytes/N`
     /// answers N bytes, for throughput and the concurrent tunnels), threaded, HTTP/1.1 keep-alive.
     /// The relay chain: TCP on RELAY_PORT to the unix socket DIR/relay.sock, and from it to the
-    /// HTTP server, each connection a thread per direction splicing through a 1 MiB pipe.
-    /// Writes "HTTPS_PORT HTTP_PORT RELAY_PORT\n" to DIR/ports once all listen.
+    /// HTTP server; the single relay: TCP on SINGLE_PORT to the HTTP server. Each connection a
+    /// thread per direction splicing through a 1 MiB pipe.
+    /// Writes "HTTPS_PORT HTTP_PORT RELAY_PORT SINGLE_PORT\n" to DIR/ports once all listen.
     static let serverSource = #"""
         import fcntl, http.server, os, socket, ssl, sys, threading
         directory = sys.argv[1]
@@ -251,9 +259,13 @@ public final class EgressBenchWorld: Sendable {
             connection.connect(relay_socket)
             return connection
         threading.Thread(target=relay, args=(outer, to_inner), daemon=True).start()
+        single = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        single.bind(("127.0.0.1", 0))
+        single.listen(64)
+        threading.Thread(target=relay, args=(single, lambda: socket.create_connection(plain.server_address)), daemon=True).start()
 
         with open(directory + "/ports.tmp", "w") as f:
-            f.write("%d %d %d\n" % (tls.server_address[1], plain.server_address[1], outer.getsockname()[1]))
+            f.write("%d %d %d %d\n" % (tls.server_address[1], plain.server_address[1], outer.getsockname()[1], single.getsockname()[1]))
         os.rename(directory + "/ports.tmp", directory + "/ports")
         threading.Event().wait()
         """#

@@ -11,8 +11,9 @@ extension BenchReport {
     ///   (`time_starttransfer`): directly, and from inside a session's network namespace through
     ///   its forwarder (127.0.0.1:3128), the session's socket and the proxy (CONNECT, TLS inside);
     /// - a download through the tunnel (curl `-p`, CONNECT) and directly, bytes per second, and
-    ///   through the world's reference chain of two relays that only splice: the floor any
-    ///   design with two relays (the forwarder and the daemon) starts from on this machine;
+    ///   through the world's two references that only splice: a chain of two relays (the floor
+    ///   any design with two relays, the forwarder and the daemon, starts from on this machine)
+    ///   and one relay (the floor of any proxy at all);
     /// - many tunnels held open at once across many sessions (CONNECT on each session's socket,
     ///   then a request on every tunnel while all are open): errors, and the daemon's VmRSS
     ///   before, with them open and after.
@@ -29,6 +30,9 @@ extension BenchReport {
         /// Through two relays that only splice (``EgressBenchWorld/relayPort``); nil in reports
         /// from before it was measured.
         public var relayChainBytesPerSecond: Double?
+        /// Through one relay that only splices (``EgressBenchWorld/singleRelayPort``); nil in
+        /// reports from before it was measured.
+        public var singleRelayBytesPerSecond: Double?
         /// sandcastled's CPU per MiB carried through the tunnel, microseconds.
         public var daemonCPUMicrosecondsPerMiB: Double?
         public var concurrentSessions: Int
@@ -55,6 +59,9 @@ extension BenchReport {
                     tunnelBytesPerSecond / 1e6, directBytesPerSecond / 1e6)
                     + (relayChainBytesPerSecond.map {
                         String(format: ", two splicing relays %.1f MB/s (%.2fx direct)", $0 / 1e6, $0 / directBytesPerSecond)
+                    } ?? "")
+                    + (singleRelayBytesPerSecond.map {
+                        String(format: ", one splicing relay %.1f MB/s (%.2fx direct)", $0 / 1e6, $0 / directBytesPerSecond)
                     } ?? ""),
                 String(
                     format: "egress: %d tunnels open at once from %d sessions, %d errors, %.2f s", concurrentTunnels,
@@ -88,6 +95,9 @@ extension Targets {
                 limit: 0.9, unit: "x direct",
                 detail: String(
                     format: "%.1f MB/s vs direct %.1f MB/s", egress.tunnelBytesPerSecond / 1e6, egress.directBytesPerSecond / 1e6)
+                    + (egress.singleRelayBytesPerSecond.map {
+                        String(format: "; one splicing relay %.2fx direct", $0 / egress.directBytesPerSecond)
+                    } ?? "")
                     + (egress.relayChainBytesPerSecond.map {
                         String(format: "; two splicing relays %.2fx direct, the tunnel %.2fx of them", $0 / egress.directBytesPerSecond,
                                egress.tunnelBytesPerSecond / $0)
@@ -127,6 +137,7 @@ extension Benchmark {
                 ttfbDirect: latency.direct, ttfbTunnel: latency.tunnel, daemonCPUMicrosecondsPerRequest: latency.cpu,
                 downloadBytes: options.egressDownloadBytes, directBytesPerSecond: download.direct,
                 tunnelBytesPerSecond: download.tunnel, relayChainBytesPerSecond: download.relays,
+                singleRelayBytesPerSecond: download.single,
                 daemonCPUMicrosecondsPerMiB: download.cpu,
                 concurrentSessions: sessionCount, concurrentTunnels: concurrent.tunnels, concurrentErrors: concurrent.errors,
                 concurrentSeconds: concurrent.seconds, daemonCPUMicrosecondsPerTunnel: concurrent.cpu,
@@ -199,7 +210,7 @@ extension Benchmark {
     /// interleaved rounds of direct, tunnel and the reference relays: median bytes per second
     /// each way, daemon CPU per MiB tunnelled.
     func egressDownload(_ world: EgressBenchWorld, namespace: String) async throws -> (
-        direct: Double, tunnel: Double, relays: Double, cpu: Double?
+        direct: Double, tunnel: Double, relays: Double, single: Double, cpu: Double?
     ) {
         let bytes = options.egressDownloadBytes
         let path = "/bytes/\(bytes)"
@@ -208,6 +219,7 @@ extension Benchmark {
         var direct: [Double] = []
         var tunnel: [Double] = []
         var relays: [Double] = []
+        var single: [Double] = []
         var cpu = CPUMeter(daemonPID: target.pid)
         let rounds = 3
         func speed(_ values: [Double]) throws -> Double {
@@ -223,15 +235,15 @@ extension Benchmark {
                     try await cpu.measure {
                         try await curl(world, url, port: world.httpPort, writeOut: writeOut, through: namespace)
                     }))
-            relays.append(
-                try speed(
-                    try await curl(
-                        world, "http://\(EgressBenchWorld.host):\(world.relayPort)" + path, port: world.relayPort,
-                        writeOut: writeOut, through: nil)))
+            func reference(_ port: Int) async throws -> Double {
+                try speed(try await curl(world, "http://\(EgressBenchWorld.host):\(port)" + path, port: port, writeOut: writeOut, through: nil))
+            }
+            relays.append(try await reference(world.relayPort))
+            single.append(try await reference(world.singleRelayPort))
         }
         let mebibytes = Double(bytes * rounds) / Double(1 << 20)
         return (
-            Self.median(direct), Self.median(tunnel), Self.median(relays),
+            Self.median(direct), Self.median(tunnel), Self.median(relays), Self.median(single),
             target.pid == nil ? nil : cpu.daemonMicroseconds / mebibytes
         )
     }
