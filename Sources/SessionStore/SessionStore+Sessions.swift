@@ -84,8 +84,13 @@ extension SessionStore {
     /// transaction: its workspace's uid, allocated from `candidates` when the workspace has none
     /// (see ``workspaceUID(for:candidates:at:)``). An existing id allocates nothing. One write
     /// instead of three (the check for the id, the uid, the insert) on every launch.
+    ///
+    /// With `poolSlot`, a new session also claims that warm-pool slot in the same transaction (a
+    /// compare-and-set: a slot is handed out at most once): the inserted session is `starting` in
+    /// the slot's container when the slot was still `ready`, and `creating` without a slot when
+    /// it was not.
     public func insertSession<Candidates: Sequence<UInt32> & Sendable>(
-        _ session: Session, allocatingUIDFrom candidates: Candidates, event: NewEvent
+        _ session: Session, allocatingUIDFrom candidates: Candidates, event: NewEvent, claimingPoolSlot poolSlot: String? = nil
     ) async throws -> InsertResult {
         try Self.checkInsertable(session)
         return published(
@@ -94,7 +99,11 @@ extension SessionStore {
                 var session = session
                 session.workspaceUID = Int(
                     try Self.workspaceUID(db, for: session.workspace, candidates: candidates, at: session.createdAt))
-                return try Self.insert(db, session, try Self.encodedArguments(of: session), event)
+                let inserted = try Self.insert(db, session, try Self.encodedArguments(of: session), event)
+                guard let poolSlot, case .inserted = inserted.0,
+                    let claimed = try Self.claimPoolSlot(db, poolSlot, for: session.id, at: session.createdAt)
+                else { return inserted }
+                return (.inserted(claimed), inserted.1)
             })
     }
 

@@ -154,21 +154,33 @@ public actor SessionManager {
             workspace: request.workspace, workspaceUID: 0, containerName: Self.containerName(for: id),
             requestHash: hash, daemonInstance: configuration.daemonInstance, createdAt: now,
             ttlSeconds: approved.ttlSeconds, idleTimeoutSeconds: approved.idleTimeoutSeconds)
+        // A warm slot is taken before the insert, so that the insert claims it too.
+        let reserved = await pool?.reserve(for: approved)
         let inserted: InsertResult
         do {
             // One transaction: an existing id is found, the workspace's uid allocated (or read),
-            // the session and its event recorded.
+            // the session and its event recorded, the reserved slot claimed.
             inserted = try await store.insertSession(
                 row, allocatingUIDFrom: approved.profile.uids.candidates(forWorkspace: request.workspace),
-                event: NewEvent(type: .sessionCreated, sessionID: id, time: now, payload: Self.payload(row)))
+                event: NewEvent(type: .sessionCreated, sessionID: id, time: now, payload: Self.payload(row)),
+                claimingPoolSlot: reserved?.slot.id)
         } catch {
+            if let reserved { await pool?.putBack(reserved) }
             throw SessionManagerError.store(error, "recording session \(id)", sessionID: id)
         }
         switch inserted {
         case .existing(let found):
+            if let reserved { await pool?.putBack(reserved) }
             return (try await existingSession(found, hash: hash), false)
         case .inserted(let session):
-            let task = Task { try await self.launch(session, approved: approved, uid: UInt32(session.workspaceUID)) }
+            var claimed: WarmPool.ReservedSlot?
+            if let reserved {
+                // Not claimed: the slot was retired meanwhile; the session launches cold.
+                if session.poolSlot == reserved.slot.id { claimed = reserved } else { await pool?.discard(reserved) }
+            }
+            let task = Task { [claimed] in
+                try await self.launch(session, approved: approved, uid: UInt32(session.workspaceUID), claimed: claimed)
+            }
             launches[id] = task
             defer { launches[id] = nil }
             return (try await task.value, true)
@@ -190,11 +202,16 @@ public actor SessionManager {
         return found
     }
 
-    /// Creates, verifies and starts the container of a recorded session.
-    private func launch(_ session: Session, approved: ApprovedSession, uid: UInt32) async throws -> Session {
+    /// Creates, verifies and starts the container of a recorded session, or delivers it to the
+    /// pool slot it `claimed` when it was inserted.
+    private func launch(
+        _ session: Session, approved: ApprovedSession, uid: UInt32, claimed: WarmPool.ReservedSlot?
+    ) async throws -> Session {
         let id = session.id
         var containerID: String?
-        var stream: TerminalStream?
+        // The claimed slot's gate stream until the delivery below takes it: a failure before
+        // that closes it (the slot itself is released through the store's record of the claim).
+        var stream: TerminalStream? = claimed?.stream
         do {
             let user = WorkspaceUser(uid: uid)
             var workspace = try workspaces.resolve(session.workspace, creatingFor: user)
@@ -204,8 +221,9 @@ public actor SessionManager {
                 // Project quotas: every workspace is accounted, limited or not, pool or not.
                 mount = try await sizeLimiter.limit(workspace, to: limits, use: .session) ?? mount
             }
-            if let claimed = try await claimFromPool(session, approved: approved, workspace: workspace, user: user) {
-                return claimed
+            if let claimed, let pool {
+                stream = nil
+                return try await deliver(session, to: claimed, of: pool, approved: approved, workspace: workspace, user: user)
             }
             if let sizeLimiter, sizeLimiter.mountsOnWorkspace,
                 let limited = try await sizeLimiter.limit(workspace, to: limits, use: .session)
@@ -268,44 +286,36 @@ public actor SessionManager {
         }
     }
 
-    /// A session claimed from the warm pool, recorded `running`; nil when the pool cannot serve
-    /// it (the caller launches cold). No engine call. The pool hands over a ready container; the
-    /// session's state is written here, as everywhere, by the manager.
-    private func claimFromPool(
-        _ session: Session, approved: ApprovedSession, workspace: ResolvedWorkspace, user: WorkspaceUser
-    ) async throws -> Session? {
-        guard let pool else { return nil }
-        while let reserved = await pool.reserve(for: approved) {
-            // One transaction: the slot is claimed by the session, the session is `starting` in
-            // the slot's container. A slot is never given out twice, whatever races.
-            guard let starting = try await store.claimPoolSlot(reserved.slot.id, for: session.id) else {
-                await pool.discard(reserved)
-                continue
-            }
-            // The slot binds an egress directory of its own: the session's socket opens in it.
-            do {
-                _ = try await openEgress(session, approved: approved, uid: user.uid, in: reserved.egress?.socketDirectory)
-            } catch {
-                await pool.discard(reserved)
-                throw error
-            }
-            let stream = try await pool.deliver(
-                reserved, workspace: workspace, user: user, request: approved.request, egress: !approved.egress.isEmpty)
-            let running: Session
-            do {
-                running = try await store.transition(
-                    id: session.id, from: [.starting], to: .running, at: clock.now(),
-                    event: NewEvent(
-                        type: .sessionStarted, sessionID: session.id,
-                        payload: Self.payload(["containerID": starting.containerID ?? "", "poolSlot": reserved.slot.id])))
-            } catch {
-                await stream.close()
-                throw error
-            }
-            await handOver(running, stream)
-            return running
+    /// A session that claimed warm-pool slot `reserved` when it was inserted (it is `starting` in
+    /// the slot's container), delivered to it and recorded `running`. No engine call. The pool
+    /// hands over a ready container; the session's state is written here, as everywhere, by the
+    /// manager.
+    private func deliver(
+        _ session: Session, to reserved: WarmPool.ReservedSlot, of pool: WarmPool, approved: ApprovedSession,
+        workspace: ResolvedWorkspace, user: WorkspaceUser
+    ) async throws -> Session {
+        // The slot binds an egress directory of its own: the session's socket opens in it.
+        do {
+            _ = try await openEgress(session, approved: approved, uid: user.uid, in: reserved.egress?.socketDirectory)
+        } catch {
+            await pool.discard(reserved)
+            throw error
         }
-        return nil
+        let stream = try await pool.deliver(
+            reserved, workspace: workspace, user: user, request: approved.request, egress: !approved.egress.isEmpty)
+        let running: Session
+        do {
+            running = try await store.transition(
+                id: session.id, from: [.starting], to: .running, at: clock.now(),
+                event: NewEvent(
+                    type: .sessionStarted, sessionID: session.id,
+                    payload: Self.payload(["containerID": session.containerID ?? "", "poolSlot": reserved.slot.id])))
+        } catch {
+            await stream.close()
+            throw error
+        }
+        await handOver(running, stream)
+        return running
     }
 
     /// Creates the container; a container left under the same name by an interrupted launch of

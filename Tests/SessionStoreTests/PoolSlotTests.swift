@@ -11,22 +11,23 @@ struct PoolSlotTests {
             state: state, daemonInstance: "test", createdAt: wholeMilliseconds(Date()))
     }
 
-    @Test("20 sessions claim one ready slot at once: exactly one gets it, and becomes starting on its container")
+    @Test("20 new sessions claim one ready slot at once: exactly one gets it, and is starting on its container")
     func concurrentClaims() async throws {
         try await withStore { store, _ in
-            for index in 0..<20 {
-                _ = try await store.insertSession(makeSession(id: "s\(index)"), event: createdEvent())
-            }
             try await store.insertPoolSlot(Self.slot("one"))
-            // Not ready yet: nobody can claim it.
-            #expect(try await store.claimPoolSlot("one", for: "s0") == nil)
             #expect(try await store.markPoolSlotReady(id: "one", containerID: "c-one"))
-            let winners = try await withThrowingTaskGroup(of: Session?.self) { group in
+            let inserted = try await withThrowingTaskGroup(of: Session.self) { group in
                 for index in 0..<20 {
-                    group.addTask { try await store.claimPoolSlot("one", for: "s\(index)") }
+                    group.addTask {
+                        try await store.insertSession(
+                            makeSession(id: "s\(index)"), allocatingUIDFrom: 7100..<7200, event: createdEvent(),
+                            claimingPoolSlot: "one"
+                        ).session
+                    }
                 }
-                return try await group.reduce(into: [Session]()) { if let session = $1 { $0.append(session) } }
+                return try await group.reduce(into: [Session]()) { $0.append($1) }
             }
+            let winners = inserted.filter { $0.poolSlot != nil }
             #expect(winners.count == 1)
             let winner = try #require(winners.first)
             #expect(winner.state == .starting)
@@ -35,21 +36,42 @@ struct PoolSlotTests {
             #expect(winner.containerName == "sandcastle-pool-one")
             let slot = try #require(try await store.poolSlot(sessionID: winner.id))
             #expect(slot.state == .claimed)
-            // The others are untouched.
+            // The others are inserted without a slot, to launch cold.
             let others = try await store.sessions(inStates: [.creating])
             #expect(others.count == 19)
+            #expect(others.allSatisfy { $0.poolSlot == nil && $0.containerID == nil })
         }
     }
 
-    @Test("a session that is not creating cannot claim, and the slot stays ready")
-    func claimNeedsCreatingSession() async throws {
+    @Test("a new session claims its slot in the insert; a slot not ready, or an existing id, claims nothing")
+    func insertClaims() async throws {
         try await withStore { store, _ in
-            _ = try await store.insertSession(makeSession(id: "gone"), event: createdEvent())
-            try await store.transition(id: "gone", from: [.creating], to: .failed)
-            try await store.insertPoolSlot(Self.slot("a"))
-            try await store.markPoolSlotReady(id: "a", containerID: "c-a")
-            await #expect(throws: SessionStoreError.self) { try await store.claimPoolSlot("a", for: "gone") }
-            #expect(try await store.poolSlots().first?.state == .ready)
+            try await store.insertPoolSlot(Self.slot("warm"))
+            try await store.markPoolSlotReady(id: "warm", containerID: "c-warm")
+            try await store.insertPoolSlot(Self.slot("cold"))
+            guard case .inserted(let claimed) = try await store.insertSession(
+                makeSession(id: "a"), allocatingUIDFrom: 7100..<7200, event: createdEvent(), claimingPoolSlot: "warm")
+            else { Issue.record("session a was not inserted"); return }
+            #expect(claimed.state == .starting)
+            #expect(claimed.containerID == "c-warm")
+            #expect(claimed.poolSlot == "warm")
+            #expect(try await store.poolSlot(sessionID: "a")?.state == .claimed)
+            // Already claimed: the next session is inserted without it, as is one whose slot is not ready.
+            for (id, slot) in [("b", "warm"), ("c", "cold")] {
+                guard case .inserted(let plain) = try await store.insertSession(
+                    makeSession(id: id), allocatingUIDFrom: 7100..<7200, event: createdEvent(), claimingPoolSlot: slot)
+                else { Issue.record("session \(id) was not inserted"); return }
+                #expect(plain.state == .creating)
+                #expect(plain.poolSlot == nil)
+                #expect(try await store.poolSlot(sessionID: id) == nil)
+            }
+            // An existing id: nothing is written, the ready slot stays ready.
+            try await store.insertPoolSlot(Self.slot("spare"))
+            try await store.markPoolSlotReady(id: "spare", containerID: "c-spare")
+            guard case .existing = try await store.insertSession(
+                makeSession(id: "a"), allocatingUIDFrom: 7100..<7200, event: createdEvent(), claimingPoolSlot: "spare")
+            else { Issue.record("session a was inserted twice"); return }
+            #expect(try await store.poolSlots().first { $0.id == "spare" }?.state == .ready)
         }
     }
 

@@ -105,6 +105,11 @@ struct WarmPoolInsideTests {
             try await fixture.waitForReady(2)
             let ready = try await fixture.base.store.poolSlots().filter { $0.state == .ready }.map(\.id)
             #expect(Set(ready).isDisjoint(with: first), "a claimed slot came back")
+            // The same request again: the existing session, and the slot it took is ready again.
+            let again = try await fixture.manager.create(id: "refill-0", request: fixture.base.request("refill-0"), owner: "test")
+            #expect(!again.created)
+            #expect(await fixture.pool.statuses().first?.ready == 2)
+            #expect(Set(try await fixture.base.store.poolSlots().filter { $0.state == .ready }.map(\.id)) == Set(ready))
 
             // Size 0: every request is launched cold, and counted so.
             try await fixture.pool.setTarget(PoolFixture.target(size: 0))

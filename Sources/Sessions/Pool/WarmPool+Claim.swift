@@ -13,8 +13,9 @@ extension WarmPool {
     /// cannot serve it (the caller launches cold): no ready slot of the profile and image (with
     /// egress binds, for a session with egress), an empty command (the image's default command is
     /// the engine's to resolve), capabilities other than the profile's, or a workspace size limit.
-    /// Nothing is written: the caller claims the slot in the store next
-    /// (``SessionStore/claimPoolSlot(_:for:)``).
+    /// Nothing is written: the caller claims the slot in the store next (the insert of the new
+    /// session, ``SessionStore/insertSession(_:allocatingUIDFrom:event:claimingPoolSlot:)``), or
+    /// gives it back (``discard(_:)``, ``putBack(_:)``).
     public func reserve(for approved: ApprovedSession) -> ReservedSlot? {
         let profile = approved.profile.name
         let image = approved.image.description
@@ -37,6 +38,20 @@ extension WarmPool {
     /// container): its stream is closed; the retirement removes the rest.
     public func discard(_ reserved: ReservedSlot) async {
         await reserved.stream.close()
+    }
+
+    /// A reserved slot that no session claimed (the request named a session that already
+    /// existed): ready again, or retired when the pool has enough without it (a smaller target,
+    /// another image, or a replacement already created).
+    public func putBack(_ reserved: ReservedSlot) async {
+        let profile = reserved.slot.profile
+        let have = (ready[profile]?.count ?? 0) + (creating[profile] ?? 0)
+        guard let target = targets[profile], target.image == reserved.slot.image, have < target.size else {
+            await retire(reserved.slot, stream: reserved.stream)
+            return
+        }
+        ready[profile, default: []].append(ReadySlot(slot: reserved.slot, stream: reserved.stream, egress: reserved.egress))
+        publish(profile)
     }
 
     /// Binds `workspace` onto the claimed slot and tells its gate to run `request`'s command as
