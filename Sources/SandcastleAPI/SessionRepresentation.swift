@@ -27,6 +27,8 @@ struct SessionRepresentation: Codable, Sendable, Equatable {
     var workspaceUsage: WorkspaceUsageRepresentation?
     /// The session's egress allow list and counters, while its proxy is open.
     var egress: EgressRepresentation?
+    /// An attach token for the session's terminal (`POST /v1/sessions` with `attachToken` only).
+    var attachToken: AttachTokenRepresentation?
 
     init(_ session: Session, egress: EgressStatus? = nil) {
         self.egress = egress.map { EgressRepresentation(allow: $0.allow, counters: $0.counters) }
@@ -50,6 +52,13 @@ struct SessionRepresentation: Codable, Sendable, Equatable {
         ttlSeconds = session.ttlSeconds
         idleTimeoutSeconds = session.idleTimeoutSeconds
     }
+}
+
+/// A minted attach token, as `POST /v1/sessions/{id}/attach-tokens` answers it.
+struct AttachTokenRepresentation: Codable, Sendable, Equatable {
+    var token: String
+    var expiresAt: Date
+    var role: String
 }
 
 struct EgressRepresentation: Codable, Sendable, Equatable {

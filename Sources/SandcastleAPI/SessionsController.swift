@@ -24,19 +24,30 @@ struct SessionsController {
     }
 
     /// `POST /v1/sessions`: idempotent on the optional client-supplied `id`. 201 for a new session,
-    /// 200 when the same request returned the existing one.
+    /// 200 when the same request returned the existing one. With `"attachToken": "rw"|"ro"` the
+    /// answer also carries an attach token for the session's terminal (as
+    /// `POST /v1/sessions/{id}/attach-tokens` mints it, for the default 60 s): a web tier opens
+    /// the terminal after one request instead of two.
     @Sendable func create(request: Request, context: SandcastleRequestContext) async throws -> Response {
         let principal = try context.require(.sessionCreate)
         let body = try await request.body.collect(upTo: dependencies.settings.maxBodyBytes)
         let decoded: (request: SessionLaunchRequest, extras: [String: String])
         do {
-            decoded = try SessionLaunchRequest.decode(strictJSON: Data(body.readableBytesView), extraStringKeys: ["id"])
+            decoded = try SessionLaunchRequest.decode(
+                strictJSON: Data(body.readableBytesView), extraStringKeys: ["id", "attachToken"])
         } catch {
             dependencies.metrics.rejections("invalid_request")
             throw APIError.from(error)
         }
         let id = decoded.extras["id"]
         if let id { try Self.checkID(id) }
+        var tokenRole: AttachRole?
+        if let text = decoded.extras["attachToken"] {
+            guard let role = AttachRole(rawValue: text) else { throw APIError.invalid("attachToken must be \"rw\" or \"ro\"") }
+            // Refused before anything is created: the caller must be allowed the token it asks for.
+            try context.require(role.mintPermission)
+            tokenRole = role
+        }
         let started = ContinuousClock.now
         let session: Session
         let created: Bool
@@ -50,7 +61,13 @@ struct SessionsController {
             dependencies.metrics.launches.increment()
             dependencies.metrics.launchDuration.record(ContinuousClock.now - started)
         }
-        return try json(SessionRepresentation(session, egress: dependencies.manager.egressStatus(session.id)), status: created ? .created : .ok, context: context)
+        var representation = SessionRepresentation(session, egress: dependencies.manager.egressStatus(session.id))
+        // A session that no longer runs (its command already ended) has no terminal to attach
+        // to: its state says so, and no token is minted.
+        if let tokenRole, session.state == .running || session.state == .starting {
+            representation.attachToken = try mint(session: session.id, role: tokenRole, ttlSeconds: TokenRequest.defaultTTLSeconds)
+        }
+        return try json(representation, status: created ? .created : .ok, context: context)
     }
 
     /// `GET /v1/sessions?state=&label=&limit=&cursor=`.
@@ -132,18 +149,16 @@ struct SessionsController {
         let body = try await request.body.collect(upTo: dependencies.settings.maxBodyBytes)
         let parameters = try TokenRequest.decode(Data(body.readableBytesView))
         try context.require(parameters.role.mintPermission)
-        let minted: MintedAttachToken
+        return try json(try mint(session: id, role: parameters.role, ttlSeconds: parameters.ttlSeconds), status: .created, context: context)
+    }
+
+    private func mint(session id: String, role: AttachRole, ttlSeconds: Int) throws -> AttachTokenRepresentation {
         do {
-            minted = try dependencies.tokens.current.mint(session: id, role: parameters.role, ttl: .seconds(parameters.ttlSeconds))
+            let minted = try dependencies.tokens.current.mint(session: id, role: role, ttl: .seconds(ttlSeconds))
+            return AttachTokenRepresentation(token: minted.token, expiresAt: minted.expiresAt, role: role.rawValue)
         } catch {
             throw APIError.invalid(error.message)
         }
-        struct Minted: Encodable {
-            var token: String
-            var expiresAt: Date
-            var role: String
-        }
-        return try json(Minted(token: minted.token, expiresAt: minted.expiresAt, role: parameters.role.rawValue), status: .created, context: context)
     }
 
     /// `GET /v1/sessions/{id}/logs?tail=N`: the container's output as the engine logged it.
@@ -181,8 +196,11 @@ struct TokenRequest {
     var role: AttachRole
     var ttlSeconds: Int
 
+    /// A token's lifetime when the request names none.
+    static let defaultTTLSeconds = 60
+
     static func decode(_ data: Data) throws -> TokenRequest {
-        if data.isEmpty { return TokenRequest(role: .readWrite, ttlSeconds: 60) }
+        if data.isEmpty { return TokenRequest(role: .readWrite, ttlSeconds: defaultTTLSeconds) }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw APIError.invalid("the body must be a JSON object: {\"role\":\"rw|ro\",\"ttlSeconds\":60}")
         }
@@ -198,8 +216,8 @@ struct TokenRequest {
         } catch {
             throw APIError.invalid("role must be \"rw\" or \"ro\" and ttlSeconds a positive integer")
         }
-        guard (body.ttlSeconds ?? 60) > 0 else { throw APIError.invalid("ttlSeconds must be a positive integer") }
-        return TokenRequest(role: body.role ?? .readWrite, ttlSeconds: body.ttlSeconds ?? 60)
+        guard (body.ttlSeconds ?? defaultTTLSeconds) > 0 else { throw APIError.invalid("ttlSeconds must be a positive integer") }
+        return TokenRequest(role: body.role ?? .readWrite, ttlSeconds: body.ttlSeconds ?? defaultTTLSeconds)
     }
 }
 

@@ -104,14 +104,14 @@ public struct Benchmark: Sendable {
         "bench-\(runID)-\(kind)-\(sequence.next())"
     }
 
-    /// Creates a session, mints a token, opens its terminal and waits for `hello`; returns the
-    /// session id and the time from the create request to the hello frame.
+    /// Creates a session with its attach token, opens its terminal and waits for `hello`; returns
+    /// the session id and the time from the create request to the hello frame.
     func launchToHello(kind: String, command: [String]) async throws -> (id: String, elapsed: Duration) {
         let name = nextName(kind)
         let clock = ContinuousClock()
         let start = clock.now
-        // As a web tier does: the creation and the token on one kept-alive connection, the
-        // terminal (the browser's) on a connection of its own.
+        // As a web tier does: the session and its token in one request, the terminal (the
+        // browser's) on a connection of its own.
         let (id, token) = try await step("creating session \(name) and its token") {
             try await api.createSessionAndToken(
                 id: name, image: options.image, profile: options.profile, workspace: name, command: command)

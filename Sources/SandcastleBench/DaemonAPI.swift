@@ -2,9 +2,8 @@ import Foundation
 import SandcastleClient
 
 /// The few calls of the daemon's control API the benchmark makes, over its TCP listener, through
-/// `SandcastleClient`'s transport: one connection per request, except a launch's creation and
-/// token, which share one as a web tier's pool would (a new connection costs the daemon a few
-/// hundred microseconds of CPU: the http section measures it).
+/// `SandcastleClient`'s transport, one connection per request. A launch creates its session and
+/// its attach token in one request.
 public struct DaemonAPI: Sendable {
     public let host: String
     public let port: Int
@@ -45,28 +44,19 @@ public struct DaemonAPI: Sendable {
             try await expect([200, 201], "POST", "/v1/sessions/\(session)/attach-tokens", json: Self.tokenRequest(ttlSeconds)))
     }
 
-    /// Creates a session and mints its token on one kept-alive connection, as a web tier's
-    /// connection pool would; returns the session's id and the token. When the connection fails
-    /// before both answered, both calls are made again one connection each (creation is
-    /// idempotent under the client's id).
+    /// Creates a session and mints its read-write attach token in the same request
+    /// (`"attachToken": "rw"`), as a web tier that opens the terminal next would; returns the
+    /// session's id and the token.
     public func createSessionAndToken(
-        id: String, image: String, profile: String, workspace: String, command: [String], ttlSeconds: Int = 120
+        id: String, image: String, profile: String, workspace: String, command: [String]
     ) async throws -> (id: String, token: String) {
-        let request = Self.creation(id: id, image: image, profile: profile, workspace: workspace, command: command)
-        let client = client()
-        do {
-            return try await client.withConnection { connection in
-                func call(_ path: String, _ json: [String: Any]) async throws -> Response {
-                    let answer = try await connection.raw("POST", path, body: Array(try JSONSerialization.data(withJSONObject: json)))
-                    return try Self.checked(Response(status: answer.status, body: Data(answer.body)), [200, 201], "POST", path)
-                }
-                let created = try Self.createdID(try await call("/v1/sessions", request))
-                return (created, try Self.token(try await call("/v1/sessions/\(created)/attach-tokens", Self.tokenRequest(ttlSeconds))))
-            }
-        } catch let error as SandcastleClientError where error.status == nil {
-            let created = try await createSession(id: id, image: image, profile: profile, workspace: workspace, command: command)
-            return (created, try await mintToken(session: created, ttlSeconds: ttlSeconds))
+        var request = Self.creation(id: id, image: image, profile: profile, workspace: workspace, command: command)
+        request["attachToken"] = "rw"
+        let response = try await expect([200, 201], "POST", "/v1/sessions", json: request)
+        guard let token = (response.object?["attachToken"] as? [String: Any])?["token"] as? String else {
+            throw BenchError.daemon("POST /v1/sessions answered without the attach token it asked for: \(response.text.prefix(300))")
         }
+        return (try Self.createdID(response), token)
     }
 
     private static func creation(id: String, image: String, profile: String, workspace: String, command: [String]) -> [String: Any] {

@@ -25,6 +25,8 @@ public struct Session: Codable, Sendable, Equatable {
     public var workspaceUsage: WorkspaceUsage?
     /// The egress allow list and counters, while the session's proxy is open.
     public var egress: SessionEgress?
+    /// The attach token a create asked for (`"attachToken": "rw"|"ro"` in its body).
+    public var attachToken: AttachToken?
 }
 
 /// A session's egress: where it may connect through the daemon, and what it did so far.
@@ -93,7 +95,7 @@ public struct Screen: Codable, Sendable, Equatable {
 }
 
 /// A minted attach token (`POST /v1/sessions/{id}/attach-tokens`).
-public struct AttachToken: Codable, Sendable {
+public struct AttachToken: Codable, Sendable, Equatable {
     public var token: String
     public var expiresAt: Date
     public var role: String

@@ -28,6 +28,8 @@ struct OpenAPITests {
             _ = try await call(.post, "/v1/sessions", developer, body: String(buffer: fixture.createBody("oa", id: "oa-1")))
             _ = try await call(.post, "/v1/sessions", developer, body: String(buffer: fixture.createBody("oa", id: "oa-1")))
             _ = try await call(.post, "/v1/sessions", developer, body: String(buffer: fixture.createBody("oa", id: "oa-1", command: ["sh"])))
+            _ = try await call(
+                .post, "/v1/sessions", developer, body: String(buffer: fixture.createBody("oa", id: "oa-1", extra: #""attachToken":"ro""#)))
             _ = try await call(.post, "/v1/sessions", developer, body: #"{"image":"x","profile":"default","workspace":"w","Privileged":true}"#)
             _ = try await call(.post, "/v1/sessions", developer, body: #"{"image":"debian:12","profile":"default","workspace":"w"}"#)
             _ = try await call(.post, "/v1/sessions", developer, body: String(repeating: "x", count: 5000))

@@ -164,6 +164,42 @@ struct SessionsAPITests {
         }
     }
 
+    @Test func aCreateCanCarryTheAttachToken() async throws {
+        try await APIFixture.withRouter { fixture, client in
+            let created = try await client.execute(
+                uri: "/v1/sessions", method: .post, headers: .role(.developer),
+                body: fixture.createBody("w", id: "ct-1", extra: #""attachToken":"rw""#))
+            #expect(created.status == .created)
+            #expect(created.json["state"] as? String == "running")
+            let attach = try #require(created.json["attachToken"] as? [String: Any])
+            #expect(attach["role"] as? String == "rw")
+            let verified = try fixture.dependencies.tokens.current.verify(
+                token: try #require(attach["token"] as? String), session: "ct-1", requiredRole: .readWrite)
+            #expect(verified.expiresAt.timeIntervalSinceNow <= 61)
+
+            // The token is not part of the request's identity: the same session under the same
+            // id, with a token of the role asked this time.
+            let again = try await client.execute(
+                uri: "/v1/sessions", method: .post, headers: .role(.developer),
+                body: fixture.createBody("w", id: "ct-1", extra: #""attachToken":"ro""#))
+            #expect(again.status == .ok)
+            #expect((again.json["attachToken"] as? [String: Any])?["role"] as? String == "ro")
+            let plain = try await client.execute(
+                uri: "/v1/sessions", method: .post, headers: .role(.developer), body: fixture.createBody("w", id: "ct-1"))
+            #expect(plain.status == .ok)
+            #expect(plain.json["attachToken"] == nil)
+
+            // A role that does not exist is refused before anything is created.
+            let bad = try await client.execute(
+                uri: "/v1/sessions", method: .post, headers: .role(.developer),
+                body: fixture.createBody("w2", id: "ct-2", extra: #""attachToken":"root""#))
+            #expect(bad.status == .badRequest)
+            #expect(((bad.json["error"] as? [String: Any])?["message"] as? String)?.contains("attachToken") == true, "\(bad.json)")
+            let missing = try await client.execute(uri: "/v1/sessions/ct-2", method: .get, headers: .role(.developer))
+            #expect(missing.status == .notFound)
+        }
+    }
+
     @Test func floodFromOneKeyIsLimitedWithoutSlowingAnother() async throws {
         try await APIFixture.withRouter(perKeyBurst: 5) { fixture, client in
             var statuses: [HTTPResponse.Status] = []
