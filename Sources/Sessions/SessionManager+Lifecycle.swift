@@ -75,7 +75,14 @@ extension SessionManager {
             throw SessionManagerError.store(error, "starting session \(id)", sessionID: id)
         }
         // Its container binds the egress directory, which stayed: the socket opens in it again.
-        try? await egress?.reopen(sessionID: id)
+        // The session starts either way; without its socket, its egress is refused inside.
+        do {
+            try await egress?.reopen(sessionID: id)
+        } catch {
+            logger.error(
+                "cannot reopen the egress proxy of a session starting again",
+                metadata: ["session.id": "\(id)", "error": "\(error)"])
+        }
         let stream: TerminalStream?
         do {
             stream = try await attachBeforeStart(containerID)
