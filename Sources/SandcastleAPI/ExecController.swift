@@ -93,7 +93,7 @@ struct ExecController {
 
     // MARK: WebSocket mode
 
-    struct Grant {
+    struct Grant: WebSocketGrant {
         var session: String
         var principal: Principal
         var negotiatedSubprotocol: Bool
@@ -137,12 +137,7 @@ struct ExecController {
 
     /// One exec over the WebSocket: a `start` message from the client, then output frames out
     /// (binary, first byte 1 stdout or 2 stderr), stdin frames in, and an `exit` message at the end.
-    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, logger: Logger) async throws {
-        let context = SandcastleRequestContext.detached(logger: logger)
-        guard let grant = try? authorize(request, context: context) else {
-            try? await outbound.close(.policyViolation, reason: "authorization expired")
-            return
-        }
+    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, grant: Grant, logger: Logger) async throws {
         var messages = inbound.messages(maxSize: dependencies.settings.maxFrameBytes).makeAsyncIterator()
         let execRequest: ExecRequest
         let size: (cols: Int, rows: Int)?

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import Synchronization
 
 /// The per-request context: who is calling (after authentication) and from where.
 public struct SandcastleRequestContext: RequestContext, WebSocketRequestContext {
@@ -15,28 +16,20 @@ public struct SandcastleRequestContext: RequestContext, WebSocketRequestContext 
     /// The connection (nil outside a request): an upgraded WebSocket's, for handlers that join
     /// its pipeline.
     public let channel: (any Channel)?
+    /// What a WebSocket route's check granted before the upgrade, for the upgraded connection's
+    /// handler (see `addWebSocketRoute`).
+    let upgradeGrant: UpgradeGrant
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
+        upgradeGrant = UpgradeGrant()
         channel = source.channel
         switch source.channel.remoteAddress {
         case .v4(let address): clientAddress = address.host
         case .v6(let address): clientAddress = address.host
         default: clientAddress = "local"
         }
-    }
-
-    /// A context for work outside a request: no channel, address `local`.
-    init(logger: Logger) {
-        coreContext = .init(source: DetachedSource(logger: logger))
-        webSocket = .init()
-        clientAddress = "local"
-        channel = nil
-    }
-
-    private struct DetachedSource: RequestContextSource {
-        let logger: Logger
     }
 
     /// The caller, or 401.
@@ -53,5 +46,25 @@ public struct SandcastleRequestContext: RequestContext, WebSocketRequestContext 
             throw APIError.forbidden("the key \(principal.name) (\(principal.role.rawValue)) lacks \(permission.rawValue)")
         }
         return principal
+    }
+}
+
+/// A WebSocket route's grant, handed from the check before the upgrade to the upgraded
+/// connection's handler. Hummingbird gives the handler the context value the check saw: the copies
+/// share this box, so the handler takes the grant instead of checking (and reading the store, and
+/// taking from the rate limits) a second time.
+final class UpgradeGrant: Sendable {
+    private let value = Mutex<(any Sendable)?>(nil)
+
+    func set(_ grant: any Sendable) {
+        value.withLock { $0 = grant }
+    }
+
+    /// The grant, once.
+    func take<Grant>(as type: Grant.Type) -> Grant? {
+        value.withLock { stored in
+            defer { stored = nil }
+            return stored as? Grant
+        }
     }
 }

@@ -24,24 +24,24 @@ func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleR
     let terminal = TerminalController(dependencies: dependencies)
     addWebSocketRoute(
         to: router, "v1/sessions/{id}/tty", subprotocol: terminalSubprotocol, what: "terminal",
-        authorize: { try await terminal.authorize($0, context: $1).negotiatedSubprotocol },
-        serve: { inbound, outbound, request, context in
+        authorize: { try await terminal.authorize($0, context: $1) },
+        serve: { inbound, outbound, grant, context in
             guard let channel = context.channel else { return }
-            try await terminal.serve(inbound: inbound, outbound: outbound, request: request, channel: channel, logger: context.logger)
+            try await terminal.serve(inbound: inbound, outbound: outbound, grant: grant, channel: channel, logger: context.logger)
         })
     let exec = ExecController(dependencies: dependencies)
     addWebSocketRoute(
         to: router, "v1/sessions/{id}/exec", subprotocol: execSubprotocol, what: "exec",
-        authorize: { try exec.authorize($0, context: $1).negotiatedSubprotocol },
-        serve: { try await exec.serve(inbound: $0, outbound: $1, request: $2, logger: $3.logger) })
+        authorize: { try exec.authorize($0, context: $1) },
+        serve: { try await exec.serve(inbound: $0, outbound: $1, grant: $2, logger: $3.logger) })
     return router
 }
 
 struct TerminalController {
     let dependencies: APIDependencies
 
-    struct Grant {
-        var session: Session
+    struct Grant: WebSocketGrant {
+        var sessionID: String
         var containerID: String
         var role: AttachRole
         var since: UInt64?
@@ -96,9 +96,17 @@ struct TerminalController {
             dependencies.metrics.rejections("attach_token")
             throw APIError(.unauthorized, "invalid_token", "the attach token is missing, expired, or not for this session")
         }
-        let session = try await dependencies.manager.session(id)
-        guard session.state == .running, let containerID = session.containerID else {
-            throw APIError(.conflict, "conflict", "session \(id) is \(session.state.rawValue); only a running session has a terminal")
+        let containerID: String
+        if let live = dependencies.relay.existingTerminal(session: id) {
+            // A terminal that has not ended watches a container that runs (the relay's terminal
+            // ends with its session): no store read on the way to every terminal.
+            containerID = live.containerID
+        } else {
+            let session = try await dependencies.manager.session(id)
+            guard session.state == .running, let found = session.containerID else {
+                throw APIError(.conflict, "conflict", "session \(id) is \(session.state.rawValue); only a running session has a terminal")
+            }
+            containerID = found
         }
         var since: UInt64?
         if let text = request.uri.queryParameters["since"].map(String.init) {
@@ -111,7 +119,7 @@ struct TerminalController {
             replay = value
         }
         return Grant(
-            session: session, containerID: containerID, role: requested ?? verified.role, since: since, replay: replay,
+            sessionID: id, containerID: containerID, role: requested ?? verified.role, since: since, replay: replay,
             negotiatedSubprotocol: offered.contains(terminalSubprotocol))
     }
 
@@ -127,22 +135,17 @@ struct TerminalController {
     ///   the WebSocket handler sends the close code the client must see (1009, 1007, 1002)
     ///   instead of a normal closure.
     func serve(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, channel: any Channel,
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, grant: Grant, channel: any Channel,
         logger: Logger
     ) async throws {
-        let context = SandcastleRequestContext.detached(logger: logger)
-        guard let grant = try? await authorize(request, context: context) else {
-            try? await outbound.close(.policyViolation, reason: "authorization expired")
-            return
-        }
         let terminal: SessionTerminal
         do {
-            terminal = try dependencies.relay.terminal(session: grant.session.id, containerID: grant.containerID)
+            terminal = try dependencies.relay.terminal(session: grant.sessionID, containerID: grant.containerID)
         } catch {
             try? await outbound.close(.goingAway, reason: "the daemon is shutting down")
             return
         }
-        let sessionID = grant.session.id
+        let sessionID = grant.sessionID
         let (viewer, ended, handled) = try await TerminalViewerHandler.install(
             on: channel, terminal: terminal, role: grant.role == .readWrite ? .readWrite : .readOnly, since: grant.since,
             replay: grant.replay, session: sessionID, roleName: grant.role.rawValue)
@@ -238,12 +241,5 @@ enum TerminalControl: Equatable {
         default:
             return .invalid("unknown control message type \(type)")
         }
-    }
-}
-
-extension SandcastleRequestContext {
-    /// A context outside any HTTP request (the WebSocket handler re-checks its grant with it).
-    static func detached(logger: Logger) -> SandcastleRequestContext {
-        SandcastleRequestContext(logger: logger)
     }
 }

@@ -3,19 +3,27 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 
-/// Adds a WebSocket route to the upgrade router. `authorize` runs before the upgrade and returns
-/// whether the client offered `subprotocol` (echoed back when it did); a refusal does not upgrade,
-/// so the request falls through to the HTTP route of the same path, which answers with the precise
-/// error. `serve` runs the upgraded connection (its context has the connection's channel).
-func addWebSocketRoute(
+/// What a WebSocket route's check grants a connection.
+protocol WebSocketGrant: Sendable {
+    /// Whether the client offered the route's subprotocol (echoed back when it did).
+    var negotiatedSubprotocol: Bool { get }
+}
+
+/// Adds a WebSocket route to the upgrade router. `authorize` runs once, before the upgrade; a
+/// refusal does not upgrade, so the request falls through to the HTTP route of the same path,
+/// which answers with the precise error. `serve` runs the upgraded connection with the grant
+/// (its context has the connection's channel).
+func addWebSocketRoute<Grant: WebSocketGrant>(
     to router: Router<SandcastleRequestContext>, _ path: RouterPath, subprotocol: String, what: String,
-    authorize: @escaping @Sendable (Request, SandcastleRequestContext) async throws -> Bool,
-    serve: @escaping @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, Request, SandcastleRequestContext) async throws -> Void
+    authorize: @escaping @Sendable (Request, SandcastleRequestContext) async throws -> Grant,
+    serve: @escaping @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, Grant, SandcastleRequestContext) async throws -> Void
 ) {
     router.ws(path) { request, context in
         do {
+            let grant = try await authorize(request, context)
+            context.upgradeGrant.set(grant)
             var headers = HTTPFields()
-            if try await authorize(request, context) { headers[.secWebSocketProtocol] = subprotocol }
+            if grant.negotiatedSubprotocol { headers[.secWebSocketProtocol] = subprotocol }
             return .upgrade(headers)
         } catch {
             // Hummingbird answers every refused upgrade with a bare 400; the precise refusal is in
@@ -24,6 +32,12 @@ func addWebSocketRoute(
             return .dontUpgrade
         }
     } onUpgrade: { inbound, outbound, context in
-        try await serve(inbound, outbound, context.request, context.requestContext)
+        guard let grant = context.requestContext.upgradeGrant.take(as: Grant.self) else {
+            // Only an upgrade the check granted gets here; this is the guard against a change in
+            // how Hummingbird hands the context over.
+            try? await outbound.close(.unexpectedServerError, reason: "no grant for this connection")
+            return
+        }
+        try await serve(inbound, outbound, grant, context.requestContext)
     }
 }
