@@ -58,7 +58,8 @@ struct LaunchOptions: ParsableArguments {
     @Argument(parsing: .captureForPassthrough, help: "The command, after --, e.g. -- bash -l (default: the image's).")
     var command: [String] = []
 
-    func body() throws -> [UInt8] {
+    /// The create's JSON body; with `attachToken`, the daemon answers with a token of that role.
+    func body(attachToken: String? = nil) throws -> [UInt8] {
         guard let image = image ?? ProcessInfo.processInfo.environment["SANDCASTLE_IMAGE"].flatMap({ $0.isEmpty ? nil : $0 }) else {
             throw CLIError(.usage, "name the image with --image (or SANDCASTLE_IMAGE)")
         }
@@ -78,6 +79,7 @@ struct LaunchOptions: ParsableArguments {
         if let id { object["id"] = id }
         if let ttl { object["ttlSeconds"] = ttl }
         if let idleTimeout { object["idleTimeoutSeconds"] = idleTimeout }
+        if let attachToken { object["attachToken"] = attachToken }
         return Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
     }
 }
@@ -109,16 +111,19 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let client = try connection.client()
-        let (session, _) = try await client.createSession(body: try launch.body())
+        let (session, _) = try await client.createSession(body: try launch.body(attachToken: detach ? nil : "rw"))
         if detach { return await Output.line(session.id) }
-        try await attachTerminal(client: client, id: session.id, readOnly: false, replay: true)
+        // The create answered with the token when the session runs: no second request for it.
+        let token = session.state == "running" ? session.attachToken : nil
+        try await attachTerminal(client: client, id: session.id, readOnly: false, replay: true, token: token)
     }
 }
 
-/// Mints a token, opens the terminal WebSocket, puts the local terminal in raw mode and relays
-/// both ways until the session exits, the connection closes, or Ctrl-P Ctrl-Q detaches.
-func attachTerminal(client: SandcastleClient, id: String, readOnly: Bool, replay: Bool) async throws {
-    let token = try await mintWhenRunning(client: client, id: id, readOnly: readOnly)
+/// Mints a token (unless given one), opens the terminal WebSocket, puts the local terminal in raw
+/// mode and relays both ways until the session exits, the connection closes, or Ctrl-P Ctrl-Q
+/// detaches.
+func attachTerminal(client: SandcastleClient, id: String, readOnly: Bool, replay: Bool, token: AttachToken? = nil) async throws {
+    let token = if let token { token } else { try await mintWhenRunning(client: client, id: id, readOnly: readOnly) }
     let outcome: AttachOutcome = try await TerminalConnection.open(
         address: client.address, session: id, token: token.token,
         // The daemon repaints the current screen; without replay, only what comes next.

@@ -158,10 +158,9 @@ struct ChunkReader: Sendable {
 
 /// tar(1) with a pipe to its standard input (or from its standard output, `reading`).
 final class TarProcess: Sendable {
-    // Process is not Sendable; after run() only waitUntilExit and terminationStatus are used.
-    nonisolated(unsafe) let process = Process()
+    let process = Process()
     let fd: Int32
-    nonisolated(unsafe) let pipe = Pipe()
+    let pipe = Pipe()
 
     init(_ arguments: [String], reading: Bool = false) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
