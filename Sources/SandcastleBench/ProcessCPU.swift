@@ -48,18 +48,25 @@ enum ProcessCPU {
         return groups
     }
 
-    /// Each thread alive now: its name and the scheduler's run time; nil when there are none.
-    private static func threadRunTimes(pid: Int32) -> [(name: String, microseconds: Double)]? {
+    /// How many times the scheduler put a thread of `pid` (those alive now) on a CPU: each is a
+    /// wake-up or a preemption. A count, not a time: it does not move with the machine's speed.
+    static func scheduledSlices(pid: Int32) -> Double? {
+        threadRunTimes(pid: pid).map { $0.reduce(0) { $0 + $1.slices } }
+    }
+
+    /// Each thread alive now: its name, the scheduler's run time and how many times it ran (the
+    /// third field of `schedstat`); nil when there are none.
+    private static func threadRunTimes(pid: Int32) -> [(name: String, microseconds: Double, slices: Double)]? {
         guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !threads.isEmpty else {
             return nil
         }
         return threads.compactMap { thread in
             let directory = "/proc/\(pid)/task/\(thread)/"
-            guard let line = try? String(contentsOfFile: directory + "schedstat", encoding: .utf8),
-                let field = line.split(separator: " ").first, let nanoseconds = Double(field)
-            else { return nil }
+            guard let line = try? String(contentsOfFile: directory + "schedstat", encoding: .utf8) else { return nil }
+            let fields = line.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+            guard fields.count >= 3 else { return nil }
             let name = (try? String(contentsOfFile: directory + "comm", encoding: .utf8)) ?? ""
-            return (name.trimmingCharacters(in: .whitespacesAndNewlines), nanoseconds / 1000)
+            return (name.trimmingCharacters(in: .whitespacesAndNewlines), fields[0] / 1000, fields[2])
         }
     }
 
@@ -85,6 +92,7 @@ struct CPUMeter {
     private(set) var clientMicroseconds = 0.0
     private(set) var machineMicroseconds = 0.0
     private(set) var threadGroupMicroseconds: [String: Double] = [:]
+    private(set) var daemonSlices = 0.0
     private(set) var operations = 0
 
     init(daemonPID: Int32?, daemonClock: @escaping @Sendable (Int32) -> Double? = ProcessCPU.microseconds(pid:)) {
@@ -96,6 +104,7 @@ struct CPUMeter {
     mutating func measure<T>(count: Int = 1, _ body: () async throws -> T) async rethrows -> T {
         let daemonBefore = daemonPID.flatMap(daemonClock)
         let groupsBefore = daemonPID.map(ProcessCPU.threadGroupMicroseconds(pid:)) ?? [:]
+        let slicesBefore = daemonPID.flatMap(ProcessCPU.scheduledSlices(pid:))
         let clientBefore = ProcessCPU.ownMicroseconds()
         let machineBefore = ProcessCPU.machineMicroseconds()
         let result = try await body()
@@ -105,6 +114,7 @@ struct CPUMeter {
             for (group, time) in ProcessCPU.threadGroupMicroseconds(pid: pid) {
                 threadGroupMicroseconds[group, default: 0] += time - (groupsBefore[group] ?? 0)
             }
+            if let slicesBefore, let slices = ProcessCPU.scheduledSlices(pid: pid) { daemonSlices += slices - slicesBefore }
         }
         if let clientBefore, let after = ProcessCPU.ownMicroseconds() { clientMicroseconds += after - clientBefore }
         operations += count
@@ -121,6 +131,7 @@ struct CPUMeter {
             restMicroseconds: daemonPID == nil
                 ? nil : max(0, perOperation(machineMicroseconds - daemonMicroseconds - clientMicroseconds)),
             daemonThreads: threadGroupMicroseconds.isEmpty ? nil : threadGroupMicroseconds.mapValues(perOperation),
+            daemonWakeups: daemonPID == nil || daemonSlices <= 0 ? nil : perOperation(daemonSlices),
             operations: operations)
     }
 }
@@ -138,16 +149,21 @@ extension BenchReport {
         /// The daemon's share split by thread group (event loops, the cooperative pool, the
         /// store's queues, the engine's transfer thread): where its CPU goes.
         public var daemonThreads: [String: Double]?
+        /// How many times the daemon's threads were put on a CPU (woken, mostly: a hand-off
+        /// from one thread to another is one); a count that holds still when the machine's
+        /// speed does not. Nil in reports from before it was measured.
+        public var daemonWakeups: Double?
         public var operations: Int
 
         public init(
             daemonMicroseconds: Double?, clientMicroseconds: Double, restMicroseconds: Double? = nil,
-            daemonThreads: [String: Double]? = nil, operations: Int
+            daemonThreads: [String: Double]? = nil, daemonWakeups: Double? = nil, operations: Int
         ) {
             self.daemonMicroseconds = daemonMicroseconds
             self.clientMicroseconds = clientMicroseconds
             self.restMicroseconds = restMicroseconds
             self.daemonThreads = daemonThreads
+            self.daemonWakeups = daemonWakeups
             self.operations = operations
         }
 
@@ -155,10 +171,11 @@ extension BenchReport {
         func describe(_ what: String) -> String {
             let daemon = daemonMicroseconds.map { String(format: "daemon CPU %.0f us, ", $0) } ?? ""
             let rest = restMicroseconds.map { String(format: ", rest of the machine %.0f us", $0) } ?? ""
+            let wakeups = daemonWakeups.map { String(format: ", %.0f daemon thread wake-ups", $0) } ?? ""
             let threads = (daemonThreads ?? [:]).filter { $0.value >= 1 }.sorted { $0.value > $1.value }
                 .map { "\($0.key) " + String(format: "%.0f", $0.value) }
             let breakdown = threads.isEmpty ? "" : " (daemon threads, us: " + threads.joined(separator: ", ") + ")"
-            return daemon + String(format: "client CPU %.0f us", clientMicroseconds) + rest + " per " + what + breakdown
+            return daemon + String(format: "client CPU %.0f us", clientMicroseconds) + rest + wakeups + " per " + what + breakdown
         }
     }
 }

@@ -1,0 +1,35 @@
+import Foundation
+@testable import SandcastleBench
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the bench reads of a process from the scheduler, checked on the test process itself.
+@Suite("Benchmark: the scheduler's per-thread figures")
+struct ProcessCPUTests {
+    @Test func aThreadThatSleepsAndWakesIsCountedEachTime() throws {
+        let before = try #require(ProcessCPU.scheduledSlices(pid: getpid()))
+        // A thread of its own that sleeps 20 times (each wake-up puts it on a CPU again), then
+        // stays alive until it has been counted.
+        let slept = DispatchSemaphore(value: 0)
+        let counted = DispatchSemaphore(value: 0)
+        Thread {
+            for _ in 0..<20 { usleep(1000) }
+            slept.signal()
+            counted.wait()
+        }.start()
+        slept.wait()
+        let after = try #require(ProcessCPU.scheduledSlices(pid: getpid()))
+        counted.signal()
+        #expect(after - before >= 20, "before \(before), after \(after)")
+    }
+
+    @Test func theCountIsReportedPerOperation() throws {
+        var report = BenchReport.CPUPerOperation(daemonMicroseconds: 900, clientMicroseconds: 400, daemonWakeups: 41, operations: 32)
+        #expect(report.describe("launch").contains("41 daemon thread wake-ups per launch"))
+        report.daemonWakeups = nil
+        #expect(!report.describe("launch").contains("wake-ups"))
+    }
+}
