@@ -225,6 +225,7 @@ public actor SessionManager {
                 stream = nil
                 return try await deliver(session, to: claimed, of: pool, approved: approved, workspace: workspace, user: user)
             }
+            pool?.launchingCold(profile: approved.profile.name)
             if let sizeLimiter, sizeLimiter.mountsOnWorkspace,
                 let limited = try await sizeLimiter.limit(workspace, to: limits, use: .session)
             {

@@ -181,5 +181,9 @@ struct PoolLogicTests {
         #expect(session.state == .running)
         #expect(session.poolSlot == nil)
         #expect(metrics.claims.withLock { $0 } == ["default cold"])
+        // The same request again returns that session: nothing launched, nothing counted.
+        let (again, created) = try await manager.create(id: "cold-1", request: request, owner: "a")
+        #expect(!created && again.id == "cold-1")
+        #expect(metrics.claims.withLock { $0 } == ["default cold"])
     }
 }

@@ -25,13 +25,15 @@ extension WarmPool {
                 $0.slot.image == image && (approved.egress.isEmpty || $0.egress != nil)
             }),
             let candidate = ready[profile]?.remove(at: index)
-        else {
-            metrics.claimed(profile: profile, warm: false)
-            return nil
-        }
+        else { return nil }
         publish(profile)
         lastClaim = ContinuousClock.now
         return ReservedSlot(slot: candidate.slot, stream: candidate.stream, egress: candidate.egress)
+    }
+
+    /// Counts a new session of `profile` that the pool did not serve: it launches cold.
+    public nonisolated func launchingCold(profile: String) {
+        metrics.claimed(profile: profile, warm: false)
     }
 
     /// A reserved slot the store would not claim (retired meanwhile: a smaller target, a dead
