@@ -174,7 +174,7 @@ enum Browser {
 /// posts `/rendered?run=X` once the repaint is drawn, and `/after-render.js?run=X` (a script at
 /// the end of the page) is answered only then. `--dump-dom` and `--screenshot` run after `load`.
 final class WebServer: Sendable {
-    nonisolated(unsafe) let process: Process
+    let process: Process
     let logPath: String
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
@@ -192,7 +192,7 @@ final class WebServer: Sendable {
         try Self.page.write(toFile: directory + "/index.html", atomically: true, encoding: .utf8)
         try Self.server.write(toFile: directory + "/../server.py", atomically: true, encoding: .utf8)
         logPath = directory + "/../web.log"
-        files.createFile(atPath: logPath, contents: nil)
+        _ = files.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process = Process()
         process.executableURL = URL(fileURLWithPath: Browser.python)

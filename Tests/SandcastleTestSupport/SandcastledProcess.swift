@@ -9,8 +9,7 @@ import Glibc
 /// `<directory>/state/admin.key`.
 public final class SandcastledProcess: Sendable {
     public let directory: String
-    // Process is not Sendable; after run() only its thread-safe members are used.
-    nonisolated(unsafe) public let process: Process
+    public let process: Process
     public let log: String
 
     public var socket: String { directory + "/api.sock" }
@@ -28,7 +27,7 @@ public final class SandcastledProcess: Sendable {
     ) throws {
         self.directory = directory
         log = directory + "/" + logName
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process = Process()
         process.executableURL = try Self.executable()
         process.arguments = ["--config", directory + "/sandcastled.toml"] + arguments

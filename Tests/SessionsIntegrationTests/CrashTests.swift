@@ -165,8 +165,7 @@ final class SessionHost: Sendable {
         }
     }
 
-    // Process is not Sendable; after `run()` only its thread-safe accessors are used.
-    nonisolated(unsafe) private let process: Process
+    private let process: Process
     private let output: Lines
 
     init(fixture: ManagerFixture, arguments: [String], killWhen: (@Sendable (String) -> Bool)? = nil) throws {
