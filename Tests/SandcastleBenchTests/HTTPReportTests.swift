@@ -11,5 +11,11 @@ struct HTTPReportTests {
         #expect(try BenchReport.decode(try report.jsonData()).http == report.http)
         #expect(BenchReport().merged(with: report).http == report.http)
         #expect(report.table().contains("new connection 577 us, kept alive 156 us, authenticated lookup kept alive 377 us"))
+        #expect(!report.table().contains("wake-ups"))
+        report.http?.newConnectionWakeups = 12
+        report.http?.keptAliveWakeups = 4.5
+        report.http?.authenticatedLookupWakeups = 7
+        #expect(try BenchReport.decode(try report.jsonData()).http == report.http)
+        #expect(report.table().contains("wake-ups per request: new connection 12.0, kept alive 4.5, authenticated lookup kept alive 7.0"))
     }
 }
