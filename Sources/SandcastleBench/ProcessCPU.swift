@@ -35,39 +35,38 @@ enum ProcessCPU {
     }
 
     static func schedulerMicroseconds(pid: Int32) -> Double? {
-        threadRunTimes(pid: pid).map { $0.reduce(0) { $0 + $1.microseconds } }
+        threads(pid: pid)?.microseconds
     }
 
-    /// The scheduler's run time per group of threads alive now: a thread's name (`comm`) with its
-    /// digits dropped, so that `NIO-ELT-0-#1` and `NIO-ELT-0-#0` count as one `NIO-ELT--#`.
-    static func threadGroupMicroseconds(pid: Int32) -> [String: Double] {
+    /// A process's threads alive now, read once: their run time in total and per group (a
+    /// thread's name, `comm`, with its digits dropped, so that `NIO-ELT-0-#1` and `NIO-ELT-0-#0`
+    /// count as one `NIO-ELT--#`), and how many times the scheduler put one of them on a CPU
+    /// (`schedstat`'s third field: each a wake-up or a preemption; a count, which does not move
+    /// with the machine's speed).
+    struct Threads {
+        var microseconds = 0.0
         var groups: [String: Double] = [:]
-        for thread in threadRunTimes(pid: pid) ?? [] {
-            groups[String(thread.name.filter { !$0.isNumber }), default: 0] += thread.microseconds
-        }
-        return groups
+        var slices = 0.0
     }
 
-    /// How many times the scheduler put a thread of `pid` (those alive now) on a CPU: each is a
-    /// wake-up or a preemption. A count, not a time: it does not move with the machine's speed.
-    static func scheduledSlices(pid: Int32) -> Double? {
-        threadRunTimes(pid: pid).map { $0.reduce(0) { $0 + $1.slices } }
-    }
-
-    /// Each thread alive now: its name, the scheduler's run time and how many times it ran (the
-    /// third field of `schedstat`); nil when there are none.
-    private static func threadRunTimes(pid: Int32) -> [(name: String, microseconds: Double, slices: Double)]? {
-        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !threads.isEmpty else {
+    /// `/proc/PID/task/*/schedstat` and `comm`; nil when there are no threads to read.
+    static func threads(pid: Int32) -> Threads? {
+        guard let tids = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !tids.isEmpty else {
             return nil
         }
-        return threads.compactMap { thread in
-            let directory = "/proc/\(pid)/task/\(thread)/"
-            guard let line = try? String(contentsOfFile: directory + "schedstat", encoding: .utf8) else { return nil }
+        var threads = Threads()
+        for tid in tids {
+            let directory = "/proc/\(pid)/task/\(tid)/"
+            guard let line = try? String(contentsOfFile: directory + "schedstat", encoding: .utf8) else { continue }
             let fields = line.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
-            guard fields.count >= 3 else { return nil }
-            let name = (try? String(contentsOfFile: directory + "comm", encoding: .utf8)) ?? ""
-            return (name.trimmingCharacters(in: .whitespacesAndNewlines), fields[0] / 1000, fields[2])
+            guard fields.count >= 3 else { continue }
+            let name = ((try? String(contentsOfFile: directory + "comm", encoding: .utf8)) ?? "")
+                .trimmingCharacters(in: .whitespacesAndNewlines).filter { !$0.isNumber }
+            threads.microseconds += fields[0] / 1000
+            threads.groups[name, default: 0] += fields[0] / 1000
+            threads.slices += fields[2]
         }
+        return threads
     }
 
     static func statMicroseconds(pid: Int32) -> Double? {
@@ -84,10 +83,11 @@ enum ProcessCPU {
 /// CPU spent by the daemon and by the bench client over some operations.
 struct CPUMeter {
     let daemonPID: Int32?
-    /// How the daemon's CPU is read: ``ProcessCPU/microseconds(pid:)`` (fine-grained, the threads
-    /// alive now) by default; ``ProcessCPU/statMicroseconds(pid:)`` (10 ms ticks, but counting
+    /// How the daemon's CPU is read: by default (nil) from the threads alive now, the snapshot
+    /// the split by thread comes from (fine-grained; `/proc/PID/stat` when the kernel keeps no
+    /// per-thread times); ``ProcessCPU/statMicroseconds(pid:)`` (10 ms ticks, but counting
     /// threads that exited) where the daemon starts a thread per operation, as archives do.
-    let daemonClock: @Sendable (Int32) -> Double?
+    let daemonClock: (@Sendable (Int32) -> Double?)?
     private(set) var daemonMicroseconds = 0.0
     private(set) var clientMicroseconds = 0.0
     private(set) var machineMicroseconds = 0.0
@@ -95,30 +95,37 @@ struct CPUMeter {
     private(set) var daemonSlices = 0.0
     private(set) var operations = 0
 
-    init(daemonPID: Int32?, daemonClock: @escaping @Sendable (Int32) -> Double? = ProcessCPU.microseconds(pid:)) {
+    init(daemonPID: Int32?, daemonClock: (@Sendable (Int32) -> Double?)? = nil) {
         self.daemonPID = daemonPID
         self.daemonClock = daemonClock
     }
 
     /// Runs `body` (which performs `count` operations) and adds the CPU both sides spent in it.
     mutating func measure<T>(count: Int = 1, _ body: () async throws -> T) async rethrows -> T {
-        let daemonBefore = daemonPID.flatMap(daemonClock)
-        let groupsBefore = daemonPID.map(ProcessCPU.threadGroupMicroseconds(pid:)) ?? [:]
-        let slicesBefore = daemonPID.flatMap(ProcessCPU.scheduledSlices(pid:))
+        let threadsBefore = daemonPID.flatMap(ProcessCPU.threads(pid:))
+        let daemonBefore = daemonPID.flatMap { daemonTime($0, threadsBefore) }
         let clientBefore = ProcessCPU.ownMicroseconds()
         let machineBefore = ProcessCPU.machineMicroseconds()
         let result = try await body()
         if let machineBefore, let after = ProcessCPU.machineMicroseconds() { machineMicroseconds += after - machineBefore }
-        if let daemonBefore, let pid = daemonPID, let after = daemonClock(pid) {
-            daemonMicroseconds += after - daemonBefore
-            for (group, time) in ProcessCPU.threadGroupMicroseconds(pid: pid) {
-                threadGroupMicroseconds[group, default: 0] += time - (groupsBefore[group] ?? 0)
+        if let daemonBefore, let pid = daemonPID {
+            let threadsAfter = ProcessCPU.threads(pid: pid)
+            if let after = daemonTime(pid, threadsAfter) { daemonMicroseconds += after - daemonBefore }
+            if let threadsBefore, let threadsAfter {
+                for (group, time) in threadsAfter.groups {
+                    threadGroupMicroseconds[group, default: 0] += time - (threadsBefore.groups[group] ?? 0)
+                }
+                daemonSlices += threadsAfter.slices - threadsBefore.slices
             }
-            if let slicesBefore, let slices = ProcessCPU.scheduledSlices(pid: pid) { daemonSlices += slices - slicesBefore }
         }
         if let clientBefore, let after = ProcessCPU.ownMicroseconds() { clientMicroseconds += after - clientBefore }
         operations += count
         return result
+    }
+
+    private func daemonTime(_ pid: Int32, _ threads: ProcessCPU.Threads?) -> Double? {
+        if let daemonClock { return daemonClock(pid) }
+        return threads?.microseconds ?? ProcessCPU.statMicroseconds(pid: pid)
     }
 
     /// Per operation, for the report; nil when nothing was measured.

@@ -10,7 +10,7 @@ import Glibc
 @Suite("Benchmark: the scheduler's per-thread figures")
 struct ProcessCPUTests {
     @Test func aThreadThatSleepsAndWakesIsCountedEachTime() throws {
-        let before = try #require(ProcessCPU.scheduledSlices(pid: getpid()))
+        let before = try #require(ProcessCPU.threads(pid: getpid())?.slices)
         // A thread of its own that sleeps 20 times (each wake-up puts it on a CPU again), then
         // stays alive until it has been counted.
         let slept = DispatchSemaphore(value: 0)
@@ -21,7 +21,7 @@ struct ProcessCPUTests {
             counted.wait()
         }.start()
         slept.wait()
-        let after = try #require(ProcessCPU.scheduledSlices(pid: getpid()))
+        let after = try #require(ProcessCPU.threads(pid: getpid())?.slices)
         counted.signal()
         #expect(after - before >= 20, "before \(before), after \(after)")
     }
