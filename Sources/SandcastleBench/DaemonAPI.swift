@@ -40,8 +40,12 @@ public struct DaemonAPI: Sendable {
 
     /// `POST /v1/sessions/{id}/attach-tokens` for a read-write viewer.
     public func mintToken(session: String, ttlSeconds: Int = 120) async throws -> String {
-        try Self.token(
-            try await expect([200, 201], "POST", "/v1/sessions/\(session)/attach-tokens", json: Self.tokenRequest(ttlSeconds)))
+        let response = try await expect(
+            [200, 201], "POST", "/v1/sessions/\(session)/attach-tokens", json: ["role": "rw", "ttlSeconds": ttlSeconds])
+        guard let token = response.object?["token"] as? String else {
+            throw BenchError.daemon("attach-tokens answered without a token: \(response.text.prefix(300))")
+        }
+        return token
     }
 
     /// Creates a session and mints its read-write attach token in the same request
@@ -63,27 +67,11 @@ public struct DaemonAPI: Sendable {
         ["id": id, "image": image, "profile": profile, "workspace": workspace, "command": command]
     }
 
-    private static func tokenRequest(_ ttlSeconds: Int) -> [String: Any] { ["role": "rw", "ttlSeconds": ttlSeconds] }
-
     private static func createdID(_ response: Response) throws -> String {
         guard let created = response.object?["id"] as? String else {
             throw BenchError.daemon("POST /v1/sessions answered without an id: \(response.text.prefix(300))")
         }
         return created
-    }
-
-    private static func token(_ response: Response) throws -> String {
-        guard let token = response.object?["token"] as? String else {
-            throw BenchError.daemon("attach-tokens answered without a token: \(response.text.prefix(300))")
-        }
-        return token
-    }
-
-    private static func checked(_ response: Response, _ statuses: Set<Int>, _ method: String, _ path: String) throws -> Response {
-        guard statuses.contains(response.status) else {
-            throw BenchError.daemon("\(method) \(path) answered \(response.status): \(response.text.prefix(500))")
-        }
-        return response
     }
 
     /// `DELETE /v1/sessions/{id}?workspace=delete`: stops and removes the container and the
@@ -96,7 +84,11 @@ public struct DaemonAPI: Sendable {
     @discardableResult
     public func expect(_ statuses: Set<Int>, _ method: String, _ path: String, json: [String: Any]? = nil) async throws -> Response {
         let body = try json.map { try JSONSerialization.data(withJSONObject: $0) }
-        return try Self.checked(try await send(method, path, body: body), statuses, method, path)
+        let response = try await send(method, path, body: body)
+        guard statuses.contains(response.status) else {
+            throw BenchError.daemon("\(method) \(path) answered \(response.status): \(response.text.prefix(500))")
+        }
+        return response
     }
 
     /// Sends one request on a connection of its own and collects the whole response. A connection
