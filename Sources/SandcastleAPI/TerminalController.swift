@@ -27,7 +27,9 @@ func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleR
         authorize: { try await terminal.authorize($0, context: $1) },
         serve: { inbound, outbound, grant, context in
             guard let channel = context.channel else { return }
-            try await terminal.serve(inbound: inbound, outbound: outbound, grant: grant, channel: channel, logger: context.logger)
+            try await dependencies.terminalConnections.serving {
+                try await terminal.serve(inbound: inbound, outbound: outbound, grant: grant, channel: channel, logger: context.logger)
+            }
         })
     let exec = ExecController(dependencies: dependencies)
     addWebSocketRoute(
