@@ -155,10 +155,26 @@ extension SessionTerminal {
         }
     }
 
+    /// Makes `input` where input goes, after writing to it what was held meanwhile. Input that
+    /// comes while the held bytes are written is held too (`input` is still nil), and written
+    /// in the next round: the order is the order it came in.
     private func attachmentOpened(_ input: any TerminalAttachment) {
-        state.withLock {
-            $0.input = $0.phase == .running ? input : nil
-            $0.everAttached = true
+        while true {
+            let held = state.withLock { state -> [ByteBuffer] in
+                state.everAttached = true
+                guard state.phase == .running else { return [] }
+                guard !state.heldInput.isEmpty else {
+                    state.input = input
+                    return []
+                }
+                defer {
+                    state.heldInput = []
+                    state.heldInputBytes = 0
+                }
+                return state.heldInput
+            }
+            if held.isEmpty { break }
+            for bytes in held { input.write(bytes) }
         }
         logger.debug("attached")
     }
@@ -222,15 +238,28 @@ extension SessionTerminal {
 
     // MARK: - Input
 
-    /// Writes input of viewer `id` to the TTY, without waiting.
+    /// Input held while not attached, at most: a paste's worth. More is dropped (the viewer
+    /// learns it from ``InputOutcome/droppedNotAttached``).
+    static let heldInputLimit = 64 << 10
+
+    /// Writes input of viewer `id` to the TTY, without waiting; while the pump is not attached
+    /// (see ``State/heldInput``), holds it for the next attachment.
     func write(_ bytes: ByteBuffer, viewer id: UInt64, role: ViewerRole) -> InputOutcome {
         if refusesReadOnly(role, bytes: bytes.readableBytes) { return .droppedReadOnly }
-        let input = state.withLock { state -> (any TerminalAttachment)? in
-            guard state.phase == .running, state.viewers[id]?.isLive == true else { return nil }
-            return state.input
+        enum Route { case attachment(any TerminalAttachment), held, dropped }
+        let route = state.withLock { state -> Route in
+            guard state.phase == .running, state.viewers[id]?.isLive == true else { return .dropped }
+            if let input = state.input { return .attachment(input) }
+            guard state.heldInputBytes + bytes.readableBytes <= Self.heldInputLimit else { return .dropped }
+            state.heldInput.append(bytes)
+            state.heldInputBytes += bytes.readableBytes
+            return .held
         }
-        guard let input else { return .droppedNotAttached }
-        input.write(bytes)
+        switch route {
+        case .attachment(let input): input.write(bytes)
+        case .held: break
+        case .dropped: return .droppedNotAttached
+        }
         context.metrics.inputBytesForwarded(bytes.readableBytes)
         noteActivity()
         return .forwarded

@@ -112,6 +112,11 @@ public final class SessionTerminal: Sendable {
         var phase = Phase.running
         /// The attachment while the pump is attached: where input goes.
         var input: (any TerminalAttachment)?
+        /// Input that came while the pump was not attached (before its first attachment, or while
+        /// it attaches again), in order, for the next attachment: keys typed right after `hello`
+        /// are not lost. At most ``SessionTerminal/heldInputLimit`` bytes.
+        var heldInput: [ByteBuffer] = []
+        var heldInputBytes = 0
         var everAttached = false
         /// The caller's ``SessionTerminal/finish(code:reason:)``, until it is delivered.
         var requestedExit: (code: Int, reason: String)?
@@ -153,6 +158,8 @@ public final class SessionTerminal: Sendable {
         mutating func end(_ phase: Phase, event: TerminalEvent, maximumBytes: Int, effects: inout Effects) {
             self.phase = phase
             input = nil
+            heldInput = []
+            heldInputBytes = 0
             for id in Array(viewers.keys) {
                 close(id, with: event, dropPending: false, maximumBytes: maximumBytes, effects: &effects)
             }

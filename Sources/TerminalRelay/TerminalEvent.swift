@@ -63,13 +63,13 @@ public enum ViewerRole: String, Sendable, Equatable {
 
 /// What became of a viewer's input, resize or signal.
 public enum InputOutcome: Sendable, Equatable {
-    /// Handed to the engine (for a resize: recorded, and applied by this call or by a concurrent
-    /// one that coalesced it).
+    /// Handed to the engine, or held for the attachment being opened (for a resize: recorded, and
+    /// applied by this call or by a concurrent one that coalesced it).
     case forwarded
     /// The viewer is read-only.
     case droppedReadOnly
-    /// The terminal is not attached to its container right now (re-attaching, or the session has
-    /// ended, or the viewer was closed), or the engine refused.
+    /// The session has ended, or the viewer was closed, or the engine refused; or the terminal is
+    /// re-attaching and holds as much input as it may already.
     case droppedNotAttached
 }
 

@@ -269,6 +269,29 @@ struct SessionTerminalTests {
         }
     }
 
+    @Test func inputTypedWhileAttachingAgainReachesTheNextAttachmentInOrder() async throws {
+        let engine = FakeEngine()
+        var configuration = Self.fast
+        configuration.reattachDelay = .seconds(1)
+        try await withRunningRelay(relay(engine, configuration)) { relay in
+            let terminal = try relay.terminal(session: "s1", containerID: "c1")
+            let first = try await engine.attachment(1)
+            try await eventually("attached") { terminal.isAttached }
+            let writer = terminal.attach(role: .readWrite)
+            first.end()
+            try await eventually("detached from the ended stream") { !terminal.isAttached }
+            let paste = String(repeating: "x", count: SessionTerminal.heldInputLimit - 3)
+            #expect(await writer.write(ByteBuffer(string: "ls\n")) == .forwarded)
+            #expect(await writer.write(ByteBuffer(string: paste)) == .forwarded)
+            #expect(await writer.write(ByteBuffer(string: "y")) == .droppedNotAttached, "beyond what is held")
+            #expect(engine.attachments.count == 1 && first.input.text.isEmpty)
+            let second = try await engine.attachment(2)
+            try await eventually("the held input written") { second.input.text.count == SessionTerminal.heldInputLimit }
+            #expect(await writer.write(ByteBuffer(string: "z")) == .forwarded)
+            #expect(second.input.text == "ls\n" + paste + "z")
+        }
+    }
+
     @Test func shutdownClosesViewersAndLeavesTheContainerAlone() async throws {
         let engine = FakeEngine()
         let relay = relay(engine)
