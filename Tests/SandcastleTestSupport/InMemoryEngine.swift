@@ -31,6 +31,7 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
         var calls: [String] = []
         /// The container's ends of its terminal streams, by container id.
         var terminalEnds: [String: [Int32]] = [:]
+        var tamper: (@Sendable (inout ContainerConfig) -> Void)?
     }
 
     private let state = Mutex(State())
@@ -39,6 +40,12 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
 
     deinit {
         for fd in state.withLock({ $0.terminalEnds.values.flatMap { $0 } }) { close(fd) }
+    }
+
+    /// Changes each container's configuration as it is created, as an engine that does not do
+    /// what it was asked would (a plugin, a patched daemon): what the launch's read-back is for.
+    public func tamper(with change: @escaping @Sendable (inout ContainerConfig) -> Void) {
+        state.withLock { $0.tamper = change }
     }
 
     /// Every call so far (`create NAME`, `start ID`, ...), in order.
@@ -70,6 +77,8 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
             }
             state.nextID += 1
             let id = String(format: "%064x", state.nextID)
+            var config = config
+            state.tamper?(&config)
             state.containers[id] = Container(id: id, name: name ?? id, config: config)
             return try Self.decode(ContainerCreateResponse.self, ["Id": id, "Warnings": [String]()])
         }

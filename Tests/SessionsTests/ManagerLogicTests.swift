@@ -66,6 +66,20 @@ struct ManagerLogicTests {
         #expect(harness.engine.calls.isEmpty)
     }
 
+    @Test func aContainerTheEngineCreatedDifferentlyIsNeverStarted() async throws {
+        let harness = try Harness()
+        harness.engine.tamper { config in config.hostConfig?.privileged = true }
+        let failed = await #expect(throws: SessionManagerError.self) {
+            try await harness.manager.create(id: "s-t", request: harness.request("w"), owner: "a")
+        }
+        #expect(failed?.code == .launchFailed)
+        #expect(failed?.message.contains("differently from the policy") == true, "\(String(describing: failed))")
+        #expect(!harness.engine.calls.contains { $0.hasPrefix("start") }, "\(harness.engine.calls)")
+        #expect(harness.engine.containerIDs.isEmpty, "the tampered container is removed")
+        let recorded = try #require(try await harness.store.session(id: "s-t"))
+        #expect(recorded.state == .failed)
+    }
+
     @Test func stopRecordsTheExitAndRemoveLeavesNoContainer() async throws {
         let harness = try Harness()
         _ = try await harness.manager.create(id: "s-2", request: harness.request("w"), owner: "a")
