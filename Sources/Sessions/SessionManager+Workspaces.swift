@@ -89,7 +89,7 @@ extension SessionManager {
             guard let profile = policies.current.profiles[session.profile] else { continue }
             done.insert(session.workspace)
             do {
-                let workspace = try workspaces.resolve(session.workspace)
+                let workspace = try await workspaces.resolve(session.workspace)
                 _ = try await sizeLimiter.limit(workspace, to: WorkspaceLimits(profile), use: .session)
             } catch {
                 logger.warning(

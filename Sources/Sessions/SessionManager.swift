@@ -214,7 +214,7 @@ public actor SessionManager {
         var stream: TerminalStream? = claimed?.stream
         do {
             let user = WorkspaceUser(uid: uid)
-            var workspace = try workspaces.resolve(session.workspace, creatingFor: user)
+            var workspace = try await workspaces.resolve(session.workspace, creatingFor: user)
             let limits = WorkspaceLimits(approved.profile)
             var mount = WorkspaceMount(hostPath: workspace.path)
             if let sizeLimiter, !sizeLimiter.mountsOnWorkspace {
@@ -232,7 +232,7 @@ public actor SessionManager {
                 mount = limited
                 // The directory is now the root of the workspace's own filesystem: resolve again,
                 // so the read-back compares the container with what is really there.
-                workspace = try workspaces.resolve(session.workspace, creatingFor: user)
+                workspace = try await workspaces.resolve(session.workspace, creatingFor: user)
             }
             let egressMount = try await openEgress(session, approved: approved, uid: uid)
             var config = try LaunchSpec.containerConfig(

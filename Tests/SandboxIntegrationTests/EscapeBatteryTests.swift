@@ -63,7 +63,7 @@ struct EscapeBatteryTests {
         let workspaceName = "battery-\(profileName)"
         let uid = profile.uids.preferredUID(forWorkspace: workspaceName)
         let user = WorkspaceUser(uid: uid)
-        let workspace = try resolver.resolve(workspaceName, creatingFor: user)
+        let workspace = try await resolver.resolve(workspaceName, creatingFor: user)
         let sessionID = "battery-\(UUID().uuidString.prefix(8).lowercased())"
         let request = SessionLaunchRequest(
             image: TestEngine.image, profile: profileName, workspace: workspaceName,

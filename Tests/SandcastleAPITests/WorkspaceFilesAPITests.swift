@@ -16,7 +16,7 @@ struct WorkspaceFilesAPITests {
     @Test func routesRolesAndDocumentedResponses() async throws {
         try await APIFixture.withRouter { fixture, client in
             let resolver = fixture.dependencies.manager.workspaceFiles.resolver
-            _ = try resolver.resolve("api-ws", creatingFor: WorkspaceUser(uid: 2_000_100))
+            _ = try await resolver.resolve("api-ws", creatingFor: WorkspaceUser(uid: 2_000_100))
             let documentResponse = try await client.execute(uri: "/v1/openapi.json", method: .get)
             let conformance = try OpenAPIConformance(documentBytes: Data(documentResponse.body.readableBytesView))
             var problems: [String] = []

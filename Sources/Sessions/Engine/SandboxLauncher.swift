@@ -57,7 +57,7 @@ public struct SandboxLauncher: Sendable {
             throw LaunchError.policyViolation(containerID: containerID, violations: violations)
         }
         do {
-            try workspace.verifyUnchanged()
+            try await workspace.verifyUnchanged()
         } catch {
             throw LaunchError.workspaceChanged(containerID: containerID, detail: "\(error)")
         }

@@ -104,7 +104,7 @@ extension WarmPool {
             guard let profile = policies.current.profile(named: target.profile) else {
                 throw PoolError(.configuration, "profile \(target.profile) no longer exists")
             }
-            let resolved = try WorkspaceResolver(root: configuration.root).resolve(id)
+            let resolved = try await WorkspaceResolver(root: configuration.root).resolve(id)
             egress = try await makeEgressDirectory(for: profile, slotID: id)
             var config = try LaunchSpec.poolContainerConfig(
                 profile: profile, image: target.image, slot: WorkspaceMount(hostPath: resolved.path, use: .poolSlot),
