@@ -48,7 +48,7 @@ extension SessionManager {
         var interruptedStops: [(String, ExitReason)] = []
         for session in try await store.sessions(inStates: SessionState.live) {
             let container = survey.bySession[session.id]
-            if !startup && launches[session.id] != nil {
+            if !startup && isLaunching(session.id) {
                 if let container { wanted.insert(container.id) }
                 continue
             }
@@ -171,7 +171,7 @@ extension SessionManager {
         survey.containers.filter { container in
             if wanted.contains(container.id) { return false }
             if !startup, survey.unclaimedPoolContainers.contains(container.id) { return false }
-            if !startup, let session = container.labels?[SandcastleLabels.session], launches[session] != nil { return false }
+            if !startup, let session = container.labels?[SandcastleLabels.session], isLaunching(session) { return false }
             return true
         }
     }
@@ -245,7 +245,7 @@ extension SessionManager {
             case "die":
                 guard let session = try await store.session(id: sessionID), session.containerID == containerID || session.containerID == nil
                 else { return }
-                if launches[sessionID] != nil && session.state == .creating { return }
+                if isLaunching(sessionID) && session.state == .creating { return }
                 try await finishExit(id: sessionID, containerID: containerID)
             case "destroy":
                 oomContainers.remove(containerID)

@@ -60,6 +60,16 @@ public actor SessionManager {
     /// Launches in flight in this process, by session id: a second identical request waits on the
     /// first instead of launching again.
     var launches: [String: Task<Session, any Error>] = [:]
+    /// Creates in flight, by session id, counted from before the insert: the row commits before
+    /// `launches` has the task (the actor may run a resync in between), and a resync must leave
+    /// such a row alone as it does a launch.
+    var creating: [String: Int] = [:]
+
+    /// Whether a create of `id` is in flight in this process (its row may be `creating` or
+    /// `starting` with no container yet).
+    func isLaunching(_ id: String) -> Bool {
+        launches[id] != nil || creating[id] != nil
+    }
     /// Containers the engine reported OOM for; their `die` is recorded as `oom`.
     var oomContainers: Set<String> = []
 
@@ -154,6 +164,11 @@ public actor SessionManager {
             workspace: request.workspace, workspaceUID: 0, containerName: Self.containerName(for: id),
             requestHash: hash, daemonInstance: configuration.daemonInstance, createdAt: now,
             ttlSeconds: approved.ttlSeconds, idleTimeoutSeconds: approved.idleTimeoutSeconds)
+        creating[id, default: 0] += 1
+        defer {
+            creating[id]! -= 1
+            if creating[id] == 0 { creating[id] = nil }
+        }
         // A warm slot is taken before the insert, so that the insert claims it too.
         let reserved = await pool?.reserve(for: approved)
         let inserted: InsertResult
