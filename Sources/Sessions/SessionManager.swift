@@ -60,15 +60,15 @@ public actor SessionManager {
     /// Launches in flight in this process, by session id: a second identical request waits on the
     /// first instead of launching again.
     var launches: [String: Task<Session, any Error>] = [:]
-    /// Creates in flight, by session id, counted from before the insert: the row commits before
-    /// `launches` has the task (the actor may run a resync in between), and a resync must leave
-    /// such a row alone as it does a launch.
+    /// Creates in flight, by session id, counted from before the insert to the end of the launch:
+    /// the row commits before `launches` has the task (the actor may run a resync in between),
+    /// and a resync must leave such a row alone as it does a launch.
     var creating: [String: Int] = [:]
 
     /// Whether a create of `id` is in flight in this process (its row may be `creating` or
-    /// `starting` with no container yet).
+    /// `starting` with no container yet). Its launch, if any, runs within it.
     func isLaunching(_ id: String) -> Bool {
-        launches[id] != nil || creating[id] != nil
+        creating[id] != nil
     }
     /// Containers the engine reported OOM for; their `die` is recorded as `oom`.
     var oomContainers: Set<String> = []

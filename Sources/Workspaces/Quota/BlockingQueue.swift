@@ -1,8 +1,8 @@
 import Dispatch
 
-/// A serial queue for a limiter's blocking work (processes, mounts, ioctls, quotactl): each call
-/// runs whole on it, never on Swift's cooperative pool, and the caller awaits its result. Being
-/// serial, it also orders the calls of one limiter.
+/// A serial queue for blocking work (a limiter's processes, mounts, ioctls and quotactl; the
+/// resolver's path walks): each call runs whole on it, never on Swift's cooperative pool, and the
+/// caller awaits its result. Being serial, it also orders the calls of one owner.
 struct BlockingQueue: Sendable {
     private let queue: DispatchQueue
 
