@@ -46,16 +46,34 @@ extension SessionManager {
         let survey = try await surveyEngine()
         var wanted = Set<String>()
         var interruptedStops: [(String, ExitReason)] = []
-        for session in try await store.sessions(inStates: SessionState.live) {
-            let container = survey.bySession[session.id]
-            if !startup && isLaunching(session.id) {
+        for listed in try await store.sessions(inStates: SessionState.live) {
+            let container = survey.bySession[listed.id]
+            if !startup && isLaunching(listed.id) {
                 if let container { wanted.insert(container.id) }
                 continue
             }
-            let kept = try await reconcile(
-                session, container: container, engineMayHaveRestarted: engineMayHaveRestarted, report: &report,
-                interruptedStops: &interruptedStops)
-            if kept, let container { wanted.insert(container.id) }
+            var session = listed
+            if !startup {
+                // The listing may predate a launch that ended since (it is no longer in flight, so
+                // its last write has committed): judge the session as it is now.
+                guard let current = try await store.session(id: listed.id), SessionState.live.contains(current.state) else {
+                    continue
+                }
+                session = current
+            }
+            do {
+                let kept = try await reconcile(
+                    session, container: container, engineMayHaveRestarted: engineMayHaveRestarted, report: &report,
+                    interruptedStops: &interruptedStops)
+                if kept, let container { wanted.insert(container.id) }
+            } catch let error as SessionStoreError where error.code == .illegalTransition {
+                // A request or an engine event changed the session first; it has said what
+                // happened, and the rest of the pass still needs doing.
+                if let container { wanted.insert(container.id) }
+                logger.debug(
+                    "resynchronising left a session that changed meanwhile",
+                    metadata: ["session.id": "\(session.id)", "error": "\(error)"])
+            }
         }
         // Exited sessions keep their (stopped) container until removal.
         for session in try await store.sessions(inStates: [.exited]) {
@@ -124,10 +142,16 @@ extension SessionManager {
                 report.adopted.append(session.id)
                 return true
             }
-            try await finishExit(
-                id: session.id, containerID: container?.id, fallbackReason: .lost,
+            // Without a container in the listing, the one the row names is asked: the listing
+            // can predate the start of a session launched meanwhile.
+            let after = try await finishExit(
+                id: session.id, containerID: container?.id ?? session.containerID, fallbackReason: .lost,
                 killedReason: engineMayHaveRestarted ? .engineRestart : .killed)
-            report.exited.append(session.id)
+            if after.state == .exited {
+                report.exited.append(session.id)
+            } else {
+                report.adopted.append(session.id)
+            }
             return container != nil
         default:
             return false

@@ -32,6 +32,7 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
         /// The container's ends of its terminal streams, by container id.
         var terminalEnds: [String: [Int32]] = [:]
         var tamper: (@Sendable (inout ContainerConfig) -> Void)?
+        var afterNextList: (@Sendable () async -> Void)?
     }
 
     private let state = Mutex(State())
@@ -46,6 +47,12 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
     /// what it was asked would (a plugin, a patched daemon): what the launch's read-back is for.
     public func tamper(with change: @escaping @Sendable (inout ContainerConfig) -> Void) {
         state.withLock { $0.tamper = change }
+    }
+
+    /// Runs `body` once, after the next listing is taken and before it is returned: what happens
+    /// meanwhile is what a real engine's answer, already on its way, would not show.
+    public func afterNextList(_ body: @escaping @Sendable () async -> Void) {
+        state.withLock { $0.afterNextList = body }
     }
 
     /// Every call so far (`create NAME`, `start ID`, ...), in order.
@@ -122,8 +129,8 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
     }
 
     public func listContainers(all: Bool, filters: DockerFilters) async throws -> [ContainerSummary] {
-        try state.withLock { state in
-            try state.containers.values.sorted { $0.id < $1.id }.filter { container in
+        let (listing, after) = try state.withLock { state in
+            let listing = try state.containers.values.sorted { $0.id < $1.id }.filter { container in
                 (all || container.status == "running") && Self.matches(container, filters)
             }.map { container in
                 try Self.decode(
@@ -133,7 +140,11 @@ public final class InMemoryEngine: ContainerEngine, TerminalEngine {
                         "Labels": container.config.labels ?? [:],
                     ])
             }
+            defer { state.afterNextList = nil }
+            return (listing, state.afterNextList)
         }
+        await after?()
+        return listing
     }
 
     public func containerEvents(filters: DockerFilters, since: Date?) async throws

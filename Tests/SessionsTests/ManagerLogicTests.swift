@@ -116,6 +116,21 @@ struct ManagerLogicTests {
         #expect(Set(harness.engine.containerIDs) == Set([kept.containerID, dead.containerID].compactMap { $0 }))
     }
 
+    @Test func aResyncKeepsASessionLaunchedAfterItsListing() async throws {
+        let harness = try Harness()
+        let manager = harness.manager
+        let request = harness.request("w")
+        // The launch runs, start to end, while the engine's listing is on its way back.
+        harness.engine.afterNextList {
+            _ = try? await manager.create(id: "late", request: request, owner: "a")
+        }
+        let report = try await manager.reconcile(startup: false)
+        let late = try await manager.session("late")
+        #expect(late.state == .running, "\(late)")
+        #expect(harness.engine.containerIDs == [try #require(late.containerID)])
+        #expect(report.exited.isEmpty && report.rolledBack.isEmpty, "\(report)")
+    }
+
     @Test func idleSessionsAreReapedUnlessWatched() async throws {
         let clock = ManualClock()
         let harness = try Harness(clock: clock)
