@@ -13,8 +13,8 @@ import TerminalScreen
 ///
 /// A `final class` with its map of terminals in a `Mutex`. ``run()`` is the long-lived task that
 /// owns everything that runs: it starts each new terminal's pump as a child of a task group (no
-/// unowned tasks), and tells the delegate about viewers and activity from a second child, in
-/// order, so that neither pumps nor viewers ever wait for the delegate. A terminal is dropped from
+/// unowned tasks). The delegate hears about viewers and activity where they happen, on the
+/// caller's thread, so it must be quick (see ``TerminalRelayDelegate``). A terminal is dropped from
 /// the map when its pump ends (the session ended).
 ///
 /// ## Relay lives
@@ -92,12 +92,9 @@ public final class TerminalRelay: Sendable {
 
     public var configuration: Configuration { context.configuration }
     let context: RelayContext
-    private let delegate: (any TerminalRelayDelegate)?
     private let state = Mutex(Registry())
     private let starts: AsyncStream<SessionTerminal>
     private let startContinuation: AsyncStream<SessionTerminal>.Continuation
-    private let notifications: AsyncStream<RelayNotification>
-    private let notificationContinuation: AsyncStream<RelayNotification>.Continuation
 
     private struct Registry {
         var terminals: [String: SessionTerminal] = [:]
@@ -111,14 +108,11 @@ public final class TerminalRelay: Sendable {
         logger: Logger = Logger(label: "sandcastle.relay")
     ) {
         (starts, startContinuation) = AsyncStream.makeStream()
-        (notifications, notificationContinuation) = AsyncStream.makeStream()
-        self.delegate = delegate
-        let continuation = notificationContinuation
         let notify: @Sendable (RelayNotification) -> Void
-        if delegate == nil {
-            notify = { _ in }
+        if let delegate {
+            notify = { $0.deliver(to: delegate) }
         } else {
-            notify = { continuation.yield($0) }
+            notify = { _ in }
         }
         context = RelayContext(
             engine: engine, configuration: configuration, metrics: metrics, logger: logger, notify: notify,
@@ -126,33 +120,22 @@ public final class TerminalRelay: Sendable {
     }
 
     /// Runs the terminals until ``shutdown()`` or cancellation (which shuts down too); returns once
-    /// every pump has ended and the delegate has heard everything queued (unless cancelled: then
-    /// what it has not heard yet is dropped). Call it once; later calls return at once.
+    /// every pump has ended. Call it once; later calls return at once.
     public func runTerminals() async {
         let first = state.withLock { registry in
             defer { registry.hasRun = true }
             return !registry.hasRun
         }
         guard first else { return }
-        await withDiscardingTaskGroup { outer in
-            if let delegate {
-                outer.addTask {
-                    for await notification in self.notifications {
-                        await notification.deliver(to: delegate)
-                    }
+        await withDiscardingTaskGroup { pumps in
+            for await terminal in starts {
+                pumps.addTask {
+                    await terminal.run()
+                    self.forget(terminal)
                 }
             }
-            await withDiscardingTaskGroup { pumps in
-                for await terminal in starts {
-                    pumps.addTask {
-                        await terminal.run()
-                        self.forget(terminal)
-                    }
-                }
-                shutdown()
-                pumps.cancelAll()
-            }
-            notificationContinuation.finish()
+            shutdown()
+            pumps.cancelAll()
         }
     }
 
@@ -286,7 +269,7 @@ struct RelayContext: Sendable {
     let screenQueue: DispatchQueue
 }
 
-/// A message for the delegate, queued by terminals and delivered by ``TerminalRelay/run()``.
+/// A message for the delegate, gathered by a terminal under its lock and delivered after it.
 struct RelayNotification: Sendable {
     enum Kind: Sendable {
         case attached(ViewerRole)
@@ -297,11 +280,11 @@ struct RelayNotification: Sendable {
     let session: String
     let kind: Kind
 
-    func deliver(to delegate: any TerminalRelayDelegate) async {
+    func deliver(to delegate: any TerminalRelayDelegate) {
         switch kind {
-        case .attached(let role): await delegate.viewerAttached(session: session, role: role)
-        case .detached(let role): await delegate.viewerDetached(session: session, role: role)
-        case .activity: await delegate.terminalActivity(session: session)
+        case .attached(let role): delegate.viewerAttached(session: session, role: role)
+        case .detached(let role): delegate.viewerDetached(session: session, role: role)
+        case .activity: delegate.terminalActivity(session: session)
         }
     }
 }

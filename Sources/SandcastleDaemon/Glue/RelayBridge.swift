@@ -13,9 +13,9 @@ import TerminalRelay
 struct RelayActivity: TerminalRelayDelegate {
     let activity: SessionActivity
 
-    func terminalActivity(session: String) async { activity.touch(session) }
-    func viewerAttached(session: String, role: ViewerRole) async { activity.viewerAttached(session) }
-    func viewerDetached(session: String, role: ViewerRole) async { activity.viewerDetached(session) }
+    func terminalActivity(session: String) { activity.touch(session) }
+    func viewerAttached(session: String, role: ViewerRole) { activity.viewerAttached(session) }
+    func viewerDetached(session: String, role: ViewerRole) { activity.viewerDetached(session) }
 }
 
 /// The manager's terminal host: a session that started attached gives the relay its stream as the

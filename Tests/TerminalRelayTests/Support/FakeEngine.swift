@@ -137,15 +137,15 @@ final class FakeEngine: TerminalEngine {
 final class RecordingDelegate: TerminalRelayDelegate {
     let calls = Mutex<[String]>([])
 
-    func terminalActivity(session: String) async {
+    func terminalActivity(session: String) {
         calls.withLock { $0.append("activity \(session)") }
     }
 
-    func viewerAttached(session: String, role: ViewerRole) async {
+    func viewerAttached(session: String, role: ViewerRole) {
         calls.withLock { $0.append("attached \(session) \(role.rawValue)") }
     }
 
-    func viewerDetached(session: String, role: ViewerRole) async {
+    func viewerDetached(session: String, role: ViewerRole) {
         calls.withLock { $0.append("detached \(session) \(role.rawValue)") }
     }
 
