@@ -26,8 +26,9 @@ public struct APIDependencies: Sendable {
     public var pool: WarmPool?
     /// Commands run in sessions (`/v1/sessions/{id}/exec`); nil without an engine that has exec.
     public var execs: SessionExecs
-    /// The terminal WebSockets being served; a service of the daemon's, to stop after the relay.
-    public let terminalConnections = TerminalConnections()
+    /// The terminal and exec WebSockets being served; a service of the daemon's, to stop after the
+    /// relay.
+    public let webSocketConnections = WebSocketConnections()
 
     public init(
         manager: SessionManager, keys: KeyringBox, tokens: TokenSignerBox, limits: RateLimits, metrics: APIMetrics,

@@ -156,13 +156,18 @@ struct ExecController {
             return
         }
         let maxFrame = dependencies.settings.maxFrameBytes
+        let execs = execs
+        let inbound = HandedOver(iterator: messages)
         do {
-            let (_, exit) = try await Self.mapped {
-                try await execs.run(session: grant.session, execRequest, by: grant.principal.name) { io in
-                    try await outbound.write(.text(TerminalController.control(["type": "started", "exec": io.id, "tty": io.tty])))
-                    if io.tty, let size { try? await io.resize(rows: size.rows, columns: size.cols) }
-                    try await Self.relay(
-                        io, inbound: HandedOver(iterator: messages), outbound: outbound, stdin: execRequest.stdin, maxFrame: maxFrame)
+            // A shutdown ends the command (the exec layer kills what its client no longer reads):
+            // nobody would be left to hear its exit.
+            let exit = try await dependencies.webSocketConnections.untilGoingAway {
+                try await Self.mapped {
+                    try await execs.run(session: grant.session, execRequest, by: grant.principal.name) { io in
+                        try await outbound.write(.text(TerminalController.control(["type": "started", "exec": io.id, "tty": io.tty])))
+                        if io.tty, let size { try? await io.resize(rows: size.rows, columns: size.cols) }
+                        try await Self.relay(io, inbound: inbound, outbound: outbound, stdin: execRequest.stdin, maxFrame: maxFrame)
+                    }.1
                 }
             }
             try await outbound.write(
@@ -173,6 +178,14 @@ struct ExecController {
             try await outbound.close(.normalClosure, reason: "exited")
         } catch is ClientLeft {
             return
+        } catch is DaemonGoingAway {
+            try? await outbound.write(
+                .text(
+                    TerminalController.control([
+                        "type": "error", "code": "shutting_down",
+                        "message": "the daemon is shutting down and ended the command; run it again once the daemon is back",
+                    ])))
+            try? await outbound.close(.goingAway, reason: "daemon shutting down")
         } catch {
             let apiError = APIError.from(error)
             logger.info("exec ended with an error", metadata: ["session.id": "\(grant.session)", "error": "\(error)"])

@@ -27,7 +27,7 @@ func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleR
         authorize: { try await terminal.authorize($0, context: $1) },
         serve: { inbound, outbound, grant, context in
             guard let channel = context.channel else { return }
-            try await dependencies.terminalConnections.serving {
+            try await dependencies.webSocketConnections.serving {
                 try await terminal.serve(inbound: inbound, outbound: outbound, grant: grant, channel: channel, logger: context.logger)
             }
         })
@@ -35,7 +35,11 @@ func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleR
     addWebSocketRoute(
         to: router, "v1/sessions/{id}/exec", subprotocol: execSubprotocol, what: "exec",
         authorize: { try exec.authorize($0, context: $1) },
-        serve: { try await exec.serve(inbound: $0, outbound: $1, grant: $2, logger: $3.logger) })
+        serve: { inbound, outbound, grant, context in
+            try await dependencies.webSocketConnections.serving {
+                try await exec.serve(inbound: inbound, outbound: outbound, grant: grant, logger: context.logger)
+            }
+        })
     return router
 }
 

@@ -56,14 +56,14 @@ public struct Sandcastle: Sendable {
     }
 
     /// The background services of the domain, in the order the daemon runs them: the engine's
-    /// events, the reaper, the warm pool, and last the terminal connections and the relay, which
-    /// stop first and in that order: the relay closes every viewer, then each terminal connection
-    /// sends its 1001 before the listeners stop (and would close it with 1000).
+    /// events, the reaper, the warm pool, and last the WebSocket connections and the relay, which
+    /// stop first and in that order: the relay closes every viewer, then each terminal and exec
+    /// connection sends its 1001 before the listeners stop (and would close it with 1000).
     public var services: [any Service] {
         [
             EngineEventService(manager: manager), SessionReaper(manager: manager),
             WorkspaceMonitor(manager: manager, metrics: PrometheusWorkspaceMetrics(registry: metrics.registry)), pool,
-            EgressService(manager: manager, proxy: egress), api.terminalConnections, relay,
+            EgressService(manager: manager, proxy: egress), api.webSocketConnections, relay,
         ]
     }
 

@@ -71,12 +71,13 @@ struct DaemonLifecycleTests {
     /// A viewer of `session` on the daemon's TCP listener; `body` runs with its writer while it reads.
     @discardableResult
     static func view(
-        port: Int, session: String, token: String, viewer: Viewer = Viewer(),
+        port: Int, session: String, token: String, viewer: Viewer = Viewer(), route: String = "tty",
+        subprotocol: String = "sandcastle.tty.v1", ready: @escaping @Sendable (Viewer) -> Bool = { !$0.controls.isEmpty },
         _ body: @escaping @Sendable (WebSocketOutboundWriter) async throws -> Void
     ) async throws -> Viewer {
-        let headers: HTTPFields = [.secWebSocketProtocol: "sandcastle.tty.v1, bearer.\(token)"]
+        let headers: HTTPFields = [.secWebSocketProtocol: "\(subprotocol), bearer.\(token)"]
         let close = try await WebSocketClient.connect(
-            url: "ws://127.0.0.1:\(port)/v1/sessions/\(session)/tty", configuration: .init(additionalHeaders: headers),
+            url: "ws://127.0.0.1:\(port)/v1/sessions/\(session)/\(route)", configuration: .init(additionalHeaders: headers),
             logger: Logger(label: "test.ws")
         ) { inbound, outbound, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -90,9 +91,9 @@ struct DaemonLifecycleTests {
                     }
                 }
                 group.addTask {
-                    // The terminal takes input once the viewer is attached: after `hello`.
+                    // A terminal takes input once the viewer is attached: after `hello`.
                     do {
-                        try await eventually("hello", timeout: .seconds(30)) { !viewer.controls.isEmpty }
+                        try await eventually("ready", timeout: .seconds(30)) { ready(viewer) }
                         try await body(outbound)
                     } catch {
                         try? await outbound.close(.normalClosure, reason: nil)
@@ -301,6 +302,27 @@ struct DaemonLifecycleTests {
                 throw error
             }
             #expect(await restarted.stop(SIGTERM) == 0)
+        }
+    }
+
+    @Test func sigtermEndsACommandInFlightWith1001() async throws {
+        let directory = try Self.scratch()
+        let port = try freeLoopbackPort()
+        try await Self.withDaemon(directory, api: #"tcp = "127.0.0.1:\#(port)""#) { daemon in
+            try await daemon.waitUntilListening()
+            try await Self.createSession(daemon, id: "exec-1", workspace: "exec")
+            let client = Viewer()
+            try await Self.view(
+                port: port, session: "exec-1", token: daemon.adminKey, viewer: client, route: "exec",
+                subprotocol: "sandcastle.exec.v1", ready: { _ in true }
+            ) { outbound in
+                try await outbound.write(.text(#"{"type":"start","command":["sh","-c","echo STARTED; exec sleep 600"]}"#))
+                try await eventually("the command's output", timeout: .seconds(30)) { client.output.contains("STARTED") }
+                #expect(await daemon.stop(SIGTERM) == 0, "\(daemon.logText)")
+                try await eventually("the daemon's close frame read", timeout: .seconds(10)) { client.ended }
+            }
+            #expect(client.closeCode == 1001, "close code \(String(describing: client.closeCode))")
+            #expect(client.controls.last?.contains(#""code":"shutting_down""#) == true, "\(client.controls)")
         }
     }
 
