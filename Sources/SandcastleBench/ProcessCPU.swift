@@ -47,6 +47,7 @@ enum ProcessCPU {
         var microseconds = 0.0
         var groups: [String: Double] = [:]
         var slices = 0.0
+        var groupSlices: [String: Double] = [:]
     }
 
     /// `/proc/PID/task/*/schedstat` and `comm`; nil when there are no threads to read.
@@ -65,6 +66,7 @@ enum ProcessCPU {
             threads.microseconds += fields[0] / 1000
             threads.groups[name, default: 0] += fields[0] / 1000
             threads.slices += fields[2]
+            threads.groupSlices[name, default: 0] += fields[2]
         }
         return threads
     }
@@ -93,6 +95,7 @@ struct CPUMeter {
     private(set) var machineMicroseconds = 0.0
     private(set) var threadGroupMicroseconds: [String: Double] = [:]
     private(set) var daemonSlices = 0.0
+    private(set) var groupSlices: [String: Double] = [:]
     private(set) var operations = 0
 
     init(daemonPID: Int32?, daemonClock: (@Sendable (Int32) -> Double?)? = nil) {
@@ -116,6 +119,9 @@ struct CPUMeter {
                     threadGroupMicroseconds[group, default: 0] += time - (threadsBefore.groups[group] ?? 0)
                 }
                 daemonSlices += threadsAfter.slices - threadsBefore.slices
+                for (group, slices) in threadsAfter.groupSlices {
+                    groupSlices[group, default: 0] += slices - (threadsBefore.groupSlices[group] ?? 0)
+                }
             }
         }
         if let clientBefore, let after = ProcessCPU.ownMicroseconds() { clientMicroseconds += after - clientBefore }
@@ -139,6 +145,7 @@ struct CPUMeter {
                 ? nil : max(0, perOperation(machineMicroseconds - daemonMicroseconds - clientMicroseconds)),
             daemonThreads: threadGroupMicroseconds.isEmpty ? nil : threadGroupMicroseconds.mapValues(perOperation),
             daemonWakeups: daemonPID == nil || daemonSlices <= 0 ? nil : perOperation(daemonSlices),
+            daemonThreadWakeups: groupSlices.isEmpty ? nil : groupSlices.mapValues(perOperation),
             operations: operations)
     }
 }
@@ -160,17 +167,21 @@ extension BenchReport {
         /// from one thread to another is one); a count that holds still when the machine's
         /// speed does not. Nil in reports from before it was measured.
         public var daemonWakeups: Double?
+        /// The wake-ups split by thread group, as ``daemonThreads`` splits the CPU.
+        public var daemonThreadWakeups: [String: Double]?
         public var operations: Int
 
         public init(
             daemonMicroseconds: Double?, clientMicroseconds: Double, restMicroseconds: Double? = nil,
-            daemonThreads: [String: Double]? = nil, daemonWakeups: Double? = nil, operations: Int
+            daemonThreads: [String: Double]? = nil, daemonWakeups: Double? = nil,
+            daemonThreadWakeups: [String: Double]? = nil, operations: Int
         ) {
             self.daemonMicroseconds = daemonMicroseconds
             self.clientMicroseconds = clientMicroseconds
             self.restMicroseconds = restMicroseconds
             self.daemonThreads = daemonThreads
             self.daemonWakeups = daemonWakeups
+            self.daemonThreadWakeups = daemonThreadWakeups
             self.operations = operations
         }
 
@@ -181,7 +192,10 @@ extension BenchReport {
             let wakeups = daemonWakeups.map { String(format: ", %.0f daemon thread wake-ups", $0) } ?? ""
             let threads = (daemonThreads ?? [:]).filter { $0.value >= 1 }.sorted { $0.value > $1.value }
                 .map { "\($0.key) " + String(format: "%.0f", $0.value) }
-            let breakdown = threads.isEmpty ? "" : " (daemon threads, us: " + threads.joined(separator: ", ") + ")"
+            let woken = (daemonThreadWakeups ?? [:]).filter { $0.value >= 0.5 }.sorted { $0.value > $1.value }
+                .map { "\($0.key) " + String(format: "%.0f", $0.value) }
+            let breakdown = (threads.isEmpty ? "" : " (daemon threads, us: " + threads.joined(separator: ", ") + ")")
+                + (woken.isEmpty ? "" : " (wake-ups: " + woken.joined(separator: ", ") + ")")
             return daemon + String(format: "client CPU %.0f us", clientMicroseconds) + rest + wakeups + " per " + what + breakdown
         }
     }

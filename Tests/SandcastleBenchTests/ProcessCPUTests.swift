@@ -31,5 +31,24 @@ struct ProcessCPUTests {
         #expect(report.describe("launch").contains("41 daemon thread wake-ups per launch"))
         report.daemonWakeups = nil
         #expect(!report.describe("launch").contains("wake-ups"))
+        report.daemonThreadWakeups = ["NIO-ELT--#": 12.4, "oot.default-qos": 20, "idle": 0.2]
+        #expect(report.describe("launch").hasSuffix("(wake-ups: oot.default-qos 20, NIO-ELT--# 12)"), "\(report.describe("launch"))")
+    }
+
+    @Test func wakeUpsAreCountedPerThreadGroup() throws {
+        let before = try #require(ProcessCPU.threads(pid: getpid()))
+        let slept = DispatchSemaphore(value: 0)
+        let counted = DispatchSemaphore(value: 0)
+        Thread {
+            Thread.current.name = "bench-test-7"
+            for _ in 0..<20 { usleep(1000) }
+            slept.signal()
+            counted.wait()
+        }.start()
+        slept.wait()
+        let after = try #require(ProcessCPU.threads(pid: getpid()))
+        counted.signal()
+        #expect(before.groupSlices["bench-test-"] == nil)
+        #expect((after.groupSlices["bench-test-"] ?? 0) >= 20, "\(after.groupSlices)")
     }
 }
