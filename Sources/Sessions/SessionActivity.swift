@@ -26,25 +26,28 @@ public final class SessionActivity: Sendable {
         state.withLock { $0.pending[id] = now }
     }
 
+    /// A viewer attached. Attaches and detaches are counted in whatever order they arrive: the
+    /// relay reports each from the thread where it happened, so a viewer that leaves at once can
+    /// have its detach counted before its attach, and the count must still come back to 0.
     public func viewerAttached(_ id: String) {
-        let now = clock.now()
-        state.withLock {
-            $0.viewers[id, default: 0] += 1
-            $0.pending[id] = now
-        }
+        countViewer(id, 1)
     }
 
     public func viewerDetached(_ id: String) {
+        countViewer(id, -1)
+    }
+
+    private func countViewer(_ id: String, _ change: Int) {
         let now = clock.now()
         state.withLock {
-            let count = ($0.viewers[id] ?? 1) - 1
-            $0.viewers[id] = count > 0 ? count : nil
+            let count = $0.viewers[id, default: 0] + change
+            $0.viewers[id] = count == 0 ? nil : count
             $0.pending[id] = now
         }
     }
 
     public func viewers(of id: String) -> Int {
-        state.withLock { $0.viewers[id] ?? 0 }
+        state.withLock { max(0, $0.viewers[id] ?? 0) }
     }
 
     /// The activity since the last drain, cleared.
