@@ -24,22 +24,18 @@ func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleR
     let terminal = TerminalController(dependencies: dependencies)
     addWebSocketRoute(
         to: router, "v1/sessions/{id}/tty", subprotocol: terminalSubprotocol, what: "terminal",
+        connections: dependencies.webSocketConnections,
         authorize: { try await terminal.authorize($0, context: $1) },
         serve: { inbound, outbound, grant, context in
             guard let channel = context.channel else { return }
-            try await dependencies.webSocketConnections.serving {
-                try await terminal.serve(inbound: inbound, outbound: outbound, grant: grant, channel: channel, logger: context.logger)
-            }
+            try await terminal.serve(inbound: inbound, outbound: outbound, grant: grant, channel: channel, logger: context.logger)
         })
     let exec = ExecController(dependencies: dependencies)
     addWebSocketRoute(
         to: router, "v1/sessions/{id}/exec", subprotocol: execSubprotocol, what: "exec",
+        connections: dependencies.webSocketConnections,
         authorize: { try exec.authorize($0, context: $1) },
-        serve: { inbound, outbound, grant, context in
-            try await dependencies.webSocketConnections.serving {
-                try await exec.serve(inbound: inbound, outbound: outbound, grant: grant, logger: context.logger)
-            }
-        })
+        serve: { try await exec.serve(inbound: $0, outbound: $1, grant: $2, logger: $3.logger) })
     return router
 }
 

@@ -12,9 +12,11 @@ protocol WebSocketGrant: Sendable {
 /// Adds a WebSocket route to the upgrade router. `authorize` runs once, before the upgrade; a
 /// refusal does not upgrade, so the request falls through to the HTTP route of the same path,
 /// which answers with the precise error. `serve` runs the upgraded connection with the grant
-/// (its context has the connection's channel).
+/// (its context has the connection's channel), counted in `connections` so that a shutdown
+/// waits for its close frame.
 func addWebSocketRoute<Grant: WebSocketGrant>(
     to router: Router<SandcastleRequestContext>, _ path: RouterPath, subprotocol: String, what: String,
+    connections: WebSocketConnections,
     authorize: @escaping @Sendable (Request, SandcastleRequestContext) async throws -> Grant,
     serve: @escaping @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, Grant, SandcastleRequestContext) async throws -> Void
 ) {
@@ -38,6 +40,6 @@ func addWebSocketRoute<Grant: WebSocketGrant>(
             try? await outbound.close(.unexpectedServerError, reason: "no grant for this connection")
             return
         }
-        try await serve(inbound, outbound, grant, context.requestContext)
+        try await connections.serving { try await serve(inbound, outbound, grant, context.requestContext) }
     }
 }
