@@ -120,10 +120,8 @@ extension SessionManager {
     /// session `removed`. The workspace is kept unless `deleteWorkspace`, which is refused while
     /// another session still uses it.
     public func remove(_ id: String, deleteWorkspace: Bool = false) async throws {
-        let current = try await session(id)
-        if current.state == .creating || current.state == .starting, let launch = launches[id] {
-            _ = try? await launch.value
-        }
+        // A launch in flight ends first (running or failed): what it made is then removed whole.
+        await waitForCreate(of: id)
         let latest = try await session(id)
         var containerID = latest.containerID
         if containerID == nil { containerID = try? await containerIDByName(latest.containerName) }

@@ -57,18 +57,25 @@ public actor SessionManager {
     let clock: any SessionClock
     let logger: Logger
 
-    /// Launches in flight in this process, by session id: a second identical request waits on the
-    /// first instead of launching again.
-    var launches: [String: Task<Session, any Error>] = [:]
-    /// Creates in flight, by session id, counted from before the insert to the end of the launch:
-    /// the row commits before `launches` has the task (the actor may run a resync in between),
-    /// and a resync must leave such a row alone as it does a launch.
-    var creating: [String: Int] = [:]
+    /// Creates in flight in this process, by session id, from before the insert to the end of the
+    /// launch: one per id at a time. A resync, a removal or a second request for the id waits for
+    /// it or leaves its row alone: the row is visible (`creating`, no container) before the
+    /// launch has anything to show.
+    var creating: Set<String> = []
+    /// Who waits for the create of an id to end (``waitForCreate(of:)``).
+    var createWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
 
     /// Whether a create of `id` is in flight in this process (its row may be `creating` or
     /// `starting` with no container yet). Its launch, if any, runs within it.
     func isLaunching(_ id: String) -> Bool {
-        creating[id] != nil
+        creating.contains(id)
+    }
+
+    /// Returns once no create of `id` is in flight.
+    func waitForCreate(of id: String) async {
+        while creating.contains(id) {
+            await withCheckedContinuation { createWaiters[id, default: []].append($0) }
+        }
     }
     /// Containers the engine reported OOM for; their `die` is recorded as `oom`.
     var oomContainers: Set<String> = []
@@ -164,10 +171,14 @@ public actor SessionManager {
             workspace: request.workspace, workspaceUID: 0, containerName: Self.containerName(for: id),
             requestHash: hash, daemonInstance: configuration.daemonInstance, createdAt: now,
             ttlSeconds: approved.ttlSeconds, idleTimeoutSeconds: approved.idleTimeoutSeconds)
-        creating[id, default: 0] += 1
+        // One create of an id at a time: the same request sent twice at once waits for the first
+        // to end, then finds its session; were both to race to the insert, the second could find
+        // the row before the first had started its launch, and answer with it half made.
+        await waitForCreate(of: id)
+        creating.insert(id)
         defer {
-            creating[id]! -= 1
-            if creating[id] == 0 { creating[id] = nil }
+            creating.remove(id)
+            for waiter in createWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
         }
         // A warm slot is taken before the insert, so that the insert claims it too.
         let reserved = await pool?.reserve(for: approved)
@@ -186,33 +197,30 @@ public actor SessionManager {
         switch inserted {
         case .existing(let found):
             if let reserved { await pool?.putBack(reserved) }
-            return (try await existingSession(found, hash: hash), false)
+            return (try existingSession(found, hash: hash), false)
         case .inserted(let session):
             var claimed: WarmPool.ReservedSlot?
             if let reserved {
                 // Not claimed: the slot was retired meanwhile; the session launches cold.
                 if session.poolSlot == reserved.slot.id { claimed = reserved } else { await pool?.discard(reserved) }
             }
+            // A task of its own: a caller that goes away (its HTTP request cancelled) must not
+            // cancel the launch half-way.
             let task = Task { [claimed] in
                 try await self.launch(session, approved: approved, uid: UInt32(session.workspaceUID), claimed: claimed)
             }
-            launches[id] = task
-            defer { launches[id] = nil }
             return (try await task.value, true)
         }
     }
 
-    /// The session `found` under the id of a new request when it was made by the same request
-    /// (waiting for its launch when that is still in flight).
-    private func existingSession(_ found: Session, hash: String) async throws -> Session {
+    /// The session `found` under the id of a new request when it was made by the same request.
+    /// No launch of it is in flight: creates of one id run one at a time.
+    private func existingSession(_ found: Session, hash: String) throws -> Session {
         guard found.requestHash == hash else {
             throw SessionManagerError(
                 .conflict,
                 "session '\(found.id)' already exists with a different request; use a new id, or send the same request to get the existing session",
                 sessionID: found.id)
-        }
-        if let launch = launches[found.id] {
-            return try await launch.value
         }
         return found
     }

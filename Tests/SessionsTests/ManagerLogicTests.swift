@@ -66,6 +66,24 @@ struct ManagerLogicTests {
         #expect(harness.engine.calls.isEmpty)
     }
 
+    @Test func theSameRequestSentAtOnceGetsTheLaunchedSession() async throws {
+        let harness = try Harness()
+        let manager = harness.manager
+        for round in 0..<20 {
+            let request = harness.request("w\(round)")
+            let sessions = try await withThrowingTaskGroup(of: Session.self) { group in
+                for _ in 0..<6 {
+                    group.addTask { try await manager.create(id: "same-\(round)", request: request, owner: "a").session }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for session in sessions {
+                #expect(session.state == .running && session.containerID != nil, "round \(round): \(session)")
+            }
+        }
+        #expect(harness.engine.containerIDs.count == 20)
+    }
+
     @Test func aContainerTheEngineCreatedDifferentlyIsNeverStarted() async throws {
         let harness = try Harness()
         harness.engine.tamper { config in config.hostConfig?.privileged = true }
