@@ -58,23 +58,23 @@ public actor SessionManager {
     let logger: Logger
 
     /// Creates in flight in this process, by session id, from before the insert to the end of the
-    /// launch: one per id at a time. A resync, a removal or a second request for the id waits for
-    /// it or leaves its row alone: the row is visible (`creating`, no container) before the
-    /// launch has anything to show.
-    var creating: Set<String> = []
-    /// Who waits for the create of an id to end (``waitForCreate(of:)``).
-    var createWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    /// launch, each with who waits for it to end (``waitForCreate(of:)``): one per id at a time. A
+    /// resync, a removal or a second request for the id waits for it or leaves its row alone: the
+    /// row is visible (`creating`, no container) before the launch has anything to show.
+    var creating: [String: [CheckedContinuation<Void, Never>]] = [:]
 
     /// Whether a create of `id` is in flight in this process (its row may be `creating` or
     /// `starting` with no container yet). Its launch, if any, runs within it.
     func isLaunching(_ id: String) -> Bool {
-        creating.contains(id)
+        creating[id] != nil
     }
 
     /// Returns once no create of `id` is in flight.
     func waitForCreate(of id: String) async {
-        while creating.contains(id) {
-            await withCheckedContinuation { createWaiters[id, default: []].append($0) }
+        while creating[id] != nil {
+            await withCheckedContinuation { waiter in
+                if creating[id] != nil { creating[id]!.append(waiter) } else { waiter.resume() }
+            }
         }
     }
     /// Containers the engine reported OOM for; their `die` is recorded as `oom`.
@@ -175,10 +175,9 @@ public actor SessionManager {
         // to end, then finds its session; were both to race to the insert, the second could find
         // the row before the first had started its launch, and answer with it half made.
         await waitForCreate(of: id)
-        creating.insert(id)
+        creating[id] = []
         defer {
-            creating.remove(id)
-            for waiter in createWaiters.removeValue(forKey: id) ?? [] { waiter.resume() }
+            for waiter in creating.removeValue(forKey: id) ?? [] { waiter.resume() }
         }
         // A warm slot is taken before the insert, so that the insert claims it too.
         let reserved = await pool?.reserve(for: approved)
