@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOWebSocket
 import Sessions
 
 /// The subprotocol of the exec WebSocket (README, "Running commands in a session").
@@ -150,9 +151,7 @@ struct ExecController {
             execRequest = try body.request(streaming: true)
             if let cols = body.cols, let rows = body.rows { size = (cols, rows) } else { size = nil }
         } catch {
-            let apiError = APIError.from(error)
-            try? await outbound.write(.text(TerminalController.control(["type": "error", "code": apiError.code, "message": apiError.message])))
-            try? await outbound.close(.policyViolation, reason: "invalid start message")
+            await Self.end(outbound, APIError.from(error), closing: .policyViolation, reason: "invalid start message")
             return
         }
         let maxFrame = dependencies.settings.maxFrameBytes
@@ -179,19 +178,21 @@ struct ExecController {
         } catch is ClientLeft {
             return
         } catch is DaemonGoingAway {
-            try? await outbound.write(
-                .text(
-                    TerminalController.control([
-                        "type": "error", "code": "shutting_down",
-                        "message": "the daemon is shutting down and ended the command; run it again once the daemon is back",
-                    ])))
-            try? await outbound.close(.goingAway, reason: "daemon shutting down")
+            let goingAway = APIError(
+                .serviceUnavailable, "shutting_down",
+                "the daemon is shutting down and ended the command; run it again once the daemon is back")
+            await Self.end(outbound, goingAway, closing: .goingAway, reason: "daemon shutting down")
         } catch {
-            let apiError = APIError.from(error)
             logger.info("exec ended with an error", metadata: ["session.id": "\(grant.session)", "error": "\(error)"])
-            try? await outbound.write(.text(TerminalController.control(["type": "error", "code": apiError.code, "message": apiError.message])))
-            try? await outbound.close(.unexpectedServerError, reason: "exec failed")
+            await Self.end(outbound, APIError.from(error), closing: .unexpectedServerError, reason: "exec failed")
         }
+    }
+
+    /// Ends an exec's WebSocket with an error message (`{"type":"error","code","message"}`) and
+    /// the close code that says what the client should do.
+    static func end(_ outbound: WebSocketOutboundWriter, _ error: APIError, closing code: WebSocketErrorCode, reason: String) async {
+        try? await outbound.write(.text(TerminalController.control(["type": "error", "code": error.code, "message": error.message])))
+        try? await outbound.close(code, reason: reason)
     }
 
     /// Output out and input in until the output ends (normal) or the client closes (``ClientLeft``).
