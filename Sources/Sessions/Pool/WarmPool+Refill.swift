@@ -12,20 +12,42 @@ extension WarmPool {
     /// Keeps every pool at its target until the daemon shuts down gracefully. Ready containers
     /// stay when the daemon stops; the next start retires them (their attach streams are gone).
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { await self.refill() }
+        await cancelWhenGracefulShutdown { await self.refill() }
     }
 
-    /// Keeps every pool at its target until cancelled.
+    /// Keeps every pool at its target until cancelled. Between passes it sleeps until the pool
+    /// changes or the pass's own delay (a rate, the claims' quiet period) has passed: an idle
+    /// daemon's pool does not wake it.
     func refill() async {
         while !Task.isCancelled {
             let delay = await fillPass()
-            do {
-                try await Task.sleep(for: min(delay, .milliseconds(100)))
-            } catch {
-                break
-            }
+            if delay > .zero { await waitForChange(upTo: delay) }
         }
         await closeStreams()
+    }
+
+    /// Returns once ``publish(_:)`` has reported a change since the last wait, `delay` has
+    /// passed, or the task is cancelled.
+    func waitForChange(upTo delay: Duration) async {
+        defer { changed = false }
+        if changed || Task.isCancelled { return }
+        let timer = Task { [weak self] in
+            guard (try? await Task.sleep(for: delay)) != nil else { return }
+            await self?.wakeRefill()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { changeWaiter = $0 }
+        } onCancel: {
+            Task { await self.wakeRefill() }
+        }
+        timer.cancel()
+    }
+
+    /// Ends the refill's wait (``waitForChange(upTo:)``), or the next one at once.
+    func wakeRefill() {
+        changed = true
+        changeWaiter?.resume()
+        changeWaiter = nil
     }
 
     /// Closes the attach streams of the ready slots (the daemon is stopping): their containers
@@ -40,7 +62,9 @@ extension WarmPool {
     /// Starts at most one container per profile whose pool is short and whose rate allows it;
     /// returns how long until the next may start.
     func fillPass() async -> Duration {
-        var wait = Duration.seconds(1)
+        // Nothing to do: every change that could give the pass work wakes it (``publish(_:)``);
+        // this is a safety net only.
+        var wait = Duration.seconds(10)
         for target in targets.values.sorted(by: { $0.profile < $1.profile }) where target.size > 0 {
             let have = (ready[target.profile]?.count ?? 0) + (creating[target.profile] ?? 0)
             guard have < target.size else { continue }

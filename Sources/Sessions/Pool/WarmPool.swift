@@ -118,6 +118,10 @@ public actor WarmPool: Service {
     /// When the last claim began, and since when refills have waited for claims to pause.
     var lastClaim: ContinuousClock.Instant?
     var refillDeferredSince: ContinuousClock.Instant?
+    /// The refill loop's wait for a change (``waitForChange(upTo:)``), and whether one came
+    /// while it was not waiting.
+    var changeWaiter: CheckedContinuation<Void, Never>?
+    var changed = false
 
     /// Refills wait until claims have paused this long: creating a container (the engine, runc,
     /// the read-back) takes the CPU that a burst of claims needs on a small host.
@@ -230,7 +234,9 @@ public actor WarmPool: Service {
             creating: creating[profile] ?? 0)
     }
 
+    /// Reports a change of a profile's ready slots or target to the metrics, and to the refill.
     func publish(_ profile: String) {
         metrics.slotsChanged(profile: profile, ready: ready[profile]?.count ?? 0, target: targets[profile]?.size ?? 0)
+        wakeRefill()
     }
 }
