@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import SandboxPolicy
+import SandcastleClient
 import Synchronization
 
 #if canImport(Glibc)
@@ -106,7 +107,9 @@ public struct Benchmark: Sendable {
 
     /// Creates a session with its attach token, opens its terminal and waits for `hello`; returns
     /// the session id and the time from the create request to the hello frame.
-    func launchToHello(kind: String, command: [String]) async throws -> (id: String, elapsed: Duration) {
+    func launchToHello(
+        kind: String, command: [String], on connection: SandcastleClient.Connection? = nil
+    ) async throws -> (id: String, elapsed: Duration) {
         let name = nextName(kind)
         let clock = ContinuousClock()
         let start = clock.now
@@ -114,7 +117,7 @@ public struct Benchmark: Sendable {
         // browser's) on a connection of its own.
         let (id, token) = try await step("creating session \(name) and its token") {
             try await api.createSessionAndToken(
-                id: name, image: options.image, profile: options.profile, workspace: name, command: command)
+                id: name, image: options.image, profile: options.profile, workspace: name, command: command, on: connection)
         }
         try await step("opening the terminal of \(id)") {
             try await WebSocketTerminal.with(host: api.host, port: api.port, session: id, token: token) { terminal in
@@ -165,16 +168,7 @@ public struct Benchmark: Sendable {
                 let before = try await pool.coldFallbacks()
                 // The slots' own start (the engine's events, the gate) is not the burst's cost.
                 await settle()
-                let launched = try await cpu.measure(count: burst) {
-                    try await withThrowingTaskGroup(of: (String, Duration).self) { group in
-                        for _ in 0..<burst {
-                            group.addTask { try await launchToHello(kind: "warm", command: BenchOptions.idleCommand) }
-                        }
-                        var results: [(String, Duration)] = []
-                        for try await result in group { results.append(result) }
-                        return results
-                    }
-                }
+                let launched = try await warmBurst(burst, cpu: &cpu)
                 let after = try await pool.coldFallbacks()
                 if let after { fallbacks += after - (before ?? 0) }
                 samples += launched.map(\.1)
@@ -194,6 +188,60 @@ public struct Benchmark: Sendable {
                     cpu: cpu.perOperation))
         }
         return bursts
+    }
+
+    /// `count` warm launches at once. Each creates its session on a kept-alive connection of its
+    /// own, opened before the burst and closed after it, as from a web tier that keeps its
+    /// connections to the daemon (the `http` section measures what a new connection adds); its
+    /// terminal opens a new connection, as a browser's does. `cpu` covers the launches only.
+    func warmBurst(_ count: Int, cpu: inout CPUMeter) async throws -> [(String, Duration)] {
+        let client = api.client()
+        typealias Launched = Result<(String, Duration), any Error>
+        let (connected, connectedIn) = AsyncStream.makeStream(of: Void.self)
+        let (launched, launchedIn) = AsyncStream.makeStream(of: Launched.self)
+        // Each lane waits on two gates of its own: the burst's start, then the end of the measuring.
+        let gates = (0..<count).map { _ in (start: AsyncStream.makeStream(of: Void.self), close: AsyncStream.makeStream(of: Void.self)) }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            for gate in gates {
+                group.addTask {
+                    var connecting = true
+                    // A lane that cannot connect still reports, so the burst starts and fails.
+                    defer { if connecting { connectedIn.yield() } }
+                    for attempt in 1...2 {
+                        do {
+                            try await client.withConnection { connection in
+                                connecting = false
+                                connectedIn.yield()
+                                for await _ in gate.start.stream {}
+                                do {
+                                    launchedIn.yield(.success(
+                                        try await launchToHello(kind: "warm", command: BenchOptions.idleCommand, on: connection)))
+                                } catch {
+                                    launchedIn.yield(.failure(error))
+                                }
+                                for await _ in gate.close.stream {}
+                            }
+                            return
+                        } catch where connecting && attempt == 1 {
+                            // Refused before any request (a full accept backlog, say): once more.
+                        } catch where connecting {
+                            launchedIn.yield(.failure(error))
+                            return
+                        }
+                    }
+                }
+            }
+            for await _ in connected.prefix(count) {}
+            let results = try await cpu.measure(count: count) {
+                for gate in gates { gate.start.continuation.finish() }
+                var results: [(String, Duration)] = []
+                for await result in launched.prefix(count) { results.append(try result.get()) }
+                return results
+            }
+            for gate in gates { gate.close.continuation.finish() }
+            try await group.waitForAll()
+            return results
+        }
     }
 
     // MARK: - Terminal

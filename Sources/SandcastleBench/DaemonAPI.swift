@@ -50,13 +50,21 @@ public struct DaemonAPI: Sendable {
 
     /// Creates a session and mints its read-write attach token in the same request
     /// (`"attachToken": "rw"`), as a web tier that opens the terminal next would; returns the
-    /// session's id and the token.
+    /// session's id and the token. With `connection`, the request goes on that kept-alive
+    /// connection (as from a web tier's pool of connections), else on a new one.
     public func createSessionAndToken(
-        id: String, image: String, profile: String, workspace: String, command: [String]
+        id: String, image: String, profile: String, workspace: String, command: [String],
+        on connection: SandcastleClient.Connection? = nil
     ) async throws -> (id: String, token: String) {
         var request = Self.creation(id: id, image: image, profile: profile, workspace: workspace, command: command)
         request["attachToken"] = "rw"
-        let response = try await expect([200, 201], "POST", "/v1/sessions", json: request)
+        let response: Response
+        if let connection {
+            let answer = try await connection.raw("POST", "/v1/sessions", body: Array(try JSONSerialization.data(withJSONObject: request)))
+            response = try Self.checked(Response(status: answer.status, body: Data(answer.body)), [200, 201], "POST", "/v1/sessions")
+        } else {
+            response = try await expect([200, 201], "POST", "/v1/sessions", json: request)
+        }
         guard let token = (response.object?["attachToken"] as? [String: Any])?["token"] as? String else {
             throw BenchError.daemon("POST /v1/sessions answered without the attach token it asked for: \(response.text.prefix(300))")
         }
@@ -84,7 +92,10 @@ public struct DaemonAPI: Sendable {
     @discardableResult
     public func expect(_ statuses: Set<Int>, _ method: String, _ path: String, json: [String: Any]? = nil) async throws -> Response {
         let body = try json.map { try JSONSerialization.data(withJSONObject: $0) }
-        let response = try await send(method, path, body: body)
+        return try Self.checked(try await send(method, path, body: body), statuses, method, path)
+    }
+
+    private static func checked(_ response: Response, _ statuses: Set<Int>, _ method: String, _ path: String) throws -> Response {
         guard statuses.contains(response.status) else {
             throw BenchError.daemon("\(method) \(path) answered \(response.status): \(response.text.prefix(500))")
         }
