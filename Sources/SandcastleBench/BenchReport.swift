@@ -96,13 +96,21 @@ public struct BenchReport: Sendable, Codable, Equatable {
         public var launch: LatencySummary
         /// CPU per launch, over the bursts (request to hello, every launch of a burst at once).
         public var cpu: CPUPerOperation?
+        /// CPU per slot the pool created before the rounds' bursts (the container's create,
+        /// read-back and start, and the wait for its gate), with the bench's polls of
+        /// `GET /v1/pools` every 100 ms meanwhile.
+        public var refill: CPUPerOperation?
 
-        public init(burst: Int, rounds: Int, coldFallbacks: Int?, launch: LatencySummary, cpu: CPUPerOperation? = nil) {
+        public init(
+            burst: Int, rounds: Int, coldFallbacks: Int?, launch: LatencySummary, cpu: CPUPerOperation? = nil,
+            refill: CPUPerOperation? = nil
+        ) {
             self.burst = burst
             self.rounds = rounds
             self.coldFallbacks = coldFallbacks
             self.launch = launch
             self.cpu = cpu
+            self.refill = refill
         }
     }
 

@@ -162,9 +162,12 @@ public struct Benchmark: Sendable {
             var samples: [Duration] = []
             var fallbacks = 0
             var cpu = CPUMeter(daemonPID: target.pid)
+            var refill = CPUMeter(daemonPID: target.pid)
             for round in 0..<rounds {
-                try await pool.resize(profile: options.profile, image: options.image, size: burst)
-                try await pool.waitUntilReady(profile: options.profile, image: options.image, slots: burst, timeout: .seconds(120))
+                try await refill.measure(count: burst) {
+                    try await pool.resize(profile: options.profile, image: options.image, size: burst)
+                    try await pool.waitUntilReady(profile: options.profile, image: options.image, slots: burst, timeout: .seconds(120))
+                }
                 let before = try await pool.coldFallbacks()
                 // The slots' own start (the engine's events, the gate) is not the burst's cost.
                 await settle()
@@ -185,7 +188,7 @@ public struct Benchmark: Sendable {
             bursts.append(
                 .init(
                     burst: burst, rounds: rounds, coldFallbacks: fallbacks, launch: try summary(samples, "warm burst \(burst)"),
-                    cpu: cpu.perOperation))
+                    cpu: cpu.perOperation, refill: refill.perOperation))
         }
         return bursts
     }

@@ -141,12 +141,15 @@ extension BenchReport {
         for burst in warm ?? [] {
             row("warm launch, burst \(burst.burst)", burst.launch)
         }
-        func cpuLine(_ name: String, _ cpu: CPUPerOperation?) {
+        func cpuLine(_ name: String, _ cpu: CPUPerOperation?, per noun: String = "launch", plural: String = "launches") {
             guard let cpu else { return }
-            lines.append(name + ": " + cpu.describe("launch") + " (\(cpu.operations) launches)")
+            lines.append(name + ": " + cpu.describe(noun) + " (\(cpu.operations) \(plural))")
         }
         cpuLine("cold launch CPU", cold?.cpu)
         for burst in warm ?? [] { cpuLine("warm launch CPU, burst \(burst.burst)", burst.cpu) }
+        for burst in warm ?? [] {
+            cpuLine("pool refill CPU, burst \(burst.burst)", burst.refill, per: "slot", plural: "slots")
+        }
         if let echo = echo {
             row("echo round trip (daemon)", echo.daemon, scale: 1, unit: "us")
             row("echo round trip (raw attach)", echo.raw, scale: 1, unit: "us")
