@@ -160,6 +160,14 @@ extension SessionManager {
     }
 
     private func deleteWorkspace(_ name: String, except id: String) async throws {
+        guard creatingOnWorkspace[name] == nil, !deletingWorkspaces.contains(name) else {
+            throw SessionManagerError(
+                .conflict, "workspace \(name) has a session being created on it, or is being deleted already; try again",
+                sessionID: id)
+        }
+        // Creates on it are refused from here on; the tree's removal below runs off this actor.
+        deletingWorkspaces.insert(name)
+        defer { deletingWorkspaces.remove(name) }
         let users = try await store.sessions(inStates: SessionState.live).filter { $0.workspace == name && $0.id != id }
         guard users.isEmpty else {
             throw SessionManagerError(
@@ -169,7 +177,7 @@ extension SessionManager {
         }
         do {
             try await sizeLimiter?.release(workspace: name, deletingImage: true)
-            _ = try workspaces.delete(name)
+            try await workspaces.delete(name)
             try await store.forgetWorkspace(name)
         } catch {
             throw SessionManagerError(.conflict, "deleting workspace \(name) failed: \(error)", sessionID: id, underlying: error)

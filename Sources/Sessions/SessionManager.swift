@@ -77,6 +77,12 @@ public actor SessionManager {
             }
         }
     }
+    /// How many creates in flight use each workspace, and the workspaces being deleted (a removal
+    /// with `deleteWorkspace`): a workspace is never deleted under a session being created on it,
+    /// nor a session created on a workspace being deleted.
+    var creatingOnWorkspace: [String: Int] = [:]
+    var deletingWorkspaces: Set<String> = []
+
     /// Containers the engine reported OOM for; their `die` is recorded as `oom`.
     var oomContainers: Set<String> = []
 
@@ -175,9 +181,17 @@ public actor SessionManager {
         // to end, then finds its session; were both to race to the insert, the second could find
         // the row before the first had started its launch, and answer with it half made.
         await waitForCreate(of: id)
+        guard !deletingWorkspaces.contains(request.workspace) else {
+            throw SessionManagerError(
+                .conflict, "workspace \(request.workspace) is being deleted by a session's removal; create the session once it is gone",
+                sessionID: id)
+        }
         creating[id] = []
+        creatingOnWorkspace[request.workspace, default: 0] += 1
         defer {
             for waiter in creating.removeValue(forKey: id) ?? [] { waiter.resume() }
+            creatingOnWorkspace[request.workspace, default: 1] -= 1
+            if creatingOnWorkspace[request.workspace] == 0 { creatingOnWorkspace[request.workspace] = nil }
         }
         // A warm slot is taken before the insert, so that the insert claims it too.
         let reserved = await pool?.reserve(for: approved)

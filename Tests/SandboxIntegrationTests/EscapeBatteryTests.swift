@@ -155,7 +155,7 @@ struct EscapeBatteryTests {
         let canary = try TestEngine.temporaryDirectory("canary")
         FileManager.default.createFile(atPath: canary + "/keep", contents: Data("keep".utf8))
         try FileManager.default.createSymbolicLink(atPath: run.workspace.path + "/canary-link", withDestinationPath: canary)
-        #expect(try run.resolver.delete(run.workspace.name))
+        #expect(try await run.resolver.delete(run.workspace.name))
         #expect(FileManager.default.fileExists(atPath: canary + "/keep"), "deleting the workspace followed a symlink")
         #expect(!FileManager.default.fileExists(atPath: run.workspace.path))
         try? FileManager.default.removeItem(atPath: canary)

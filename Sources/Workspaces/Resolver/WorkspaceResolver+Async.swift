@@ -15,6 +15,18 @@ extension WorkspaceResolver {
     }
 }
 
+/// Deletions walk whole trees (a checkout's dependencies: tens of thousands of entries), so they
+/// have a queue of their own: no launch's resolve waits behind one.
+private let deletionQueue = BlockingQueue(label: "sandcastle.workspaces.delete")
+
+extension WorkspaceResolver {
+    /// ``delete(_:)`` on a queue of its own, off the cooperative pool.
+    @discardableResult
+    public func delete(_ name: String) async throws(WorkspaceError) -> Bool {
+        try await deletionQueue.run { () throws(WorkspaceError) in try self.delete(name) }
+    }
+}
+
 extension ResolvedWorkspace {
     /// ``verifyUnchanged()`` on the resolver's own queue, off the cooperative pool.
     public func verifyUnchanged() async throws(WorkspaceError) {
