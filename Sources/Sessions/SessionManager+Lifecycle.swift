@@ -160,7 +160,7 @@ extension SessionManager {
     }
 
     private func deleteWorkspace(_ name: String, except id: String) async throws {
-        guard creatingOnWorkspace[name] == nil, !deletingWorkspaces.contains(name) else {
+        guard !creating.values.contains(where: { $0.workspace == name }), !deletingWorkspaces.contains(name) else {
             throw SessionManagerError(
                 .conflict, "workspace \(name) has a session being created on it, or is being deleted already; try again",
                 sessionID: id)

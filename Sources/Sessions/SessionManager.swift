@@ -58,10 +58,19 @@ public actor SessionManager {
     let logger: Logger
 
     /// Creates in flight in this process, by session id, from before the insert to the end of the
-    /// launch, each with who waits for it to end (``waitForCreate(of:)``): one per id at a time. A
-    /// resync, a removal or a second request for the id waits for it or leaves its row alone: the
-    /// row is visible (`creating`, no container) before the launch has anything to show.
-    var creating: [String: [CheckedContinuation<Void, Never>]] = [:]
+    /// launch, each with its workspace and who waits for it to end (``waitForCreate(of:)``): one
+    /// per id at a time. A resync, a removal or a second request for the id waits for it or leaves
+    /// its row alone: the row is visible (`creating`, no container) before the launch has anything
+    /// to show. A workspace with a create in flight is not deleted.
+    var creating: [String: CreateInFlight] = [:]
+
+    struct CreateInFlight {
+        let workspace: String
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Workspaces being deleted by a removal (`deleteWorkspace`): no session is created on them.
+    var deletingWorkspaces: Set<String> = []
 
     /// Whether a create of `id` is in flight in this process (its row may be `creating` or
     /// `starting` with no container yet). Its launch, if any, runs within it.
@@ -73,15 +82,10 @@ public actor SessionManager {
     func waitForCreate(of id: String) async {
         while creating[id] != nil {
             await withCheckedContinuation { waiter in
-                if creating[id] != nil { creating[id]!.append(waiter) } else { waiter.resume() }
+                if creating[id] != nil { creating[id]!.waiters.append(waiter) } else { waiter.resume() }
             }
         }
     }
-    /// How many creates in flight use each workspace, and the workspaces being deleted (a removal
-    /// with `deleteWorkspace`): a workspace is never deleted under a session being created on it,
-    /// nor a session created on a workspace being deleted.
-    var creatingOnWorkspace: [String: Int] = [:]
-    var deletingWorkspaces: Set<String> = []
 
     /// Containers the engine reported OOM for; their `die` is recorded as `oom`.
     var oomContainers: Set<String> = []
@@ -186,12 +190,9 @@ public actor SessionManager {
                 .conflict, "workspace \(request.workspace) is being deleted by a session's removal; create the session once it is gone",
                 sessionID: id)
         }
-        creating[id] = []
-        creatingOnWorkspace[request.workspace, default: 0] += 1
+        creating[id] = CreateInFlight(workspace: request.workspace)
         defer {
-            for waiter in creating.removeValue(forKey: id) ?? [] { waiter.resume() }
-            creatingOnWorkspace[request.workspace, default: 1] -= 1
-            if creatingOnWorkspace[request.workspace] == 0 { creatingOnWorkspace[request.workspace] = nil }
+            for waiter in creating.removeValue(forKey: id)?.waiters ?? [] { waiter.resume() }
         }
         // A warm slot is taken before the insert, so that the insert claims it too.
         let reserved = await pool?.reserve(for: approved)
