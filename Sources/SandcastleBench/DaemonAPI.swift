@@ -58,13 +58,7 @@ public struct DaemonAPI: Sendable {
     ) async throws -> (id: String, token: String) {
         var request = Self.creation(id: id, image: image, profile: profile, workspace: workspace, command: command)
         request["attachToken"] = "rw"
-        let response: Response
-        if let connection {
-            let answer = try await connection.raw("POST", "/v1/sessions", body: Array(try JSONSerialization.data(withJSONObject: request)))
-            response = try Self.checked(Response(status: answer.status, body: Data(answer.body)), [200, 201], "POST", "/v1/sessions")
-        } else {
-            response = try await expect([200, 201], "POST", "/v1/sessions", json: request)
-        }
+        let response = try await expect([200, 201], "POST", "/v1/sessions", json: request, on: connection)
         guard let token = (response.object?["attachToken"] as? [String: Any])?["token"] as? String else {
             throw BenchError.daemon("POST /v1/sessions answered without the attach token it asked for: \(response.text.prefix(300))")
         }
@@ -88,14 +82,21 @@ public struct DaemonAPI: Sendable {
         _ = try await expect([200, 202, 204, 404], "DELETE", "/v1/sessions/\(id)?workspace=delete")
     }
 
-    /// Sends a request and checks its status.
+    /// Sends a request and checks its status: on `connection`, kept alive, or else on a new
+    /// connection (``send(_:_:body:)``).
     @discardableResult
-    public func expect(_ statuses: Set<Int>, _ method: String, _ path: String, json: [String: Any]? = nil) async throws -> Response {
+    public func expect(
+        _ statuses: Set<Int>, _ method: String, _ path: String, json: [String: Any]? = nil,
+        on connection: SandcastleClient.Connection? = nil
+    ) async throws -> Response {
         let body = try json.map { try JSONSerialization.data(withJSONObject: $0) }
-        return try Self.checked(try await send(method, path, body: body), statuses, method, path)
-    }
-
-    private static func checked(_ response: Response, _ statuses: Set<Int>, _ method: String, _ path: String) throws -> Response {
+        let response: Response
+        if let connection {
+            let answer = try await connection.raw(method, path, body: body.map { Array($0) })
+            response = Response(status: answer.status, body: Data(answer.body))
+        } else {
+            response = try await send(method, path, body: body)
+        }
         guard statuses.contains(response.status) else {
             throw BenchError.daemon("\(method) \(path) answered \(response.status): \(response.text.prefix(500))")
         }
