@@ -162,7 +162,7 @@ public struct Benchmark: Sendable {
             var samples: [Duration] = []
             var fallbacks = 0
             var cpu = CPUMeter(daemonPID: target.pid)
-            var refill = CPUMeter(daemonPID: target.pid)
+            var refill = CPUMeter(daemonPID: target.pid, profiled: false)
             for round in 0..<rounds {
                 try await refill.measure(count: burst) {
                     try await pool.resize(profile: options.profile, image: options.image, size: burst)

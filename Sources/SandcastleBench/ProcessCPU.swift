@@ -90,6 +90,8 @@ struct CPUMeter {
     /// per-thread times); ``ProcessCPU/statMicroseconds(pid:)`` (10 ms ticks, but counting
     /// threads that exited) where the daemon starts a thread per operation, as archives do.
     let daemonClock: (@Sendable (Int32) -> Double?)?
+    /// Whether a profiler the bench controls (``ProfilerControl``) samples these windows.
+    let profiled: Bool
     private(set) var daemonMicroseconds = 0.0
     private(set) var clientMicroseconds = 0.0
     private(set) var machineMicroseconds = 0.0
@@ -98,13 +100,16 @@ struct CPUMeter {
     private(set) var groupSlices: [String: Double] = [:]
     private(set) var operations = 0
 
-    init(daemonPID: Int32?, daemonClock: (@Sendable (Int32) -> Double?)? = nil) {
+    init(daemonPID: Int32?, daemonClock: (@Sendable (Int32) -> Double?)? = nil, profiled: Bool = true) {
         self.daemonPID = daemonPID
         self.daemonClock = daemonClock
+        self.profiled = profiled
     }
 
     /// Runs `body` (which performs `count` operations) and adds the CPU both sides spent in it.
     mutating func measure<T>(count: Int = 1, _ body: () async throws -> T) async rethrows -> T {
+        if profiled { ProfilerControl.send("enable") }
+        defer { if profiled { ProfilerControl.send("disable") } }
         let threadsBefore = daemonPID.flatMap(ProcessCPU.threads(pid:))
         let daemonBefore = daemonPID.flatMap { daemonTime($0, threadsBefore) }
         let clientBefore = ProcessCPU.ownMicroseconds()
@@ -198,5 +203,22 @@ extension BenchReport {
                 + (woken.isEmpty ? "" : " (wake-ups: " + woken.joined(separator: ", ") + ")")
             return daemon + String(format: "client CPU %.0f us", clientMicroseconds) + rest + wakeups + " per " + what + breakdown
         }
+    }
+}
+
+/// Lets `perf record` sample only the windows the bench measures: with
+/// `SANDCASTLE_BENCH_PERF_CONTROL` naming the control FIFO of a `perf record --control=fifo:PATH
+/// --delay=-1` (started disabled), every measured window enables it and disables it after, so a
+/// profile of the warm launches holds no refill and no clean-up between rounds.
+enum ProfilerControl {
+    private static let descriptor: Int32? = ProcessInfo.processInfo.environment["SANDCASTLE_BENCH_PERF_CONTROL"].flatMap {
+        let fd = open($0, O_WRONLY | O_CLOEXEC)
+        return fd >= 0 ? fd : nil
+    }
+
+    static func send(_ command: String) {
+        guard let descriptor else { return }
+        let line = Array((command + "\n").utf8)
+        _ = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
     }
 }
