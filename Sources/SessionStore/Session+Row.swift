@@ -56,6 +56,18 @@ extension Session {
         return StatementArguments(values)
     }
 
+    /// The session as reading back the row `statementArguments()` wrote gives it: the same
+    /// values, with every date kept to the millisecond. What a write returns without reading
+    /// the row again.
+    var asStored: Session {
+        var session = self
+        session.createdAt = Milliseconds(createdAt).date
+        session.startedAt = startedAt.map { Milliseconds($0).date }
+        session.finishedAt = finishedAt.map { Milliseconds($0).date }
+        session.lastActivityAt = Milliseconds(lastActivityAt).date
+        return session
+    }
+
     init(row: Row) throws {
         let reader = RowReader(row: row, what: "session")
         let id: String = try reader["id"]
@@ -131,19 +143,29 @@ struct Milliseconds: DatabaseValueConvertible, Hashable, Comparable {
 
 /// Reads columns of one row, turning decoding failures into `undecodable` errors that name the
 /// row and the column but never print values (a session row holds `env`).
+///
+/// Columns are found by their exact names, indexed once per row: GRDB's lookup by name compares
+/// lowercased copies of every column's name, which for a session's 24 columns made hundreds of
+/// string copies per row read.
 private final class RowReader {
     let row: Row
     var subject: String
+    private let indexes: [String: Int]
 
     init(row: Row, what: String) {
         self.row = row
         self.subject = "a stored \(what)"
+        var indexes: [String: Int] = [:]
+        indexes.reserveCapacity(row.count)
+        for (index, name) in row.columnNames.enumerated() where indexes[name] == nil { indexes[name] = index }
+        self.indexes = indexes
     }
 
     subscript<Value: DatabaseValueConvertible>(_ column: String) -> Value {
         get throws {
+            guard let index = indexes[column] else { throw failure(column, because: "the row has no such column") }
             do {
-                return try row.decode(Value.self, forColumn: column)
+                return try row.decode(Value.self, atIndex: index)
             } catch {
                 throw failure(column, because: "expected \(Value.self)")
             }

@@ -100,8 +100,8 @@ extension SessionStore {
                 session.workspaceUID = Int(
                     try Self.workspaceUID(db, for: session.workspace, candidates: candidates, at: session.createdAt))
                 let inserted = try Self.insert(db, session, try Self.encodedArguments(of: session), event)
-                guard let poolSlot, case .inserted = inserted.0,
-                    let claimed = try Self.claimPoolSlot(db, poolSlot, for: session.id, at: session.createdAt)
+                guard let poolSlot, case .inserted(let stored) = inserted.0,
+                    let claimed = try Self.claimPoolSlot(db, poolSlot, for: stored, at: session.createdAt)
                 else { return inserted }
                 return (.inserted(claimed), inserted.1)
             })
@@ -280,7 +280,7 @@ extension SessionStore {
             let arguments = try Self.encodedArguments(of: updated)
             try db.cachedExecute(Session.updateSQL, arguments)
             let appended = try event.map { try Self.insertEvent(db, $0, sessionID: id) }
-            return (try Self.fetchSession(db, id: id, operation: operation), appended)
+            return (updated.asStored, appended)
         }
         if let appended { eventSignal.published(appended.id) }
         logger.debug(

@@ -55,6 +55,7 @@ struct PoolSlotTests {
             #expect(claimed.state == .starting)
             #expect(claimed.containerID == "c-warm")
             #expect(claimed.poolSlot == "warm")
+            #expect(try await store.session(id: "a") == claimed)
             #expect(try await store.poolSlot(sessionID: "a")?.state == .claimed)
             // Already claimed: the next session is inserted without it, as is one whose slot is not ready.
             for (id, slot) in [("b", "warm"), ("c", "cold")] {

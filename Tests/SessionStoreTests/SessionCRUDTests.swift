@@ -177,6 +177,27 @@ struct SessionCRUDTests {
         return path
     }
 
+    @Test("what a transition or an update returns is what reading the session back gives")
+    func writesReturnWhatIsStored() async throws {
+        try await withStore { store, _ in
+            try await insertNew(store, makeSession(id: "w1"))
+            // A time between two milliseconds: the row keeps milliseconds, and so must the answer.
+            let time = Date(timeIntervalSince1970: 1_800_000_000.123_456_7)
+            let starting = try await store.transition(id: "w1", from: [.creating], to: .starting, at: time) {
+                $0.containerID = "c-w1"
+                $0.labels = ["team": "ünïcode", "empty": ""]
+                $0.env = ["A=1"]
+                $0.lastActivityAt = time
+            }
+            #expect(try await store.session(id: "w1") == starting)
+            let running = try await store.transition(id: "w1", from: [.starting], to: .running, at: time.addingTimeInterval(0.000_4))
+            #expect(running.startedAt != nil)
+            #expect(try await store.session(id: "w1") == running)
+            let updated = try await store.update(id: "w1") { $0.exitReason = "custom"; $0.ttlSeconds = 60 }
+            #expect(try await store.session(id: "w1") == updated)
+        }
+    }
+
     @Test("update changes fields without a transition; container ids are unique and findable")
     func updateAndContainerID() async throws {
         try await withStore { store, _ in
