@@ -66,3 +66,17 @@ struct ExecRequestTests {
         }
     }
 }
+
+@Suite("Control messages on the terminal and exec WebSockets")
+struct ControlMessageTests {
+    @Test("keys sorted; strings, booleans and integers keep their JSON types")
+    func encoding() {
+        #expect(
+            TerminalController.control(["type": "hello", "session": "s/1", "role": "rw", "offset": UInt64(42)])
+                == #"{"offset":42,"role":"rw","session":"s/1","type":"hello"}"#)
+        #expect(
+            TerminalController.control(["type": "exit", "exitCode": -1, "timedOut": true, "durationMs": Int64(1500)])
+                == #"{"durationMs":1500,"exitCode":-1,"timedOut":true,"type":"exit"}"#)
+        #expect(TerminalController.control(["message": "say \"hi\"\n"]) == #"{"message":"say \"hi\"\n"}"#)
+    }
+}
