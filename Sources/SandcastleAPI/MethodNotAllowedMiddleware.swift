@@ -33,7 +33,11 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        if let methods = allowed(request.uri.path), !methods.contains(request.method.rawValue) {
+        // The router names the endpoint before it runs a matched route's middleware, so a named
+        // one matched path and method: only a request on its way to "not found" is looked up.
+        if context.endpointPath == nil, let methods = allowed(request.uri.path),
+            !methods.contains(request.method.rawValue)
+        {
             var error = APIError(
                 .methodNotAllowed, "method_not_allowed",
                 "\(request.method.rawValue) is not allowed on \(request.uri.path); allowed: \(methods.joined(separator: ", "))")
