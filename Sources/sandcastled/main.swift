@@ -5,9 +5,9 @@ import Logging
 import SandcastleDaemon
 
 LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = ProcessInfo.processInfo.environment["SANDCASTLE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-    return handler
+    DaemonLogHandler(
+        label: label,
+        logLevel: ProcessInfo.processInfo.environment["SANDCASTLE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info)
 }
 let logger = Logger(label: "sandcastled")
 
