@@ -27,10 +27,14 @@ public enum MountTable {
 
         /// What a Docker engine adds and removes for its containers on any host, whoever runs them:
         /// root file systems (`overlay` on `.../merged`), network namespaces (`nsfs`), IPC `shm`
-        /// mounts under `containers/<id>/mounts/`.
+        /// mounts under `containers/<id>/mounts/`, and the read-only bind of runc's own binary
+        /// onto a file in a container's state directory (`runtime-runc/moby/<id>/runc.XXXXXX`),
+        /// there for a moment while runc starts the container or an exec in it, so that the
+        /// container cannot overwrite runc through `/proc/self/exe`.
         public var isContainerPlumbing: Bool {
             (fileSystemType == "overlay" && mountPoint.hasSuffix("/merged")) || fileSystemType == "nsfs"
                 || (mountPoint.contains("/containers/") && mountPoint.contains("/mounts/"))
+                || (mountPoint.contains("/runtime-runc/") && mountPoint.split(separator: "/").last?.hasPrefix("runc.") == true)
         }
     }
 
