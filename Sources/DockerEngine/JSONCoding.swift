@@ -1,15 +1,16 @@
 import Foundation
 
 /// The encoder and decoder the client uses; the engine's field names are spelled in `CodingKeys`.
-/// Fresh instances each time: they are cheap, and so no coder is shared between threads.
+/// Made once and then only used: Foundation's coders take their options under a lock, so one
+/// instance serves every thread, and no engine call pays for building one.
 enum JSONCoding {
-    static var encoder: JSONEncoder {
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return encoder
-    }
+    }()
 
-    static var decoder: JSONDecoder { JSONDecoder() }
+    static let decoder = JSONDecoder()
 }
 
 extension JSONDecoder {
