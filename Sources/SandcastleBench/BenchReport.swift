@@ -22,6 +22,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var exec: Exec?
     public var egress: Egress?
     public var http: HTTPCost?
+    /// Measured with the warm section: how much more fixed work costs after the bench's quiet wait.
+    public var quietPenalty: QuietPenalty?
     /// The performance targets checked against the sections present (see ``Targets``).
     public var verdicts: [Verdict] = []
 
@@ -160,26 +162,36 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public struct Echo: Sendable, Codable, Equatable {
         public var daemon: LatencySummary
         public var raw: LatencySummary
+        /// CPU per round trip through the daemon, and through the raw attach (no daemon there:
+        /// the bench client and the rest of the machine). Nil in reports from before it was measured.
+        public var cpu: CPUPerOperation?
+        public var rawCPU: CPUPerOperation?
         /// What the daemon adds at p50, in microseconds.
         public var addedP50: Double { daemon.p50 - raw.p50 }
 
-        public init(daemon: LatencySummary, raw: LatencySummary) {
+        public init(daemon: LatencySummary, raw: LatencySummary, cpu: CPUPerOperation? = nil, rawCPU: CPUPerOperation? = nil) {
             self.daemon = daemon
             self.raw = raw
+            self.cpu = cpu
+            self.rawCPU = rawCPU
         }
 
-        enum CodingKeys: String, CodingKey { case daemon, raw, addedP50 }
+        enum CodingKeys: String, CodingKey { case daemon, raw, cpu, rawCPU, addedP50 }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             daemon = try container.decode(LatencySummary.self, forKey: .daemon)
             raw = try container.decode(LatencySummary.self, forKey: .raw)
+            cpu = try container.decodeIfPresent(CPUPerOperation.self, forKey: .cpu)
+            rawCPU = try container.decodeIfPresent(CPUPerOperation.self, forKey: .rawCPU)
         }
 
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(daemon, forKey: .daemon)
             try container.encode(raw, forKey: .raw)
+            try container.encodeIfPresent(cpu, forKey: .cpu)
+            try container.encodeIfPresent(rawCPU, forKey: .rawCPU)
             try container.encode(addedP50, forKey: .addedP50)
         }
     }
@@ -268,6 +280,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
         result.exec = other.exec ?? exec
         result.egress = other.egress ?? egress
         result.http = other.http ?? http
+        result.quietPenalty = other.quietPenalty ?? quietPenalty
         result.verdicts = Targets().evaluate(result)
         return result
     }

@@ -70,7 +70,10 @@ public struct Benchmark: Sendable {
             case .throughput:
                 let measured = try await throughput()
                 if options.screens { report.throughput = measured } else { report.throughputWithoutScreens = measured }
-            case .warm: report.warm = try await warm()
+            case .warm:
+                // What idleness costs any process here, for reading the CPU of a launch alone.
+                report.quietPenalty = await BenchReport.QuietPenalty.measure { await settle() }
+                report.warm = try await warm()
             case .files: report.files = try await files()
             case .exec: report.exec = try await exec()
             case .egress: report.egress = try await egress()
@@ -270,17 +273,25 @@ public struct Benchmark: Sendable {
     func echo() async throws -> BenchReport.Echo {
         let samples = options.echoSamples
         let warmUp = min(50, samples)
-        let rawSamples = try await raw.withAttachedContainer(command: BenchOptions.echoCommand, name: nextName("raw")) { terminal in
+        // The CPU of each side's timed round trips: the raw side has no daemon, so its client and
+        // rest of the machine are what the daemon's path is compared with.
+        let (rawSamples, rawCPU) = try await raw.withAttachedContainer(command: BenchOptions.echoCommand, name: nextName("raw")) { terminal in
             try await TerminalMeasurements.waitFor("ready", on: &terminal)
             _ = try await TerminalMeasurements.echo(samples: warmUp, on: &terminal)
-            return try await TerminalMeasurements.echo(samples: samples, on: &terminal)
+            var cpu = CPUMeter(daemonPID: nil, profiled: false)
+            let durations = try await cpu.measure(count: samples) { try await TerminalMeasurements.echo(samples: samples, on: &terminal) }
+            return (durations, cpu.perOperation)
         }
-        let daemonSamples = try await withSession(kind: "echo", command: BenchOptions.echoCommand) { terminal in
+        let daemonPID = target.pid
+        let (daemonSamples, daemonCPU) = try await withSession(kind: "echo", command: BenchOptions.echoCommand) { terminal in
             try await TerminalMeasurements.waitFor("ready", on: &terminal)
             _ = try await TerminalMeasurements.echo(samples: warmUp, on: &terminal)
-            return try await TerminalMeasurements.echo(samples: samples, on: &terminal)
+            var cpu = CPUMeter(daemonPID: daemonPID)
+            let durations = try await cpu.measure(count: samples) { try await TerminalMeasurements.echo(samples: samples, on: &terminal) }
+            return (durations, cpu.perOperation)
         }
-        return .init(daemon: try summary(daemonSamples, "echo"), raw: try summary(rawSamples, "raw echo"))
+        return .init(
+            daemon: try summary(daemonSamples, "echo"), raw: try summary(rawSamples, "raw echo"), cpu: daemonCPU, rawCPU: rawCPU)
     }
 
     /// Runs `body` over the terminal of a new session, then removes the session.

@@ -150,10 +150,13 @@ extension BenchReport {
         for burst in warm ?? [] {
             cpuLine("pool refill CPU, burst \(burst.burst)", burst.refill, per: "slot", plural: "slots")
         }
+        if let quietPenalty { lines.append(quietPenalty.tableLine()) }
         if let echo = echo {
             row("echo round trip (daemon)", echo.daemon, scale: 1, unit: "us")
             row("echo round trip (raw attach)", echo.raw, scale: 1, unit: "us")
         }
+        cpuLine("echo CPU (daemon)", echo?.cpu, per: "round trip", plural: "round trips")
+        cpuLine("echo CPU (raw attach)", echo?.rawCPU, per: "round trip", plural: "round trips")
         if let exec = exec {
             row("exec to first output (daemon)", exec.daemon)
             row("raw exec create+start+first byte", exec.raw)

@@ -64,8 +64,12 @@ struct BenchReportTests {
             .init(burst: 32, rounds: 1, coldFallbacks: 0, launch: summary(p50: 16_000, p99: 60_000)),
         ]
         report.throughput = .init(bytes: 256 << 20, daemonSeconds: 11, rawSeconds: 10)
-        report.echo = .init(daemon: summary(p50: 340, p99: 900), raw: summary(p50: 260, p99: 700))
+        report.echo = .init(
+            daemon: summary(p50: 340, p99: 900), raw: summary(p50: 260, p99: 700),
+            cpu: .init(daemonMicroseconds: 60, clientMicroseconds: 40, daemonWakeups: 2, operations: 2000),
+            rawCPU: .init(daemonMicroseconds: nil, clientMicroseconds: 30, operations: 2000))
         report.idle = .init(sessions: 500, baselineRSSBytes: 40_000_000, rssBytes: 150_000_000)
+        report.quietPenalty = .init(bytes: 4 << 20, backToBackMicroseconds: 50, afterQuietMicroseconds: 150, rounds: 16)
         report.verdicts = Targets().evaluate(report)
         return report
     }
@@ -127,6 +131,11 @@ struct BenchReportTests {
         #expect(throughput["rawBytesPerSecond"] as? Double == Double(256 << 20) / 10)
         let echo = try #require(object["echo"] as? [String: Any])
         #expect(echo["addedP50"] as? Double == 80)
+        #expect((echo["cpu"] as? [String: Any])?["daemonMicroseconds"] as? Double == 60)
+        #expect((echo["rawCPU"] as? [String: Any])?["clientMicroseconds"] as? Double == 30)
+        #expect(report.table().contains("echo CPU (daemon): daemon CPU 60 us, client CPU 40 us, 2 daemon thread wake-ups per round trip"))
+        #expect((object["quietPenalty"] as? [String: Any])?["ratio"] as? Double == 3)
+        #expect(report.table().contains("machine: a walk over 4096 KiB costs 50 us of CPU back to back, 150 us after"))
         let idle = try #require(object["idle"] as? [String: Any])
         #expect(idle["perSessionBytes"] as? Double == 220_000)
         let warm = try #require(object["warm"] as? [[String: Any]])
@@ -134,6 +143,16 @@ struct BenchReportTests {
         let verdicts = try #require(object["verdicts"] as? [[String: Any]])
         #expect(verdicts.allSatisfy { ["pass", "fail"].contains($0["status"] as? String) })
         #expect(try BenchReport.decode(data) == report)
+    }
+
+    @Test func theQuietPenaltyTimesRealWork() async throws {
+        var waits = 0
+        let penalty = await BenchReport.QuietPenalty.measure(bytes: 1 << 20, rounds: 3) { waits += 1 }
+        #expect(waits == 3)
+        #expect(penalty.rounds == 3 && penalty.bytes == 1 << 20)
+        // 16,384 cache lines read and written: never free, never seconds.
+        #expect(penalty.backToBackMicroseconds > 0 && penalty.backToBackMicroseconds < 1_000_000)
+        #expect(penalty.afterQuietMicroseconds > 0 && penalty.afterQuietMicroseconds < 1_000_000)
     }
 
     @Test func mergingKeepsBothRunsAndRecomputesVerdicts() throws {
