@@ -276,22 +276,27 @@ public struct Benchmark: Sendable {
         // The CPU of each side's timed round trips: the raw side has no daemon, so its client and
         // rest of the machine are what the daemon's path is compared with.
         let (rawSamples, rawCPU) = try await raw.withAttachedContainer(command: BenchOptions.echoCommand, name: nextName("raw")) { terminal in
-            try await TerminalMeasurements.waitFor("ready", on: &terminal)
-            _ = try await TerminalMeasurements.echo(samples: warmUp, on: &terminal)
-            var cpu = CPUMeter(daemonPID: nil, profiled: false)
-            let durations = try await cpu.measure(count: samples) { try await TerminalMeasurements.echo(samples: samples, on: &terminal) }
-            return (durations, cpu.perOperation)
+            try await Self.meteredEcho(samples: samples, warmUp: warmUp, daemonPID: nil, on: &terminal)
         }
         let daemonPID = target.pid
         let (daemonSamples, daemonCPU) = try await withSession(kind: "echo", command: BenchOptions.echoCommand) { terminal in
-            try await TerminalMeasurements.waitFor("ready", on: &terminal)
-            _ = try await TerminalMeasurements.echo(samples: warmUp, on: &terminal)
-            var cpu = CPUMeter(daemonPID: daemonPID)
-            let durations = try await cpu.measure(count: samples) { try await TerminalMeasurements.echo(samples: samples, on: &terminal) }
-            return (durations, cpu.perOperation)
+            try await Self.meteredEcho(samples: samples, warmUp: warmUp, daemonPID: daemonPID, on: &terminal)
         }
         return .init(
             daemon: try summary(daemonSamples, "echo"), raw: try summary(rawSamples, "raw echo"), cpu: daemonCPU, rawCPU: rawCPU)
+    }
+
+    /// Waits for the echo command's `ready`, warms the path up, then times `samples` round trips
+    /// and meters their CPU. With no daemon (the raw side) only the client and the rest of the
+    /// machine are metered, and the profiler is left alone.
+    private static func meteredEcho(
+        samples: Int, warmUp: Int, daemonPID: Int32?, on terminal: inout some TerminalLink
+    ) async throws -> ([Duration], BenchReport.CPUPerOperation?) {
+        try await TerminalMeasurements.waitFor("ready", on: &terminal)
+        _ = try await TerminalMeasurements.echo(samples: warmUp, on: &terminal)
+        var cpu = CPUMeter(daemonPID: daemonPID, profiled: daemonPID != nil)
+        let durations = try await cpu.measure(count: samples) { try await TerminalMeasurements.echo(samples: samples, on: &terminal) }
+        return (durations, cpu.perOperation)
     }
 
     /// Runs `body` over the terminal of a new session, then removes the session.
