@@ -133,7 +133,7 @@ public struct Benchmark: Sendable {
     func cold() async throws -> BenchReport.Cold {
         var daemon: [Duration] = []
         var engine: [Duration] = []
-        var cpu = CPUMeter(daemonPID: target.pid)
+        var cpu = CPUMeter(daemonPID: target.pid, splitsRest: true)
         for index in 0..<options.coldSamples {
             // Interleaved, so that a drift of the engine or the machine touches both sides alike;
             // each after the last removal has settled.
@@ -164,8 +164,10 @@ public struct Benchmark: Sendable {
             let rounds = max(1, (options.warmSamples + burst - 1) / burst)
             var samples: [Duration] = []
             var fallbacks = 0
-            var cpu = CPUMeter(daemonPID: target.pid)
-            var refill = CPUMeter(daemonPID: target.pid, profiled: false)
+            // Where the bursts' cost outside the daemon and the client goes: the command each
+            // launch starts in its container, or the engine.
+            var cpu = CPUMeter(daemonPID: target.pid, splitsRest: true)
+            var refill = CPUMeter(daemonPID: target.pid, profiled: false, splitsRest: true)
             for round in 0..<rounds {
                 try await refill.measure(count: burst) {
                     try await pool.resize(profile: options.profile, image: options.image, size: burst)

@@ -92,29 +92,40 @@ struct CPUMeter {
     let daemonClock: (@Sendable (Int32) -> Double?)?
     /// Whether a profiler the bench controls (``ProfilerControl``) samples these windows.
     let profiled: Bool
+    /// Whether the rest of the machine is split into the engine's and the containers' processes
+    /// (``MachineProcesses``): two readings of all of `/proc` per window, outside the window.
+    let splitsRest: Bool
     private(set) var daemonMicroseconds = 0.0
     private(set) var clientMicroseconds = 0.0
     private(set) var machineMicroseconds = 0.0
+    private(set) var others = MachineProcesses()
     private(set) var threadGroupMicroseconds: [String: Double] = [:]
     private(set) var daemonSlices = 0.0
     private(set) var groupSlices: [String: Double] = [:]
     private(set) var operations = 0
 
-    init(daemonPID: Int32?, daemonClock: (@Sendable (Int32) -> Double?)? = nil, profiled: Bool = true) {
+    init(daemonPID: Int32?, daemonClock: (@Sendable (Int32) -> Double?)? = nil, profiled: Bool = true, splitsRest: Bool = false) {
         self.daemonPID = daemonPID
         self.daemonClock = daemonClock
         self.profiled = profiled
+        self.splitsRest = splitsRest && daemonPID != nil
     }
 
     /// Runs `body` (which performs `count` operations) and adds the CPU both sides spent in it.
     mutating func measure<T>(count: Int = 1, _ body: () async throws -> T) async rethrows -> T {
+        let processesBefore = splitsRest ? MachineProcesses.readProcesses() : [:]
         if profiled { ProfilerControl.send("enable") }
-        defer { if profiled { ProfilerControl.send("disable") } }
         let threadsBefore = daemonPID.flatMap(ProcessCPU.threads(pid:))
         let daemonBefore = daemonPID.flatMap { daemonTime($0, threadsBefore) }
         let clientBefore = ProcessCPU.ownMicroseconds()
         let machineBefore = ProcessCPU.machineMicroseconds()
-        let result = try await body()
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            if profiled { ProfilerControl.send("disable") }
+            throw error
+        }
         if let machineBefore, let after = ProcessCPU.machineMicroseconds() { machineMicroseconds += after - machineBefore }
         if let daemonBefore, let pid = daemonPID {
             let threadsAfter = ProcessCPU.threads(pid: pid)
@@ -130,6 +141,13 @@ struct CPUMeter {
             }
         }
         if let clientBefore, let after = ProcessCPU.ownMicroseconds() { clientMicroseconds += after - clientBefore }
+        if profiled { ProfilerControl.send("disable") }
+        if splitsRest, let daemonPID {
+            let spent = MachineProcesses.spent(
+                from: processesBefore, to: MachineProcesses.readProcesses(), excluding: [daemonPID, getpid()])
+            others.engineMicroseconds += spent.engineMicroseconds
+            others.containerMicroseconds += spent.containerMicroseconds
+        }
         operations += count
         return result
     }
@@ -151,6 +169,8 @@ struct CPUMeter {
             daemonThreads: threadGroupMicroseconds.isEmpty ? nil : threadGroupMicroseconds.mapValues(perOperation),
             daemonWakeups: daemonPID == nil || daemonSlices <= 0 ? nil : perOperation(daemonSlices),
             daemonThreadWakeups: groupSlices.isEmpty ? nil : groupSlices.mapValues(perOperation),
+            engineMicroseconds: splitsRest ? perOperation(others.engineMicroseconds) : nil,
+            containerMicroseconds: splitsRest ? perOperation(others.containerMicroseconds) : nil,
             operations: operations)
     }
 }
@@ -174,12 +194,17 @@ extension BenchReport {
         public var daemonWakeups: Double?
         /// The wake-ups split by thread group, as ``daemonThreads`` splits the CPU.
         public var daemonThreadWakeups: [String: Double]?
+        /// Of the rest of the machine, the engine's processes (`dockerd`, `containerd`, shims) and
+        /// the containers' (the gate, the session's command), where the section splits it.
+        public var engineMicroseconds: Double?
+        public var containerMicroseconds: Double?
         public var operations: Int
 
         public init(
             daemonMicroseconds: Double?, clientMicroseconds: Double, restMicroseconds: Double? = nil,
             daemonThreads: [String: Double]? = nil, daemonWakeups: Double? = nil,
-            daemonThreadWakeups: [String: Double]? = nil, operations: Int
+            daemonThreadWakeups: [String: Double]? = nil, engineMicroseconds: Double? = nil,
+            containerMicroseconds: Double? = nil, operations: Int
         ) {
             self.daemonMicroseconds = daemonMicroseconds
             self.clientMicroseconds = clientMicroseconds
@@ -187,13 +212,19 @@ extension BenchReport {
             self.daemonThreads = daemonThreads
             self.daemonWakeups = daemonWakeups
             self.daemonThreadWakeups = daemonThreadWakeups
+            self.engineMicroseconds = engineMicroseconds
+            self.containerMicroseconds = containerMicroseconds
             self.operations = operations
         }
 
-        /// "daemon CPU 812 us, client 640 us, rest of the machine 2100 us per launch"
+        /// "daemon CPU 812 us, client CPU 640 us, rest of the machine 2100 us (containers 900 us,
+        /// engine 40 us), 20 daemon thread wake-ups per launch (daemon threads, us: …)"
         func describe(_ what: String) -> String {
             let daemon = daemonMicroseconds.map { String(format: "daemon CPU %.0f us, ", $0) } ?? ""
-            let rest = restMicroseconds.map { String(format: ", rest of the machine %.0f us", $0) } ?? ""
+            var rest = restMicroseconds.map { String(format: ", rest of the machine %.0f us", $0) } ?? ""
+            if let containerMicroseconds, let engineMicroseconds {
+                rest += String(format: " (containers %.0f us, engine %.0f us)", containerMicroseconds, engineMicroseconds)
+            }
             let wakeups = daemonWakeups.map { String(format: ", %.0f daemon thread wake-ups", $0) } ?? ""
             let threads = (daemonThreads ?? [:]).filter { $0.value >= 1 }.sorted { $0.value > $1.value }
                 .map { "\($0.key) " + String(format: "%.0f", $0.value) }
