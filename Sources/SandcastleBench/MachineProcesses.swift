@@ -8,7 +8,10 @@ import Foundation
 /// gate starts in the container, the engine's processes, the kernel's threads. Reading every
 /// process's threads before and after a window tells the first two apart from what remains.
 /// A process or thread that exits inside the window is lost to both (it counts as the remainder);
-/// one that starts inside it counts from zero, which is what its whole life cost.
+/// one that starts inside it counts from zero, which is what its whole life cost. A process is
+/// known by its pid and its start time, not its name: the pool's gate executes the session's
+/// command in its own place (a new name, the same process), and what it and `runc`'s set-up in
+/// that process spent before the window is not the window's.
 struct MachineProcesses: Equatable {
     /// The engine's own processes: `dockerd`, `containerd`, the containers' shims, `runc`.
     var engineMicroseconds = 0.0
@@ -25,6 +28,9 @@ struct MachineProcesses: Equatable {
     struct Process: Equatable {
         var parent: Int32
         var name: String
+        /// When it started, in clock ticks since boot: a pid with another start time is another
+        /// process that reused the number.
+        var started: UInt64
         var microseconds: Double
     }
 
@@ -33,7 +39,7 @@ struct MachineProcesses: Equatable {
     static func spent(from before: [Int32: Process], to after: [Int32: Process], excluding excluded: Set<Int32>) -> MachineProcesses {
         var split = MachineProcesses()
         for (pid, process) in after where !excluded.contains(pid) {
-            let earlier = before[pid].flatMap { $0.name == process.name ? $0.microseconds : nil } ?? 0
+            let earlier = before[pid].flatMap { $0.started == process.started ? $0.microseconds : nil } ?? 0
             let spent = max(0, process.microseconds - earlier)
             if underShim(pid, after) {
                 split.containerMicroseconds += spent
@@ -66,11 +72,11 @@ struct MachineProcesses: Equatable {
                 let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
             else { continue }
             let name = String(stat[stat.index(after: open)..<close])
-            // After the name: state, ppid, ...
+            // After the name: state, ppid, ... and the start time, the 22nd field of the line.
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 1, let parent = Int32(fields[1]) else { continue }
+            guard fields.count > 19, let parent = Int32(fields[1]), let started = UInt64(fields[19]) else { continue }
             let cpu = threadsMicroseconds(pid: pid) ?? ProcessCPU.statMicroseconds(pid: pid) ?? 0
-            processes[pid] = Process(parent: parent, name: name, microseconds: cpu)
+            processes[pid] = Process(parent: parent, name: name, started: started, microseconds: cpu)
         }
         return processes
     }

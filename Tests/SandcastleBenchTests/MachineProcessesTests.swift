@@ -13,19 +13,19 @@ struct MachineProcessesTests {
 
     @Test func processesUnderAShimAreTheContainersAndTheEngineIsNamed() {
         let before: [Int32: Process] = [
-            1: .init(parent: 0, name: "init", microseconds: 0),
-            10: .init(parent: 1, name: "dockerd", microseconds: 1_000),
-            11: .init(parent: 1, name: "containerd", microseconds: 500),
-            20: .init(parent: 1, name: "containerd-shim", microseconds: 100),
-            21: .init(parent: 20, name: "gate", microseconds: 50),
-            30: .init(parent: 1, name: "sandcastled", microseconds: 9_000),
-            40: .init(parent: 1, name: "kworker/0:1", microseconds: 10),
+            1: .init(parent: 0, name: "init", started: 7, microseconds: 0),
+            10: .init(parent: 1, name: "dockerd", started: 7, microseconds: 1_000),
+            11: .init(parent: 1, name: "containerd", started: 7, microseconds: 500),
+            20: .init(parent: 1, name: "containerd-shim", started: 7, microseconds: 100),
+            21: .init(parent: 20, name: "gate", started: 7, microseconds: 50),
+            30: .init(parent: 1, name: "sandcastled", started: 7, microseconds: 9_000),
+            40: .init(parent: 1, name: "kworker/0:1", started: 7, microseconds: 10),
         ]
         var after = before
         after[10]?.microseconds += 300  // dockerd
         after[20]?.microseconds += 20  // the shim is the engine's
         after[21]?.microseconds += 40  // the gate
-        after[22] = .init(parent: 21, name: "cat", microseconds: 600)  // started in the window
+        after[22] = .init(parent: 21, name: "cat", started: 9, microseconds: 600)  // started in the window
         after[30]?.microseconds += 5_000  // the daemon: left out
         after[40]?.microseconds += 70  // neither
         after[11] = nil  // exited: lost, not negative
@@ -34,14 +34,26 @@ struct MachineProcessesTests {
         #expect(spent == MachineProcesses(engineMicroseconds: 320, containerMicroseconds: 640))
     }
 
-    @Test func aPidReusedByAnotherProgramCountsFromZero() {
+    @Test func aPidReusedByAnotherProcessCountsFromZero() {
         let before: [Int32: Process] = [
-            20: .init(parent: 1, name: "containerd-shim", microseconds: 0),
-            21: .init(parent: 20, name: "sh", microseconds: 5_000),
+            20: .init(parent: 1, name: "containerd-shim", started: 7, microseconds: 0),
+            21: .init(parent: 20, name: "cat", started: 7, microseconds: 5_000),
         ]
         var after = before
-        after[21] = .init(parent: 20, name: "cat", microseconds: 700)
+        after[21] = .init(parent: 20, name: "cat", started: 9, microseconds: 700)
         #expect(MachineProcesses.spent(from: before, to: after, excluding: []).containerMicroseconds == 700)
+    }
+
+    /// The gate executes the session's command in its own place: a new name, the same process,
+    /// whose time before the window (the gate's and `runc`'s set-up) is not the window's.
+    @Test func aProcessThatExecutesAnotherProgramKeepsItsEarlierTimeOut() {
+        let before: [Int32: Process] = [
+            20: .init(parent: 1, name: "containerd-shim", started: 7, microseconds: 0),
+            21: .init(parent: 20, name: "gate", started: 8, microseconds: 5_000),
+        ]
+        var after = before
+        after[21] = .init(parent: 20, name: "cat", started: 8, microseconds: 5_300)
+        #expect(MachineProcesses.spent(from: before, to: after, excluding: []).containerMicroseconds == 300)
     }
 
     @Test func theSplitIsReportedBesideTheRest() throws {
@@ -68,6 +80,7 @@ struct MachineProcessesTests {
         let own = try #require(before[getpid()])
         #expect(own.parent == getppid())
         #expect(own.microseconds > 0)
+        #expect(own.started > 0)
 
         let process = Foundation.Process()
         process.executableURL = shim
