@@ -12,12 +12,12 @@ extension Session {
         "idleTimeoutSeconds", "poolSlot",
     ]
 
-    /// `INSERT INTO session (...) VALUES (:id, ...)`, with `conflictClause` before `RETURNING`.
-    static func insertSQL(conflictClause: String) -> String {
+    /// `INSERT INTO session (...) VALUES (:id, ...)`, doing nothing when the id is taken.
+    static let insertSQL: String = {
         let columns = columnNames.joined(separator: ", ")
         let values = columnNames.map { ":\($0)" }.joined(separator: ", ")
-        return "INSERT INTO session (\(columns)) VALUES (\(values)) \(conflictClause)"
-    }
+        return "INSERT INTO session (\(columns)) VALUES (\(values)) ON CONFLICT (id) DO NOTHING"
+    }()
 
     /// `UPDATE session SET every column but id WHERE id = :id`.
     static let updateSQL: String = {

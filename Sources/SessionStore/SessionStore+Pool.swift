@@ -38,35 +38,25 @@ extension SessionStore {
         }
     }
 
-    /// Claims the `ready` slot `slotID` for `stored`, a session `creating` as this transaction
-    /// (the insert of a new session) just read it: the slot becomes `claimed` by the session, and
-    /// the session becomes `starting` with the slot's container. This is the compare-and-set that
+    /// Claims the `ready` slot `slotID` for the new session `sessionID`, in the transaction that
+    /// inserts it: the slot becomes `claimed` by the session. This is the compare-and-set that
     /// hands a slot out at most once.
     ///
-    /// - Returns: the session as it now is (written whole from `stored`, so not read again), or
+    /// - Returns: the slot's container (its id and name), which the session is inserted in, or
     ///   nil when the slot was not `ready` (claimed by another session, or retired).
-    /// - Throws: `illegalTransition` when the session is not `creating`; storage errors.
-    static func claimPoolSlot(_ db: Database, _ slotID: String, for stored: Session, at time: Date) throws -> Session? {
-        guard stored.state == .creating else {
-            throw SessionStoreError.illegalTransition(stored.id, from: stored.state, to: .starting, allowed: [.creating])
-        }
-        try db.cachedExecute(
-            """
-            UPDATE pool_slot SET state = 'claimed', sessionID = ?, claimedAt = ?
-            WHERE id = ? AND state = 'ready' AND containerID IS NOT NULL
-            """,
-            [stored.id, Milliseconds(time), slotID])
-        guard db.changesCount == 1,
-            let row = try db.cachedRow("SELECT * FROM pool_slot WHERE id = ?", [slotID])
+    static func claimPoolSlot(
+        _ db: Database, _ slotID: String, for sessionID: String, at time: Date
+    ) throws -> (id: String, name: String)? {
+        guard
+            let row = try db.cachedRow(
+                """
+                UPDATE pool_slot SET state = 'claimed', sessionID = ?, claimedAt = ?
+                WHERE id = ? AND state = 'ready' AND containerID IS NOT NULL
+                RETURNING containerID, containerName
+                """,
+                [sessionID, Milliseconds(time), slotID])
         else { return nil }
-        let slot = try PoolSlot(row: row)
-        var session = stored
-        session.state = .starting
-        session.containerID = slot.containerID
-        session.containerName = slot.containerName
-        session.poolSlot = slot.id
-        try db.cachedExecute(Session.updateSQL, try encodedArguments(of: session))
-        return session
+        return (try row.decode(String.self, atIndex: 0), try row.decode(String.self, atIndex: 1))
     }
 
     /// Forgets slot `id` (its container and directory are gone).

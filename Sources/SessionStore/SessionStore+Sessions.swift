@@ -95,15 +95,22 @@ extension SessionStore {
         try Self.checkInsertable(session)
         return published(
             try await write("inserting", session: session.id) { db in
-                if let stored = try Self.findSession(db, id: session.id) { return (.existing(stored), nil) }
+                // A new id is the rule: look for it without making a row of all its columns.
+                if try db.cachedValue(Bool.self, "SELECT 1 FROM session WHERE id = ?", [session.id]) != nil {
+                    return (.existing(try Self.fetchSession(db, id: session.id, operation: "inserting")), nil)
+                }
                 var session = session
                 session.workspaceUID = Int(
                     try Self.workspaceUID(db, for: session.workspace, candidates: candidates, at: session.createdAt))
-                let inserted = try Self.insert(db, session, try Self.encodedArguments(of: session), event)
-                guard let poolSlot, case .inserted(let stored) = inserted.0,
-                    let claimed = try Self.claimPoolSlot(db, poolSlot, for: stored, at: session.createdAt)
-                else { return inserted }
-                return (.inserted(claimed), inserted.1)
+                // The slot first, so that the session's row is written once, already in the slot's
+                // container. Nothing else writes meanwhile: the id is still free.
+                if let poolSlot, let container = try Self.claimPoolSlot(db, poolSlot, for: session.id, at: session.createdAt) {
+                    session.state = .starting
+                    session.containerID = container.id
+                    session.containerName = container.name
+                    session.poolSlot = poolSlot
+                }
+                return try Self.insert(db, session, try Self.encodedArguments(of: session), event)
             })
     }
 
@@ -118,12 +125,10 @@ extension SessionStore {
     private static func insert(
         _ db: Database, _ session: Session, _ arguments: StatementArguments, _ event: NewEvent
     ) throws -> (InsertResult, Event?) {
-        try db.cachedExecute(Session.insertSQL(conflictClause: "ON CONFLICT (id) DO NOTHING"), arguments)
-        let inserted = db.changesCount == 1
-        let stored = try fetchSession(db, id: session.id, operation: "inserting")
-        guard inserted else { return (.existing(stored), nil) }
+        try db.cachedExecute(Session.insertSQL, arguments)
+        guard db.changesCount == 1 else { return (.existing(try fetchSession(db, id: session.id, operation: "inserting")), nil) }
         let appended = try insertEvent(db, event, sessionID: session.id)
-        return (.inserted(stored), appended)
+        return (.inserted(session.asStored), appended)
     }
 
     private func published(_ written: (InsertResult, Event?)) -> InsertResult {
