@@ -75,25 +75,9 @@ struct MachineProcesses: Equatable {
             // After the name: state, ppid, ... and the start time, the 22nd field of the line.
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 19, let parent = Int32(fields[1]), let started = UInt64(fields[19]) else { continue }
-            let cpu = threadsMicroseconds(pid: pid) ?? ProcessCPU.statMicroseconds(pid: pid) ?? 0
+            let cpu = ProcessCPU.microseconds(pid: pid) ?? 0
             processes[pid] = Process(parent: parent, name: name, started: started, microseconds: cpu)
         }
         return processes
-    }
-
-    /// The run time of `pid`'s threads alive now (`/proc/PID/task/*/schedstat`), without their
-    /// names: cheaper than ``ProcessCPU/threads(pid:)`` over a few hundred processes.
-    private static func threadsMicroseconds(pid: Int32) -> Double? {
-        guard let tids = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !tids.isEmpty else {
-            return nil
-        }
-        var total = 0.0
-        for tid in tids {
-            guard let line = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/schedstat", encoding: .utf8),
-                let first = line.split(separator: " ").first, let nanoseconds = Double(first)
-            else { continue }
-            total += nanoseconds / 1000
-        }
-        return total
     }
 }
