@@ -254,15 +254,29 @@ extension BenchReport {
 /// `SANDCASTLE_BENCH_PERF_CONTROL` naming the control FIFO of a `perf record --control=fifo:PATH
 /// --delay=-1` (started disabled), every measured window enables it and disables it after, so a
 /// profile of the warm launches holds no refill and no clean-up between rounds.
+///
+/// `PATH,ACK` names perf's acknowledgement FIFO too (`--control=fifo:PATH,ACK`): the bench then
+/// waits for the profiler's `ack` after each command, so a window starts only once the profiler is
+/// on. Any profiler that speaks this protocol works; callgrind, say, through a script that turns
+/// `enable` and `disable` into `callgrind_control -i on|off` and answers `ack` (README,
+/// "Performance").
 enum ProfilerControl {
-    private static let descriptor: Int32? = ProcessInfo.processInfo.environment["SANDCASTLE_BENCH_PERF_CONTROL"].flatMap {
-        let fd = open($0, O_WRONLY | O_CLOEXEC)
-        return fd >= 0 ? fd : nil
-    }
+    private static let descriptors: (control: Int32, ack: Int32?)? = {
+        guard let value = ProcessInfo.processInfo.environment["SANDCASTLE_BENCH_PERF_CONTROL"] else { return nil }
+        let paths = value.split(separator: ",", maxSplits: 1).map(String.init)
+        let control = open(paths[0], O_WRONLY | O_CLOEXEC)
+        guard control >= 0 else { return nil }
+        let ack = paths.count > 1 ? open(paths[1], O_RDONLY | O_CLOEXEC) : -1
+        return (control, ack >= 0 ? ack : nil)
+    }()
 
     static func send(_ command: String) {
-        guard let descriptor else { return }
+        guard let descriptors else { return }
         let line = Array((command + "\n").utf8)
-        _ = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        _ = line.withUnsafeBytes { write(descriptors.control, $0.baseAddress, $0.count) }
+        guard let ack = descriptors.ack else { return }
+        // The answer is one line ("ack\n"); read it up to its newline.
+        var byte: UInt8 = 0
+        while read(ack, &byte, 1) == 1, byte != UInt8(ascii: "\n") {}
     }
 }
