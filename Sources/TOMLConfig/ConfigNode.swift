@@ -52,26 +52,29 @@ package enum ConfigNode: Sendable, Equatable {
 }
 
 extension ConfigNode: Decodable {
-    /// Decodes any JSON value. Booleans are tried before numbers: the JSON decoder refuses to read
-    /// `true` as a number and `1` as a boolean, so the two never mix.
+    /// Decodes any JSON value. Each failed attempt costs a thrown `DecodingError` (with its message
+    /// built), so the kinds a request is made of come first: strings, then tables and arrays, then
+    /// booleans and numbers. The JSON decoder never reads one kind as another (`true` is not a
+    /// number, `1` not a boolean, `"1"` neither), so only the numbers' order matters: an integer is
+    /// tried as `Int64`, then `UInt64`, before it is read as a `Double`.
     package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([String: ConfigNode].self) {
+            self = .table(value)
+        } else if let value = try? container.decode([ConfigNode].self) {
+            self = .array(value)
         } else if let value = try? container.decode(Bool.self) {
             self = .bool(value)
         } else if let value = try? container.decode(Int64.self) {
             self = .integer(value)
         } else if let value = try? container.decode(UInt64.self) {
             self = .largeInteger(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .float(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([ConfigNode].self) {
-            self = .array(value)
         } else {
-            self = .table(try container.decode([String: ConfigNode].self))
+            self = .float(try container.decode(Double.self))
         }
     }
 }
