@@ -26,12 +26,27 @@ public func parseBearer(authorizationHeader: String) -> String? {
 /// would be refused by `parseBearer(authorizationHeader:)`'s rules. The server must not echo the
 /// `bearer.` entry back as the selected subprotocol: it selects `sandcastle.tty.v1`.
 public func parseBearerSubprotocol(secWebSocketProtocol: String) -> String? {
-    let prefix = "bearer."
-    let offered = secWebSocketProtocol.split(separator: ",", omittingEmptySubsequences: true)
-        .map { $0.trimmingBlanks() }
-        .filter { $0.hasPrefix(prefix) }
-    guard offered.count == 1, let entry = offered.first else { return nil }
-    return validatedCredential(entry.dropFirst(prefix.count).utf8)
+    parseBearerSubprotocol(offered: offeredSubprotocols(secWebSocketProtocol: secWebSocketProtocol))
+}
+
+/// As `parseBearerSubprotocol(secWebSocketProtocol:)`, from the entries
+/// `offeredSubprotocols(secWebSocketProtocol:)` returned.
+public func parseBearerSubprotocol(offered: [Substring]) -> String? {
+    let prefix = "bearer.".utf8
+    let bearers = offered.filter { $0.utf8.starts(with: prefix) }
+    guard bearers.count == 1, let entry = bearers.first else { return nil }
+    return validatedCredential(entry.utf8.dropFirst(prefix.count))
+}
+
+/// The entries of a `Sec-WebSocket-Protocol` value, in order: split at commas (empty entries
+/// dropped), with spaces and tabs around each trimmed. Read byte by byte: the header is ASCII, and
+/// Foundation's character sets cost more than the rest of a terminal's authorization.
+public func offeredSubprotocols(secWebSocketProtocol: String) -> [Substring] {
+    secWebSocketProtocol.utf8.split(separator: UInt8(ascii: ",")).map { entry in
+        let start = entry.firstIndex { !isBlank($0) } ?? entry.endIndex
+        let end = entry[start...].lastIndex { !isBlank($0) }.map { entry.index(after: $0) } ?? start
+        return Substring(entry[start..<end])
+    }
 }
 
 /// `bytes` with blanks trimmed, if what is left is a credential: 1 to `maxBearerCredentialBytes`
@@ -53,12 +68,4 @@ private func isBlank(_ byte: UInt8) -> Bool {
 
 private func lowercasedASCII(_ byte: UInt8) -> UInt8 {
     (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
-}
-
-extension Substring {
-    fileprivate func trimmingBlanks() -> Substring {
-        let start = firstIndex { $0 != " " && $0 != "\t" } ?? endIndex
-        let end = self[start...].lastIndex { $0 != " " && $0 != "\t" }.map { index(after: $0) } ?? start
-        return self[start..<end]
-    }
 }

@@ -109,10 +109,9 @@ struct ExecController {
             dependencies.metrics.rejections("origin")
             throw APIError.forbidden("origin \(origin) is not allowed to run commands")
         }
-        let offered = (request.headers[.secWebSocketProtocol] ?? "")
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let offered = request.headers[.secWebSocketProtocol].map(offeredSubprotocols(secWebSocketProtocol:)) ?? []
         let key = request.headers[.authorization].flatMap(parseBearer(authorizationHeader:))
-            ?? request.headers[.secWebSocketProtocol].flatMap(parseBearerSubprotocol(secWebSocketProtocol:))
+            ?? parseBearerSubprotocol(offered: offered)
         let principal = key.flatMap { dependencies.keyring.authenticate(presentedKey: $0) }
         if case .limited(_, let retryAfter) = dependencies.limits.take(apiKeyName: principal?.name, address: context.clientAddress) {
             dependencies.metrics.rejections("rate_limit")
@@ -127,10 +126,10 @@ struct ExecController {
         guard principal.permits(.sessionExec) else {
             throw APIError.forbidden("the key \(principal.name) (\(principal.role.rawValue)) lacks \(Permission.sessionExec.rawValue)")
         }
-        if !offered.isEmpty, !offered.contains(execSubprotocol) {
+        if !offered.isEmpty, !offered.contains { $0 == execSubprotocol } {
             throw APIError.invalid("offer the subprotocol \(execSubprotocol)")
         }
-        return Grant(session: id, principal: principal, negotiatedSubprotocol: offered.contains(execSubprotocol))
+        return Grant(session: id, principal: principal, negotiatedSubprotocol: offered.contains { $0 == execSubprotocol })
     }
 
     /// The client left before the command ended: the exec layer kills the process.

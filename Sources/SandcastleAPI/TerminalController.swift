@@ -73,15 +73,14 @@ struct TerminalController {
             error.headers[.retryAfter] = String(retryAfter)
             throw error
         }
-        let offered = (request.headers[.secWebSocketProtocol] ?? "")
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let token = request.headers[.secWebSocketProtocol].flatMap(parseBearerSubprotocol(secWebSocketProtocol:))
+        let offered = request.headers[.secWebSocketProtocol].map(offeredSubprotocols(secWebSocketProtocol:)) ?? []
+        let token = parseBearerSubprotocol(offered: offered)
             ?? request.headers[.authorization].flatMap(parseBearer(authorizationHeader:))
         guard let token else {
             dependencies.metrics.rejections("attach_token_missing")
             throw APIError(.unauthorized, "unauthenticated", "an attach token is required: subprotocol bearer.<token> or Authorization: Bearer")
         }
-        if !offered.isEmpty, !offered.contains(terminalSubprotocol) {
+        if !offered.isEmpty, !offered.contains { $0 == terminalSubprotocol } {
             throw APIError.invalid("offer the subprotocol \(terminalSubprotocol)")
         }
         var requested: AttachRole?
@@ -122,7 +121,7 @@ struct TerminalController {
         }
         return Grant(
             sessionID: id, containerID: containerID, role: requested ?? verified.role, since: since, replay: replay,
-            negotiatedSubprotocol: offered.contains(terminalSubprotocol))
+            negotiatedSubprotocol: offered.contains { $0 == terminalSubprotocol })
     }
 
     /// Relays one viewer until either side ends. The byte path (output, and input in whole binary

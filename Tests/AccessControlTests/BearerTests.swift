@@ -62,4 +62,13 @@ import Testing
     func refusesOtherSubprotocolHeaders(header: String) {
         #expect(parseBearerSubprotocol(secWebSocketProtocol: header) == nil)
     }
+
+    @Test func listsTheOfferedSubprotocolsTrimmedInOrder() {
+        #expect(offeredSubprotocols(secWebSocketProtocol: "sandcastle.tty.v1") == ["sandcastle.tty.v1"])
+        #expect(
+            offeredSubprotocols(secWebSocketProtocol: " \tbearer.abc ,,sandcastle.tty.v1\t, , x y ")
+                == ["bearer.abc", "sandcastle.tty.v1", "", "x y"])
+        #expect(offeredSubprotocols(secWebSocketProtocol: "") == [])
+        #expect(offeredSubprotocols(secWebSocketProtocol: "é, ü") == ["é", "ü"])
+    }
 }
