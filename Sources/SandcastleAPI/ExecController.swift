@@ -126,7 +126,7 @@ struct ExecController {
         guard principal.permits(.sessionExec) else {
             throw APIError.forbidden("the key \(principal.name) (\(principal.role.rawValue)) lacks \(Permission.sessionExec.rawValue)")
         }
-        if !offered.isEmpty, !offered.contains { $0 == execSubprotocol } {
+        if !offered.isEmpty, !offered.contains(where: { $0 == execSubprotocol }) {
             throw APIError.invalid("offer the subprotocol \(execSubprotocol)")
         }
         return Grant(session: id, principal: principal, negotiatedSubprotocol: offered.contains { $0 == execSubprotocol })

@@ -80,7 +80,7 @@ struct TerminalController {
             dependencies.metrics.rejections("attach_token_missing")
             throw APIError(.unauthorized, "unauthenticated", "an attach token is required: subprotocol bearer.<token> or Authorization: Bearer")
         }
-        if !offered.isEmpty, !offered.contains { $0 == terminalSubprotocol } {
+        if !offered.isEmpty, !offered.contains(where: { $0 == terminalSubprotocol }) {
             throw APIError.invalid("offer the subprotocol \(terminalSubprotocol)")
         }
         var requested: AttachRole?

@@ -257,14 +257,13 @@ extension BenchReport {
 ///
 /// `PATH,ACK` names perf's acknowledgement FIFO too (`--control=fifo:PATH,ACK`): the bench then
 /// waits for the profiler's `ack` after each command, so a window starts only once the profiler is
-/// on. Any profiler that speaks this protocol works; callgrind, say, through a script that turns
-/// `enable` and `disable` into `callgrind_control -i on|off` and answers `ack` (README,
-/// "Performance").
+/// on. Any profiler that speaks this protocol works: `scripts/callgrind` answers for callgrind.
 enum ProfilerControl {
     private static let descriptors: (control: Int32, ack: Int32?)? = {
         guard let value = ProcessInfo.processInfo.environment["SANDCASTLE_BENCH_PERF_CONTROL"] else { return nil }
         let paths = value.split(separator: ",", maxSplits: 1).map(String.init)
-        let control = open(paths[0], O_WRONLY | O_CLOEXEC)
+        guard let controlPath = paths.first else { return nil }
+        let control = open(controlPath, O_WRONLY | O_CLOEXEC)
         guard control >= 0 else { return nil }
         let ack = paths.count > 1 ? open(paths[1], O_RDONLY | O_CLOEXEC) : -1
         return (control, ack >= 0 ? ack : nil)
