@@ -198,6 +198,34 @@ struct SessionCRUDTests {
         }
     }
 
+    @Test("every column is written to its own place, on insert and on update")
+    func everyColumnKeepsItsValue() async throws {
+        try await withStore { store, _ in
+            // Values of the same type all differ, so two columns swapped would read back wrong.
+            var session = makeSession(id: "col1")
+            session.poolSlot = "slot-col1"
+            let inserted = try await insertNew(store, session)
+            #expect(try await store.session(id: "col1") == inserted)
+            let updated = try await store.update(id: "col1") {
+                $0.containerID = "c-col1"
+                $0.exitCode = 7
+                $0.exitReason = "reason-col1"
+                $0.error = "error-col1"
+                $0.startedAt = Date(timeIntervalSince1970: 1_800_000_001)
+                $0.finishedAt = Date(timeIntervalSince1970: 1_800_000_002)
+                $0.lastActivityAt = Date(timeIntervalSince1970: 1_800_000_003)
+                $0.ttlSeconds = 61
+                $0.idleTimeoutSeconds = 62
+                $0.labels = ["k": "v"]
+                $0.command = ["cmd"]
+                $0.env = ["E=1"]
+            }
+            #expect(try await store.session(id: "col1") == updated)
+            #expect(updated.exitCode == 7 && updated.ttlSeconds == 61 && updated.idleTimeoutSeconds == 62)
+            #expect(updated.poolSlot == "slot-col1" && updated.workspaceUID == 20000)
+        }
+    }
+
     @Test("update changes fields without a transition; container ids are unique and findable")
     func updateAndContainerID() async throws {
         try await withStore { store, _ in
