@@ -19,18 +19,13 @@ public func parseBearer(authorizationHeader: String) -> String? {
     return validatedCredential(rest)
 }
 
-/// The attach token offered as the WebSocket subprotocol `bearer.<token>`, read from the value of
-/// `Sec-WebSocket-Protocol` (comma-separated; browsers cannot set `Authorization`).
+/// The attach token offered as the WebSocket subprotocol `bearer.<token>`, among the entries of
+/// `Sec-WebSocket-Protocol` that `offeredSubprotocols(secWebSocketProtocol:)` returned (browsers
+/// cannot set `Authorization`).
 ///
 /// Nil when no entry starts with `bearer.`, when more than one does (ambiguous), or when the token
 /// would be refused by `parseBearer(authorizationHeader:)`'s rules. The server must not echo the
 /// `bearer.` entry back as the selected subprotocol: it selects `sandcastle.tty.v1`.
-public func parseBearerSubprotocol(secWebSocketProtocol: String) -> String? {
-    parseBearerSubprotocol(offered: offeredSubprotocols(secWebSocketProtocol: secWebSocketProtocol))
-}
-
-/// As `parseBearerSubprotocol(secWebSocketProtocol:)`, from the entries
-/// `offeredSubprotocols(secWebSocketProtocol:)` returned.
 public func parseBearerSubprotocol(offered: [Substring]) -> String? {
     let prefix = "bearer.".utf8
     let bearers = offered.filter { $0.utf8.starts(with: prefix) }

@@ -126,10 +126,11 @@ struct ExecController {
         guard principal.permits(.sessionExec) else {
             throw APIError.forbidden("the key \(principal.name) (\(principal.role.rawValue)) lacks \(Permission.sessionExec.rawValue)")
         }
-        if !offered.isEmpty, !offered.contains(where: { $0 == execSubprotocol }) {
+        let negotiated = offered.contains { $0 == execSubprotocol }
+        if !offered.isEmpty, !negotiated {
             throw APIError.invalid("offer the subprotocol \(execSubprotocol)")
         }
-        return Grant(session: id, principal: principal, negotiatedSubprotocol: offered.contains { $0 == execSubprotocol })
+        return Grant(session: id, principal: principal, negotiatedSubprotocol: negotiated)
     }
 
     /// The client left before the command ended: the exec layer kills the process.

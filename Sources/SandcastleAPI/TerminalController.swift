@@ -80,7 +80,8 @@ struct TerminalController {
             dependencies.metrics.rejections("attach_token_missing")
             throw APIError(.unauthorized, "unauthenticated", "an attach token is required: subprotocol bearer.<token> or Authorization: Bearer")
         }
-        if !offered.isEmpty, !offered.contains(where: { $0 == terminalSubprotocol }) {
+        let negotiated = offered.contains { $0 == terminalSubprotocol }
+        if !offered.isEmpty, !negotiated {
             throw APIError.invalid("offer the subprotocol \(terminalSubprotocol)")
         }
         var requested: AttachRole?
@@ -121,7 +122,7 @@ struct TerminalController {
         }
         return Grant(
             sessionID: id, containerID: containerID, role: requested ?? verified.role, since: since, replay: replay,
-            negotiatedSubprotocol: offered.contains { $0 == terminalSubprotocol })
+            negotiatedSubprotocol: negotiated)
     }
 
     /// Relays one viewer until either side ends. The byte path (output, and input in whole binary

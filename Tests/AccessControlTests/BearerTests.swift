@@ -47,7 +47,7 @@ import Testing
         ("  bearer.abc  ,  sandcastle.tty.v1", "abc"),
     ])
     func readsTheSubprotocolToken(header: String, token: String) {
-        #expect(parseBearerSubprotocol(secWebSocketProtocol: header) == token)
+        #expect(parseBearerSubprotocol(offered: offeredSubprotocols(secWebSocketProtocol: header)) == token)
     }
 
     @Test(arguments: [
@@ -60,7 +60,7 @@ import Testing
         "bearer." + String(repeating: "x", count: 513),
     ])
     func refusesOtherSubprotocolHeaders(header: String) {
-        #expect(parseBearerSubprotocol(secWebSocketProtocol: header) == nil)
+        #expect(parseBearerSubprotocol(offered: offeredSubprotocols(secWebSocketProtocol: header)) == nil)
     }
 
     @Test func listsTheOfferedSubprotocolsTrimmedInOrder() {
