@@ -74,6 +74,10 @@ let package = Package(
             dependencies: ["DockerEngine", "SandcastleTestSupport", .product(name: "NIOCore", package: "swift-nio")]
         ),
 
+        // JSON text for the launch path's small documents, byte for byte as JSONEncoder writes it.
+        .target(name: "JSONText"),
+        .testTarget(name: "JSONTextTests", dependencies: ["JSONText"]),
+
         // The TOML reading both the daemon's configuration and the policies use: typed tables that
         // report every problem with its field and line.
         .target(
@@ -150,6 +154,7 @@ let package = Package(
         .target(
             name: "SessionStore",
             dependencies: [
+                "JSONText",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,64 +1,92 @@
 import Foundation
 import GRDB
+import JSONText
 
 /// Mapping between `Session`/`Event` and their rows. Written by hand rather than through GRDB's
 /// record protocols so that the public types do not carry GRDB conformances, and so that every
 /// column's encoding (milliseconds, JSON text) is visible in one place.
+///
+/// A session's columns are read and written by position, in `SessionColumn` order: every read
+/// selects them by name in that order (never `SELECT *`, whose order is the table's), so a value's
+/// index is known without looking its column's name up.
+enum SessionColumn: Int, CaseIterable {
+    case id, labels, owner, profile, image, command, env, workspace, workspaceUID
+    case containerName, containerID, state, exitCode, exitReason, error, requestHash
+    case daemonInstance, createdAt, startedAt, finishedAt, lastActivityAt, ttlSeconds
+    case idleTimeoutSeconds, poolSlot
+
+    /// The column's name in SQL: the case's own.
+    var name: String { Self.names[rawValue] }
+
+    static let names = allCases.map { "\($0)" }
+}
+
+/// A session as read from its row, with the row's values in `SessionColumn` order: what an update
+/// compares the changed session with, to write only the columns that differ.
+struct StoredSession {
+    var session: Session
+    var values: [DatabaseValue]
+
+    init(row: Row) throws {
+        session = try Session(row: row)
+        values = Array(row.databaseValues)
+    }
+}
+
 extension Session {
-    static let columnNames = [
-        "id", "labels", "owner", "profile", "image", "command", "env", "workspace", "workspaceUID",
-        "containerName", "containerID", "state", "exitCode", "exitReason", "error", "requestHash",
-        "daemonInstance", "createdAt", "startedAt", "finishedAt", "lastActivityAt", "ttlSeconds",
-        "idleTimeoutSeconds", "poolSlot",
-    ]
+    /// `SELECT <every column, in SessionColumn order> FROM session`; add the `WHERE`.
+    static let selectSQL = "SELECT \(SessionColumn.names.joined(separator: ", ")) FROM session"
 
-    /// `INSERT INTO session (...) VALUES (:id, ...)`, doing nothing when the id is taken.
+    /// `INSERT INTO session (...) VALUES (?, ...)`, doing nothing when the id is taken.
     static let insertSQL: String = {
-        let columns = columnNames.joined(separator: ", ")
-        let values = columnNames.map { ":\($0)" }.joined(separator: ", ")
-        return "INSERT INTO session (\(columns)) VALUES (\(values)) ON CONFLICT (id) DO NOTHING"
+        let values = Array(repeating: "?", count: SessionColumn.allCases.count).joined(separator: ", ")
+        return "INSERT INTO session (\(SessionColumn.names.joined(separator: ", "))) VALUES (\(values)) "
+            + "ON CONFLICT (id) DO NOTHING"
     }()
 
-    /// `UPDATE session SET every column but id WHERE id = :id`.
-    static let updateSQL: String = {
-        let assignments = columnNames.filter { $0 != "id" }.map { "\($0) = :\($0)" }.joined(separator: ", ")
-        return "UPDATE session SET \(assignments) WHERE id = :id"
-    }()
-
-    /// Named arguments for `insertSQL` and `updateSQL`.
-    func statementArguments() throws -> StatementArguments {
-        let values: [String: (any DatabaseValueConvertible)?] = [
-            "id": id,
-            "labels": try JSONCoding.text(labels),
-            "owner": owner,
-            "profile": profile,
-            "image": image,
-            "command": try JSONCoding.text(command),
-            "env": try JSONCoding.text(env),
-            "workspace": workspace,
-            "workspaceUID": workspaceUID,
-            "containerName": containerName,
-            "containerID": containerID,
-            "state": state.rawValue,
-            "exitCode": exitCode,
-            "exitReason": exitReason?.rawValue,
-            "error": error,
-            "requestHash": requestHash,
-            "daemonInstance": daemonInstance,
-            "createdAt": Milliseconds(createdAt),
-            "startedAt": startedAt.map(Milliseconds.init),
-            "finishedAt": finishedAt.map(Milliseconds.init),
-            "lastActivityAt": Milliseconds(lastActivityAt),
-            "ttlSeconds": ttlSeconds,
-            "idleTimeoutSeconds": idleTimeoutSeconds,
-            "poolSlot": poolSlot,
+    /// Every column's value, in `SessionColumn` order: the arguments of `insertSQL`.
+    ///
+    /// With `stored`, a JSON column whose value equals the stored session's keeps the stored text
+    /// instead of being written again (an update compares the texts to find what changed).
+    func columnValues(reusing stored: StoredSession? = nil) -> [DatabaseValue] {
+        func json<Value: Equatable>(
+            _ value: Value, _ column: SessionColumn, _ storedValue: KeyPath<Session, Value>, _ text: (Value) -> String
+        ) -> DatabaseValue {
+            if let stored, stored.session[keyPath: storedValue] == value { return stored.values[column.rawValue] }
+            return text(value).databaseValue
+        }
+        let values: [DatabaseValue] = [
+            id.databaseValue,
+            json(labels, .labels, \.labels) { JSONText.stringMap($0) },
+            owner.databaseValue,
+            profile.databaseValue,
+            image.databaseValue,
+            json(command, .command, \.command) { JSONText.strings($0) },
+            json(env, .env, \.env) { JSONText.strings($0) },
+            workspace.databaseValue,
+            workspaceUID.databaseValue,
+            containerName.databaseValue,
+            containerID.databaseValue,
+            state.rawValue.databaseValue,
+            exitCode.databaseValue,
+            exitReason?.rawValue.databaseValue ?? .null,
+            error.databaseValue,
+            requestHash.databaseValue,
+            daemonInstance.databaseValue,
+            Milliseconds(createdAt).databaseValue,
+            startedAt.map(Milliseconds.init).databaseValue,
+            finishedAt.map(Milliseconds.init).databaseValue,
+            Milliseconds(lastActivityAt).databaseValue,
+            ttlSeconds.databaseValue,
+            idleTimeoutSeconds.databaseValue,
+            poolSlot.databaseValue,
         ]
-        return StatementArguments(values)
+        assert(values.count == SessionColumn.allCases.count, "a session column without its value")
+        return values
     }
 
-    /// The session as reading back the row `statementArguments()` wrote gives it: the same
-    /// values, with every date kept to the millisecond. What a write returns without reading
-    /// the row again.
+    /// The session as reading back the row `columnValues()` wrote gives it: the same values, with
+    /// every date kept to the millisecond. What a write returns without reading the row again.
     var asStored: Session {
         var session = self
         session.createdAt = Milliseconds(createdAt).date
@@ -68,39 +96,40 @@ extension Session {
         return session
     }
 
+    /// Reads a row of `selectSQL`.
     init(row: Row) throws {
         let reader = RowReader(row: row, what: "session")
-        let id: String = try reader["id"]
+        let id: String = try reader[SessionColumn.id]
         reader.subject = "session '\(id)'"
-        let stateText: String = try reader["state"]
+        let stateText: String = try reader[SessionColumn.state]
         guard let state = SessionState(rawValue: stateText) else {
             throw reader.failure("state", because: "unknown state '\(stateText)'")
         }
         self.init(
             id: id,
-            labels: try reader.json("labels"),
-            owner: try reader["owner"],
-            profile: try reader["profile"],
-            image: try reader["image"],
-            command: try reader.json("command"),
-            env: try reader.json("env"),
-            workspace: try reader["workspace"],
-            workspaceUID: try reader["workspaceUID"],
-            containerName: try reader["containerName"],
-            containerID: try reader["containerID"],
+            labels: try reader.json(.labels),
+            owner: try reader[.owner],
+            profile: try reader[.profile],
+            image: try reader[.image],
+            command: try reader.json(.command),
+            env: try reader.json(.env),
+            workspace: try reader[.workspace],
+            workspaceUID: try reader[.workspaceUID],
+            containerName: try reader[.containerName],
+            containerID: try reader[.containerID],
             state: state,
-            exitCode: try reader["exitCode"],
-            exitReason: (try reader["exitReason"] as String?).map(ExitReason.init(rawValue:)),
-            error: try reader["error"],
-            requestHash: try reader["requestHash"],
-            daemonInstance: try reader["daemonInstance"],
-            createdAt: (try reader["createdAt"] as Milliseconds).date,
-            startedAt: (try reader["startedAt"] as Milliseconds?)?.date,
-            finishedAt: (try reader["finishedAt"] as Milliseconds?)?.date,
-            lastActivityAt: (try reader["lastActivityAt"] as Milliseconds).date,
-            ttlSeconds: try reader["ttlSeconds"],
-            idleTimeoutSeconds: try reader["idleTimeoutSeconds"],
-            poolSlot: try reader["poolSlot"]
+            exitCode: try reader[.exitCode],
+            exitReason: (try reader[.exitReason] as String?).map(ExitReason.init(rawValue:)),
+            error: try reader[.error],
+            requestHash: try reader[.requestHash],
+            daemonInstance: try reader[.daemonInstance],
+            createdAt: (try reader[.createdAt] as Milliseconds).date,
+            startedAt: (try reader[.startedAt] as Milliseconds?)?.date,
+            finishedAt: (try reader[.finishedAt] as Milliseconds?)?.date,
+            lastActivityAt: (try reader[.lastActivityAt] as Milliseconds).date,
+            ttlSeconds: try reader[.ttlSeconds],
+            idleTimeoutSeconds: try reader[.idleTimeoutSeconds],
+            poolSlot: try reader[.poolSlot]
         )
     }
 }
@@ -144,40 +173,52 @@ struct Milliseconds: DatabaseValueConvertible, Hashable, Comparable {
 /// Reads columns of one row, turning decoding failures into `undecodable` errors that name the
 /// row and the column but never print values (a session row holds `env`).
 ///
-/// Columns are found by their exact names, indexed once per row: GRDB's lookup by name compares
-/// lowercased copies of every column's name, which for a session's 24 columns made hundreds of
-/// string copies per row read.
+/// A session's columns are read at their `SessionColumn` positions. Other rows' columns are found
+/// by their exact names, indexed once per row: GRDB's lookup by name compares lowercased copies
+/// of every column's name.
 private final class RowReader {
     let row: Row
     var subject: String
-    private let indexes: [String: Int]
+    private lazy var indexes: [String: Int] = {
+        var indexes: [String: Int] = [:]
+        indexes.reserveCapacity(row.count)
+        for (index, name) in row.columnNames.enumerated() where indexes[name] == nil { indexes[name] = index }
+        return indexes
+    }()
 
     init(row: Row, what: String) {
         self.row = row
         self.subject = "a stored \(what)"
-        var indexes: [String: Int] = [:]
-        indexes.reserveCapacity(row.count)
-        for (index, name) in row.columnNames.enumerated() where indexes[name] == nil { indexes[name] = index }
-        self.indexes = indexes
     }
 
     subscript<Value: DatabaseValueConvertible>(_ column: String) -> Value {
         get throws {
             guard let index = indexes[column] else { throw failure(column, because: "the row has no such column") }
-            do {
-                return try row.decode(Value.self, atIndex: index)
-            } catch {
-                throw failure(column, because: "expected \(Value.self)")
-            }
+            return try value(at: index, column)
         }
     }
 
-    func json<Value: Decodable>(_ column: String) throws -> Value {
+    subscript<Value: DatabaseValueConvertible>(_ column: SessionColumn) -> Value {
+        get throws {
+            guard column.rawValue < row.count else { throw failure(column.name, because: "the row has no such column") }
+            return try value(at: column.rawValue, column.name)
+        }
+    }
+
+    private func value<Value: DatabaseValueConvertible>(at index: Int, _ column: String) throws -> Value {
+        do {
+            return try row.decode(Value.self, atIndex: index)
+        } catch {
+            throw failure(column, because: "expected \(Value.self)")
+        }
+    }
+
+    func json<Value: Decodable>(_ column: SessionColumn) throws -> Value {
         let text: String = try self[column]
         do {
             return try JSONCoding.decoder.decode(Value.self, from: Data(text.utf8))
         } catch {
-            throw failure(column, because: "its JSON text does not decode as \(Value.self)")
+            throw failure(column.name, because: "its JSON text does not decode as \(Value.self)")
         }
     }
 

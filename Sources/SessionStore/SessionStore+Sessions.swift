@@ -75,7 +75,7 @@ extension SessionStore {
     ///   when another session already has the container name or container id; `storageFull`...
     public func insertSession(_ session: Session, event: NewEvent) async throws -> InsertResult {
         try Self.checkInsertable(session)
-        let arguments = try Self.encodedArguments(of: session)
+        let arguments = Self.encodedArguments(of: session)
         return published(
             try await write("inserting", session: session.id) { db in try Self.insert(db, session, arguments, event) })
     }
@@ -110,7 +110,7 @@ extension SessionStore {
                     session.containerName = container.name
                     session.poolSlot = poolSlot
                 }
-                return try Self.insert(db, session, try Self.encodedArguments(of: session), event)
+                return try Self.insert(db, session, Self.encodedArguments(of: session), event)
             })
     }
 
@@ -216,7 +216,7 @@ extension SessionStore {
     /// The session whose container has this id, or `nil`.
     public func session(containerID: String) async throws -> Session? {
         try await read("finding the session of container \(containerID.prefix(12))") { db in
-            try db.cachedRow("SELECT * FROM session WHERE containerID = ?", [containerID])
+            try db.cachedRow(Session.selectSQL + " WHERE containerID = ?", [containerID])
                 .map(Session.init(row:))
         }
     }
@@ -271,7 +271,10 @@ extension SessionStore {
     ) async throws -> Session {
         let operation = target.map { "moving to \($0)" } ?? "updating"
         let (session, appended) = try await write(operation, session: id) { db -> (Session, Event?) in
-            let current = try Self.fetchSession(db, id: id, operation: operation)
+            guard let stored = try Self.findStoredSession(db, id: id) else {
+                throw SessionStoreError.notFound(id, operation: operation)
+            }
+            let current = stored.session
             let next = target ?? current.state
             let legal = target.map(current.state.canTransition(to:)) ?? true
             guard allowed.contains(current.state), legal else {
@@ -282,8 +285,7 @@ extension SessionStore {
             mutate(&updated)
             updated.id = id
             updated.state = next
-            let arguments = try Self.encodedArguments(of: updated)
-            try db.cachedExecute(Session.updateSQL, arguments)
+            try Self.update(db, id, stored, to: updated)
             let appended = try event.map { try Self.insertEvent(db, $0, sessionID: id) }
             return (updated.asStored, appended)
         }
@@ -313,13 +315,8 @@ extension SessionStore {
         }
     }
 
-    static func encodedArguments(of session: Session) throws -> StatementArguments {
-        do {
-            return try session.statementArguments()
-        } catch {
-            throw SessionStoreError.invalidInput(
-                "session '\(session.id)' cannot be encoded for storage: \(error).", sessionID: session.id)
-        }
+    static func encodedArguments(of session: Session) -> StatementArguments {
+        StatementArguments(session.columnValues())
     }
 
     static func fetchSession(_ db: Database, id: String, operation: String) throws -> Session {
@@ -329,7 +326,31 @@ extension SessionStore {
 
     /// Session `id`, or nil when there is none.
     static func findSession(_ db: Database, id: String) throws -> Session? {
-        try db.cachedRow("SELECT * FROM session WHERE id = ?", [id]).map(Session.init(row:))
+        try db.cachedRow(Self.selectByID, [id]).map(Session.init(row:))
+    }
+
+    /// Session `id` with its row's values, or nil when there is none.
+    static func findStoredSession(_ db: Database, id: String) throws -> StoredSession? {
+        try db.cachedRow(Self.selectByID, [id]).map(StoredSession.init(row:))
+    }
+
+    private static let selectByID = Session.selectSQL + " WHERE id = ?"
+
+    /// Writes the columns of `updated` whose values differ from the `stored` row's, and no other:
+    /// a launch's `running` changes two of 24, and SQLite checks only the constraints and indexes
+    /// of the columns an `UPDATE` sets (the JSON columns' checks parse their text).
+    private static func update(_ db: Database, _ id: String, _ stored: StoredSession, to updated: Session) throws {
+        let values = updated.columnValues(reusing: stored)
+        var assignments: [String] = []
+        var arguments: [DatabaseValue] = []
+        for column in SessionColumn.allCases where values[column.rawValue] != stored.values[column.rawValue] {
+            assignments.append("\(column.name) = ?")
+            arguments.append(values[column.rawValue])
+        }
+        guard !assignments.isEmpty else { return }
+        arguments.append(id.databaseValue)
+        try db.cachedExecute(
+            "UPDATE session SET \(assignments.joined(separator: ", ")) WHERE id = ?", StatementArguments(arguments))
     }
 }
 
@@ -355,7 +376,7 @@ struct SessionQuery: Sendable {
 
     func fetch(_ db: Database, limit: Int?) throws -> [Session] {
         if empty { return [] }
-        var sql = "SELECT * FROM session"
+        var sql = Session.selectSQL
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         sql += " ORDER BY createdAt, id"
         var arguments = self.arguments

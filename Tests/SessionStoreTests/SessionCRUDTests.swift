@@ -226,6 +226,35 @@ struct SessionCRUDTests {
         }
     }
 
+    @Test("an update that changes one field keeps every other, JSON columns included")
+    func updateOfOneField() async throws {
+        try await withStore { store, _ in
+            var session = makeSession(id: "one1")
+            session.labels = ["team": "a"]
+            session.command = ["bash", "-l"]
+            session.env = ["A=1"]
+            var expected = try await insertNew(store, session)
+            let changes: [@Sendable (inout Session) -> Void] = [
+                { $0.labels["team"] = "b" },
+                { $0.env.append("B=2") },
+                { $0.command = ["sh"] },
+                { $0.containerID = "c-one1" },
+                { $0.exitCode = 3 },
+                { $0.exitCode = nil },
+                { $0.lastActivityAt = Date(timeIntervalSince1970: 1_800_000_123.456) },
+                { _ in },
+            ]
+            for change in changes {
+                change(&expected)
+                let updated = try await store.update(id: "one1", mutate: change)
+                #expect(updated == expected.asStored)
+                #expect(try await store.session(id: "one1") == updated)
+                expected = updated
+            }
+            #expect(expected.labels == ["team": "b"] && expected.env == ["A=1", "B=2"] && expected.command == ["sh"])
+        }
+    }
+
     @Test("update changes fields without a transition; container ids are unique and findable")
     func updateAndContainerID() async throws {
         try await withStore { store, _ in

@@ -1,0 +1,240 @@
+import Foundation
+
+/// JSON text written value by value, byte for byte as Foundation's `JSONEncoder` writes the same
+/// values with `.sortedKeys` and `.withoutEscapingSlashes` (or, with `escapingSlashes`, without
+/// the latter): the same text, so a hash or a stored column computed either way is equal.
+///
+/// For the few small documents a launch writes (stored JSON columns, the request's hash, event
+/// payloads, terminal control messages): `JSONEncoder` walks a value through `Encodable`'s
+/// generic containers, which cost tens of thousands of instructions per document, ten times what
+/// appending its bytes does.
+///
+/// Keys are the caller's to write in sorted order (by their UTF-8 bytes, as `JSONEncoder` sorts
+/// them); `stringMap(_:)` sorts its own. A debug build checks the order.
+public struct JSONText: Sendable {
+    /// The text so far.
+    public private(set) var bytes: [UInt8] = []
+    private let escapesSlashes: Bool
+    /// Bit `d` is set when the container at depth `d` (from 0) already holds a value.
+    private var filled: UInt64 = 0
+    private var depth = 0
+    /// A key was written and its value is next.
+    private var afterKey = false
+    #if DEBUG
+    private var lastKeys: [[UInt8]?] = []
+    #endif
+
+    /// - Parameter escapingSlashes: write `/` as `\/`, as `JSONEncoder` does by default.
+    public init(escapingSlashes: Bool = false) {
+        escapesSlashes = escapingSlashes
+        bytes.reserveCapacity(128)
+    }
+
+    /// The text as a string.
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// The JSON text of a string array, as `JSONEncoder` writes `[String]`.
+    public static func strings(_ values: [String], escapingSlashes: Bool = false) -> String {
+        var text = JSONText(escapingSlashes: escapingSlashes)
+        text.strings(values)
+        return text.text
+    }
+
+    /// The JSON text of a string dictionary, keys sorted, as `JSONEncoder` writes `[String: String]`.
+    public static func stringMap(_ values: [String: String], escapingSlashes: Bool = false) -> String {
+        var text = JSONText(escapingSlashes: escapingSlashes)
+        text.stringMap(values)
+        return text.text
+    }
+
+    // MARK: Values
+
+    public mutating func string(_ value: String) {
+        beginValue()
+        appendQuoted(value)
+    }
+
+    public mutating func integer(_ value: some BinaryInteger) {
+        beginValue()
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    public mutating func bool(_ value: Bool) {
+        beginValue()
+        bytes.append(contentsOf: value ? "true".utf8 : "false".utf8)
+    }
+
+    public mutating func null() {
+        beginValue()
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    /// A date as `JSONEncoder`'s `.iso8601` strategy writes it: UTC, to the second (rounded down),
+    /// `2026-12-05T16:52:27Z`.
+    public mutating func date(_ date: Date) {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        beginValue()
+        bytes.append(UInt8(ascii: "\""))
+        appendDigits(Int(parts.tm_year) + 1900, 4)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(Int(parts.tm_mon) + 1, 2)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(Int(parts.tm_mday), 2)
+        bytes.append(UInt8(ascii: "T"))
+        appendDigits(Int(parts.tm_hour), 2)
+        bytes.append(UInt8(ascii: ":"))
+        appendDigits(Int(parts.tm_min), 2)
+        bytes.append(UInt8(ascii: ":"))
+        appendDigits(Int(parts.tm_sec), 2)
+        bytes.append(contentsOf: "Z\"".utf8)
+    }
+
+    public mutating func strings(_ values: [String]) {
+        beginArray()
+        for value in values { string(value) }
+        endArray()
+    }
+
+    public mutating func stringMap(_ values: [String: String]) {
+        beginObject()
+        for key in values.keys.sorted(by: Self.precedes) {
+            self.key(key)
+            string(values[key]!)
+        }
+        endObject()
+    }
+
+    // MARK: Containers
+
+    public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    public mutating func endObject() { close(UInt8(ascii: "}")) }
+    public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    public mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    /// The next member's key, inside an object; its value comes next.
+    public mutating func key(_ key: String) {
+        precondition(depth > 0 && !afterKey, "a JSON key outside an object or without a value")
+        #if DEBUG
+        let keyBytes = Array(key.utf8)
+        if let last = lastKeys[depth - 1] {
+            assert(Self.precedes(last, keyBytes), "JSON keys out of order: '\(key)' after '\(String(decoding: last, as: UTF8.self))'")
+        }
+        lastKeys[depth - 1] = keyBytes
+        #endif
+        separate()
+        appendQuoted(key)
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
+    // MARK: Members: a key and its value, left out when the value is nil (as `Encodable` does)
+
+    public mutating func member(_ key: String, _ value: String?) {
+        guard let value else { return }
+        self.key(key)
+        string(value)
+    }
+
+    public mutating func member<Integer: BinaryInteger>(_ key: String, _ value: Integer?) {
+        guard let value else { return }
+        self.key(key)
+        integer(value)
+    }
+
+    public mutating func member(_ key: String, _ value: Bool?) {
+        guard let value else { return }
+        self.key(key)
+        bool(value)
+    }
+
+    public mutating func member(_ key: String, _ value: Date?) {
+        guard let value else { return }
+        self.key(key)
+        date(value)
+    }
+
+    public mutating func member(_ key: String, _ value: [String]?) {
+        guard let value else { return }
+        self.key(key)
+        strings(value)
+    }
+
+    public mutating func member(_ key: String, _ value: [String: String]?) {
+        guard let value else { return }
+        self.key(key)
+        stringMap(value)
+    }
+
+    /// `JSONEncoder`'s key order: by UTF-8 bytes.
+    public static func precedes(_ lhs: String, _ rhs: String) -> Bool {
+        lhs.utf8.lexicographicallyPrecedes(rhs.utf8)
+    }
+
+    private static func precedes(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool { lhs.lexicographicallyPrecedes(rhs) }
+
+    // MARK: Internals
+
+    private mutating func open(_ byte: UInt8) {
+        beginValue()
+        precondition(depth < 64, "JSON nested deeper than 64 containers")
+        bytes.append(byte)
+        depth += 1
+        filled &= ~(1 << UInt64(depth - 1))
+        #if DEBUG
+        if lastKeys.count < depth { lastKeys.append(nil) } else { lastKeys[depth - 1] = nil }
+        #endif
+    }
+
+    private mutating func close(_ byte: UInt8) {
+        precondition(depth > 0 && !afterKey, "a JSON container closed that was not open, or after a key")
+        depth -= 1
+        bytes.append(byte)
+    }
+
+    private mutating func beginValue() {
+        if afterKey {
+            afterKey = false
+        } else {
+            separate()
+        }
+    }
+
+    /// A comma before every value but a container's first.
+    private mutating func separate() {
+        guard depth > 0 else { return }
+        let bit: UInt64 = 1 << UInt64(depth - 1)
+        if filled & bit != 0 { bytes.append(UInt8(ascii: ",")) } else { filled |= bit }
+    }
+
+    /// `value` in decimal, zero-padded to `width` digits.
+    private mutating func appendDigits(_ value: Int, _ width: Int) {
+        let digits = String(value).utf8
+        if digits.count < width { bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - digits.count)) }
+        bytes.append(contentsOf: digits)
+    }
+
+    private mutating func appendQuoted(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "/") where escapesSlashes: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "/")])
+            case 0x08: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0C: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [
+                    UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)],
+                ])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}

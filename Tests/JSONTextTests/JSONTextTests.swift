@@ -1,0 +1,98 @@
+import Foundation
+import JSONText
+import Testing
+
+/// `JSONText` must write what `JSONEncoder` writes for the same values: stored hashes and
+/// columns were written by the encoder and are compared with the writer's text.
+@Suite("JSON text")
+struct JSONTextTests {
+    static func encoder(escapingSlashes: Bool) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = escapingSlashes ? [.sortedKeys] : [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    static func encoded(_ value: some Encodable, escapingSlashes: Bool = false) throws -> String {
+        String(decoding: try encoder(escapingSlashes: escapingSlashes).encode(value), as: UTF8.self)
+    }
+
+    /// Every ASCII byte, the named escapes among them, and multi-byte characters.
+    static let awkward: [String] = {
+        var ascii = ""
+        for byte in UInt8(0)..<0x80 { ascii.unicodeScalars.append(Unicode.Scalar(byte)) }
+        return [ascii, "", "a/b", "\"quoted\"", "back\\slash", "é", "e\u{301}", "\u{2028}\u{2029}", "😀 ok", "日本語"]
+    }()
+
+    @Test("strings and string arrays: the encoder's bytes, with and without escaped slashes")
+    func strings() throws {
+        for escaping in [false, true] {
+            #expect(JSONText.strings(Self.awkward, escapingSlashes: escaping) == (try Self.encoded(Self.awkward, escapingSlashes: escaping)))
+            #expect(JSONText.strings([]) == "[]")
+        }
+    }
+
+    @Test("string maps: keys sorted as the encoder sorts them")
+    func maps() throws {
+        var map: [String: String] = [:]
+        for (index, key) in (Self.awkward + ["B", "Z", "a", "a b", "aa", "b", "_", "~"]).enumerated() { map[key] = "\(index)/\(key)" }
+        for escaping in [false, true] {
+            #expect(JSONText.stringMap(map, escapingSlashes: escaping) == (try Self.encoded(map, escapingSlashes: escaping)))
+        }
+        #expect(JSONText.stringMap([:]) == "{}")
+    }
+
+    @Test("random strings, arrays and maps")
+    func random() throws {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("aZ09 /\\\"\n\t\u{1}\u{1f}\u{7f}é€😀_-.:{}[],")
+        func randomString() -> String {
+            String((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+        }
+        for _ in 0..<300 {
+            let array = (0..<Int.random(in: 0...5, using: &generator)).map { _ in randomString() }
+            var map: [String: String] = [:]
+            for _ in 0..<Int.random(in: 0...6, using: &generator) { map[randomString()] = randomString() }
+            #expect(JSONText.strings(array) == (try Self.encoded(array)))
+            #expect(JSONText.stringMap(map) == (try Self.encoded(map)))
+            #expect(JSONText.stringMap(map, escapingSlashes: true) == (try Self.encoded(map, escapingSlashes: true)))
+        }
+    }
+
+    struct Nested: Encodable {
+        var count: Int
+        var flag: Bool
+        var labels: [String: String]
+        var name: String
+        var none: String?
+        var tags: [String]
+    }
+
+    @Test("objects written member by member, nested, with integers and booleans; a nil member left out")
+    func objects() throws {
+        let value = Nested(
+            count: -42, flag: true, labels: ["x": "1", "a": "/"], name: "n\u{0}", none: nil, tags: ["t", ""])
+        var text = JSONText()
+        text.beginObject()
+        text.key("count")
+        text.integer(value.count)
+        text.key("flag")
+        text.bool(value.flag)
+        text.key("labels")
+        text.stringMap(value.labels)
+        text.member("name", value.name)
+        text.member("none", value.none)
+        text.member("tags", value.tags)
+        text.endObject()
+        #expect(text.text == (try Self.encoded(value)))
+
+        var nulls = JSONText()
+        nulls.beginArray()
+        nulls.null()
+        nulls.integer(UInt64.max)
+        nulls.bool(false)
+        nulls.beginObject()
+        nulls.endObject()
+        nulls.endArray()
+        #expect(nulls.text == "[null,18446744073709551615,false,{}]")
+    }
+}
