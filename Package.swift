@@ -175,6 +175,8 @@ let package = Package(
         .target(
             name: "Sessions",
             dependencies: [
+                "JSONText",
+                "AccessControl",
                 "DockerEngine",
                 "EgressPolicy",
                 "SandboxPolicy",

@@ -6,7 +6,7 @@ public enum ByteEncoding {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Lowercase hex.
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {

@@ -1,6 +1,8 @@
+import AccessControl
 import Crypto
 import DockerEngine
 import Foundation
+import JSONText
 import Logging
 import SandboxPolicy
 import SessionStore
@@ -376,42 +378,47 @@ public actor SessionManager {
 
     /// SHA-256 over the request's canonical JSON and the owner: equal requests, equal hashes.
     static func requestHash(_ request: SessionLaunchRequest, owner: String) -> String {
-        var data = (try? hashEncoder.encode(request)) ?? Data()
+        var data = canonicalForm(request)
         data.append(0)
-        data.append(contentsOf: Array(owner.utf8))
-        // Not String(format:), which costs microseconds per byte.
-        return SHA256.hash(data: data).map { ($0 < 0x10 ? "0" : "") + String($0, radix: 16) }.joined()
+        data.append(contentsOf: owner.utf8)
+        return ByteEncoding.hex(SHA256.hash(data: data))
     }
 
-    /// Encoders configured once and then only used (safe from any task): the request's canonical
-    /// form for its hash (stored, so it must never change), and events' payloads.
-    private static let hashEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-    private static let payloadEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }()
+    /// The request as JSON with sorted keys, the absent optional fields left out: the text
+    /// `JSONEncoder` gave it (`.sortedKeys`, `.withoutEscapingSlashes`) when the stored hashes were
+    /// first made, so it must never change. Every field of the request is in it.
+    static func canonicalForm(_ request: SessionLaunchRequest) -> [UInt8] {
+        var text = JSONText()
+        text.beginObject()
+        text.member("capabilities", request.capabilities)
+        text.member("command", request.command)
+        text.member("egress", request.egress)
+        text.member("env", request.env)
+        text.member("idleTimeoutSeconds", request.idleTimeoutSeconds)
+        text.member("image", request.image)
+        text.member("labels", request.labels)
+        text.member("profile", request.profile)
+        text.member("ttlSeconds", request.ttlSeconds)
+        text.member("workspace", request.workspace)
+        text.endObject()
+        return text.bytes
+    }
 
+    /// An event's payload: a JSON object of strings, keys sorted.
     static func payload(_ values: [String: String]) -> String {
-        (try? payloadEncoder.encode(values)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        JSONText.stringMap(values, escapingSlashes: true)
     }
 
     /// The `session.created` payload: what was asked, without the environment's values.
     static func payload(_ session: Session) -> String {
-        struct Created: Encodable {
-            var image: String
-            var profile: String
-            var workspace: String
-            var owner: String
-            var labels: [String: String]
-        }
-        let value = Created(
-            image: session.image, profile: session.profile, workspace: session.workspace, owner: session.owner,
-            labels: session.labels)
-        return (try? payloadEncoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        var text = JSONText(escapingSlashes: true)
+        text.beginObject()
+        text.member("image", session.image)
+        text.member("labels", session.labels)
+        text.member("owner", session.owner)
+        text.member("profile", session.profile)
+        text.member("workspace", session.workspace)
+        text.endObject()
+        return text.text
     }
 }
