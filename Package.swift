@@ -282,6 +282,7 @@ let package = Package(
         .target(
             name: "SandcastleAPI",
             dependencies: [
+                "JSONText",
                 "EgressPolicy", "Sessions", "SessionStore", "SandboxPolicy", "DockerEngine", "AccessControl", "TerminalRelay",
                 "TerminalScreen", "Workspaces",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -301,7 +302,7 @@ let package = Package(
             name: "SandcastleAPITests",
             dependencies: [
                 "SandcastleAPI", "SandcastleDaemon", "SandcastleConfig", "Sessions", "SessionStore", "SandboxPolicy",
-                "DockerEngine", "AccessControl", "SandcastleTestSupport", "TerminalRelay", "Workspaces",
+                "DockerEngine", "AccessControl", "SandcastleTestSupport", "TerminalRelay", "Workspaces", "JSONText", "EgressPolicy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -67,7 +67,7 @@ struct SessionsController {
         if let tokenRole, session.state == .running || session.state == .starting {
             representation.attachToken = try mint(session: session.id, role: tokenRole, ttlSeconds: TokenRequest.defaultTTLSeconds)
         }
-        return try json(representation, status: created ? .created : .ok, context: context)
+        return json(representation, status: created ? .created : .ok, context: context)
     }
 
     /// `GET /v1/sessions?state=&label=&limit=&cursor=`.
@@ -105,7 +105,7 @@ struct SessionsController {
             cursor = parsed
         }
         let page = try await dependencies.manager.sessions(states: states, label: label, after: cursor, limit: limit)
-        return try json(SessionList(sessions: page.sessions.map { SessionRepresentation($0, egress: dependencies.manager.egressStatus($0.id)) }, next: page.next?.token), context: context)
+        return json(SessionList(sessions: page.sessions.map { SessionRepresentation($0, egress: dependencies.manager.egressStatus($0.id)) }, next: page.next?.token), context: context)
     }
 
     @Sendable func show(request: Request, context: SandcastleRequestContext) async throws -> Response {
@@ -113,17 +113,17 @@ struct SessionsController {
         let session = try await dependencies.manager.session(try id(context))
         var representation = SessionRepresentation(session, egress: dependencies.manager.egressStatus(session.id))
         representation.workspaceUsage = await dependencies.manager.workspaceUsage(session.workspace).map(WorkspaceUsageRepresentation.init)
-        return try json(representation, context: context)
+        return json(representation, context: context)
     }
 
     @Sendable func stop(request: Request, context: SandcastleRequestContext) async throws -> Response {
         try context.require(.sessionStop)
-        return try json(SessionRepresentation(try await dependencies.manager.stop(try id(context))), context: context)
+        return json(SessionRepresentation(try await dependencies.manager.stop(try id(context))), context: context)
     }
 
     @Sendable func start(request: Request, context: SandcastleRequestContext) async throws -> Response {
         try context.require(.sessionStart)
-        return try json(SessionRepresentation(try await dependencies.manager.start(try id(context))), context: context)
+        return json(SessionRepresentation(try await dependencies.manager.start(try id(context))), context: context)
     }
 
     /// `DELETE /v1/sessions/{id}[?workspace=delete]`: 204.
@@ -149,7 +149,7 @@ struct SessionsController {
         let body = try await request.body.collect(upTo: dependencies.settings.maxBodyBytes)
         let parameters = try TokenRequest.decode(Data(body.readableBytesView))
         try context.require(parameters.role.mintPermission)
-        return try json(try mint(session: id, role: parameters.role, ttlSeconds: parameters.ttlSeconds), status: .created, context: context)
+        return json(try mint(session: id, role: parameters.role, ttlSeconds: parameters.ttlSeconds), status: .created, context: context)
     }
 
     private func mint(session id: String, role: AttachRole, ttlSeconds: Int) throws -> AttachTokenRepresentation {
