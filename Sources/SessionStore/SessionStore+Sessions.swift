@@ -316,7 +316,7 @@ extension SessionStore {
     }
 
     static func encodedArguments(of session: Session) -> StatementArguments {
-        StatementArguments(session.columnValues())
+        StatementArguments(positional: session.columnValues())
     }
 
     static func fetchSession(_ db: Database, id: String, operation: String) throws -> Session {
@@ -350,7 +350,7 @@ extension SessionStore {
         guard !assignments.isEmpty else { return }
         arguments.append(id.databaseValue)
         try db.cachedExecute(
-            "UPDATE session SET \(assignments.joined(separator: ", ")) WHERE id = ?", StatementArguments(arguments))
+            "UPDATE session SET \(assignments.joined(separator: ", ")) WHERE id = ?", StatementArguments(positional: arguments))
     }
 }
 
