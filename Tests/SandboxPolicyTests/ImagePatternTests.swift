@@ -21,6 +21,10 @@ struct ImagePatternTests {
             ("localhost/agent:dev", true), ("sandcastle/agent", false), ("sandcastle/Agent:1", false),
             ("sandcastle/agent@sha256:abc", false), ("sandcastle//agent:1", false), ("-agent:1", false),
             ("sandcastle/agent:.hidden", false), ("", false), ("agent:1 ", false), ("sandcastle/agent:*", false),
+            // A combining mark after a separator is part of what follows it, never dropped.
+            ("agent:\u{301}1", false), ("agent\u{301}:1", false), ("agent/\u{301}x:1", false),
+            ("agent@\u{301}sha256:" + String(repeating: "a", count: 64), false),
+            ("registry.example:\u{301}5000/agent:1", false),
         ])
     func references(text: String, valid: Bool) {
         #expect(((try? ImageReference.parse(text).get()) != nil) == valid, "\(text)")

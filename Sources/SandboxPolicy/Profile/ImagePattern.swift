@@ -71,10 +71,12 @@ private struct ImageGrammar {
             .failure(ImageReferenceError(text: text, message: message))
         }
         guard !text.isEmpty, text.utf8.count <= 512 else { return fail("empty, or longer than 512 bytes") }
+        // Searched and split by bytes: the separators are ASCII, and by `Character` the parse cost a
+        // launch more than the rest of the request's checks together.
         var rest = Substring(text)
         var digest: String?
-        if let at = rest.firstIndex(of: "@") {
-            let value = rest[rest.index(after: at)...]
+        if let at = rest.utf8.firstIndex(of: UInt8(ascii: "@")) {
+            let value = rest[rest.utf8.index(after: at)...]
             guard isDigest(value) else {
                 return fail("the digest must be sha256: followed by 64 lowercase hex digits")
             }
@@ -82,8 +84,8 @@ private struct ImageGrammar {
             rest = rest[..<at]
         }
         var tag: String?
-        if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
-            let value = rest[rest.index(after: colon)...]
+        if let colon = rest.utf8.lastIndex(of: UInt8(ascii: ":")), !rest.utf8[colon...].contains(UInt8(ascii: "/")) {
+            let value = rest[rest.utf8.index(after: colon)...]
             guard isTag(value) else {
                 return fail("the tag must be 1 to 128 of [A-Za-z0-9_.-], not starting with . or -")
             }
@@ -94,11 +96,12 @@ private struct ImageGrammar {
             return fail("name a tag (name:tag) or a digest (name@sha256:...); a bare name is not allowed")
         }
         guard rest.utf8.count <= 255 else { return fail("the name is longer than 255 bytes") }
-        let components = rest.split(separator: "/", omittingEmptySubsequences: false)
+        let components = rest.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map(Substring.init)
         for (index, component) in components.enumerated() {
             let isRegistry =
                 index == 0 && components.count > 1
-                && (component.contains(".") || component.contains(":") || component == "localhost")
+                && (component.utf8.contains(UInt8(ascii: ".")) || component.utf8.contains(UInt8(ascii: ":"))
+                    || component == "localhost")
             guard isRegistry ? isRegistryHost(component) : isPathComponent(component) else {
                 return fail(
                     isRegistry
@@ -123,13 +126,13 @@ private struct ImageGrammar {
     }
 
     private func isRegistryHost(_ text: Substring) -> Bool {
-        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        let host = parts[0].utf8
+        let parts = text.utf8.split(separator: UInt8(ascii: ":"), maxSplits: 1, omittingEmptySubsequences: false)
+        let host = parts[0]
         guard let first = host.first, isLowerAlnum(first),
             host.allSatisfy({ isLowerAlnum($0) || $0.isOne(of: ".-") })
         else { return false }
         guard parts.count == 2 else { return true }
-        return !parts[1].isEmpty && parts[1].utf8.count <= 5 && parts[1].allSatisfy(\.isASCIIDigit)
+        return !parts[1].isEmpty && parts[1].count <= 5 && parts[1].allSatisfy(\.isASCIIDigit)
     }
 
     private func isTag(_ text: Substring) -> Bool {
@@ -140,8 +143,8 @@ private struct ImageGrammar {
     }
 
     private func isDigest(_ text: Substring) -> Bool {
-        guard text.hasPrefix("sha256:") else { return false }
-        let hex = text.dropFirst("sha256:".count).utf8
+        guard text.utf8.starts(with: "sha256:".utf8) else { return false }
+        let hex = text.utf8.dropFirst("sha256:".utf8.count)
         if allowWildcards, hex.elementsEqual("*".utf8) { return true }
         return hex.count == 64
             && hex.allSatisfy { $0.isASCIIDigit || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
@@ -151,15 +154,18 @@ private struct ImageGrammar {
 /// `*` matches any run of bytes other than `/`, `:` and `@`; every other byte matches itself.
 enum Glob {
     static func matches(pattern: [UInt8], _ text: [UInt8]) -> Bool {
-        let separators: Set<UInt8> = [UInt8(ascii: "/"), UInt8(ascii: ":"), UInt8(ascii: "@")]
-        // reachable[j]: the pattern so far can consume exactly text[..<j].
+        func isSeparator(_ byte: UInt8) -> Bool {
+            byte == UInt8(ascii: "/") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "@")
+        }
+        // reachable[j]: the pattern so far can consume exactly text[..<j]. Two rows, reused.
         var reachable = [Bool](repeating: false, count: text.count + 1)
+        var next = reachable
         reachable[0] = true
         for symbol in pattern {
-            var next = [Bool](repeating: false, count: text.count + 1)
+            for j in next.indices { next[j] = false }
             if symbol == UInt8(ascii: "*") {
                 for j in 0...text.count
-                where reachable[j] || (j > 0 && next[j - 1] && !separators.contains(text[j - 1])) {
+                where reachable[j] || (j > 0 && next[j - 1] && !isSeparator(text[j - 1])) {
                     next[j] = true
                 }
             } else {
@@ -167,7 +173,7 @@ enum Glob {
                     next[j + 1] = true
                 }
             }
-            reachable = next
+            swap(&reachable, &next)
         }
         return reachable[text.count]
     }
