@@ -163,7 +163,7 @@ struct ExecController {
             let exit = try await dependencies.webSocketConnections.untilGoingAway {
                 try await Self.mapped {
                     try await execs.run(session: grant.session, execRequest, by: grant.principal.name) { io in
-                        try await outbound.write(.text(TerminalController.control(["type": "started", "exec": io.id, "tty": io.tty])))
+                        try await outbound.write(.text(TerminalController.control(["type": "started", "exec": .string(io.id), "tty": .bool(io.tty)])))
                         if io.tty, let size { try? await io.resize(rows: size.rows, columns: size.cols) }
                         try await Self.relay(io, inbound: inbound, outbound: outbound, stdin: execRequest.stdin, maxFrame: maxFrame)
                     }.1
@@ -172,7 +172,8 @@ struct ExecController {
             try await outbound.write(
                 .text(
                     TerminalController.control([
-                        "type": "exit", "exitCode": exit.exitCode, "timedOut": exit.timedOut, "durationMs": exit.duration.milliseconds,
+                        "type": "exit", "exitCode": .number(exit.exitCode), "timedOut": .bool(exit.timedOut),
+                        "durationMs": .number(exit.duration.milliseconds),
                     ])))
             try await outbound.close(.normalClosure, reason: "exited")
         } catch is ClientLeft {
@@ -191,7 +192,7 @@ struct ExecController {
     /// Ends an exec's WebSocket with an error message (`{"type":"error","code","message"}`) and
     /// the close code that says what the client should do.
     static func end(_ outbound: WebSocketOutboundWriter, _ error: APIError, closing code: WebSocketErrorCode, reason: String) async {
-        try? await outbound.write(.text(TerminalController.control(["type": "error", "code": error.code, "message": error.message])))
+        try? await outbound.write(.text(TerminalController.control(["type": "error", "code": .string(error.code), "message": .string(error.message)])))
         try? await outbound.close(code, reason: reason)
     }
 
@@ -220,7 +221,7 @@ struct ExecController {
                         case .resize(let columns, let rows):
                             if io.tty { try? await io.resize(rows: rows, columns: columns) }
                         case .invalid(let why):
-                            try await outbound.write(.text(TerminalController.control(["type": "error", "message": why])))
+                            try await outbound.write(.text(TerminalController.control(["type": "error", "message": .string(why)])))
                         }
                     }
                 }

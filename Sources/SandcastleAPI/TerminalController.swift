@@ -207,30 +207,45 @@ struct TerminalController {
                 case .signal(let signal):
                     await viewer.signal(signal)
                 case .invalid(let why):
-                    try await outbound.write(.text(control(["type": "error", "message": why])))
+                    try await outbound.write(.text(control(["type": "error", "message": .string(why)])))
                 }
             }
         }
     }
 
-    /// A control message as JSON text, keys sorted. Values are strings, booleans or integers;
-    /// anything else is written as its description. (Written with `JSONText`: `JSONEncoder` cost a
-    /// launch tens of thousands of instructions per message, `JSONSerialization` more.)
-    static func control(_ values: [String: any Sendable]) -> String {
+    /// A control message as JSON text, keys sorted. (Written with `JSONText`: `JSONEncoder` cost a
+    /// launch tens of thousands of instructions per message, `JSONSerialization` more; typed values
+    /// spare the casts of `Any`.)
+    static func control(_ members: KeyValuePairs<String, ControlValue>) -> String {
         var text = JSONText()
         text.beginObject()
-        for key in values.keys.sorted(by: JSONText.precedes) {
+        for (key, value) in members.sorted(by: { JSONText.precedes($0.key, $1.key) }) {
             text.key(key)
-            switch values[key]! {
-            case let value as String: text.string(value)
-            case let value as Bool: text.bool(value)
-            case let value as any BinaryInteger: text.integer(value)
-            case let value: text.string(String(describing: value))
+            switch value {
+            case .string(let value): text.string(value)
+            case .bool(let value): text.bool(value)
+            case .integer(let value): text.integer(value)
             }
         }
         text.endObject()
         return text.text
     }
+}
+
+/// One value of a control message.
+enum ControlValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByIntegerLiteral
+{
+    case string(String)
+    case bool(Bool)
+    case integer(Int64)
+
+    init(stringLiteral value: String) { self = .string(value) }
+    init(booleanLiteral value: Bool) { self = .bool(value) }
+    init(integerLiteral value: Int64) { self = .integer(value) }
+
+    /// Any integer, clamped to `Int64` (a byte offset beyond it is not reached).
+    static func number(_ value: some BinaryInteger) -> ControlValue { .integer(Int64(clamping: value)) }
 }
 
 /// A client's text frame: `{"type":"resize","cols":120,"rows":40}` or `{"type":"signal","name":"INT"}`.

@@ -125,13 +125,14 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func write(_ event: TerminalEvent, context: ChannelHandlerContext) {
         switch event {
         case .hello(let offset):
-            writeText(TerminalController.control(["type": "hello", "session": session, "role": roleName, "offset": offset]), context)
+            writeText(TerminalController.control(
+                    ["type": "hello", "session": .string(session), "role": .string(roleName), "offset": .number(offset)]), context)
         case .reset(let offset):
-            writeText(TerminalController.control(["type": "reset", "offset": offset]), context)
+            writeText(TerminalController.control(["type": "reset", "offset": .number(offset)]), context)
         case .output(let bytes, _), .repaint(let bytes, _):
             context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: bytes)), promise: nil)
         case .exit(let code, let reason):
-            writeText(TerminalController.control(["type": "exit", "code": code, "reason": reason]), context)
+            writeText(TerminalController.control(["type": "exit", "code": .number(code), "reason": .string(reason)]), context)
             finish(.exit)
         case .closed(let reason):
             finish(.closed(reason))

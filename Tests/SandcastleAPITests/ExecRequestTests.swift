@@ -72,11 +72,12 @@ struct ControlMessageTests {
     @Test("keys sorted; strings, booleans and integers keep their JSON types")
     func encoding() {
         #expect(
-            TerminalController.control(["type": "hello", "session": "s/1", "role": "rw", "offset": UInt64(42)])
+            TerminalController.control(["type": "hello", "session": "s/1", "role": "rw", "offset": .number(UInt64(42))])
                 == #"{"offset":42,"role":"rw","session":"s/1","type":"hello"}"#)
         #expect(
-            TerminalController.control(["type": "exit", "exitCode": -1, "timedOut": true, "durationMs": Int64(1500)])
+            TerminalController.control(["type": "exit", "exitCode": -1, "timedOut": true, "durationMs": .number(Int64(1500))])
                 == #"{"durationMs":1500,"exitCode":-1,"timedOut":true,"type":"exit"}"#)
         #expect(TerminalController.control(["message": "say \"hi\"\n"]) == #"{"message":"say \"hi\"\n"}"#)
+        #expect(TerminalController.control(["offset": .number(UInt64.max)]) == #"{"offset":9223372036854775807}"#)
     }
 }
