@@ -4,10 +4,10 @@ import Foundation
 /// values with `.sortedKeys` and `.withoutEscapingSlashes` (or, with `escapingSlashes`, without
 /// the latter): the same text, so a hash or a stored column computed either way is equal.
 ///
-/// For the few small documents a launch writes (stored JSON columns, the request's hash, event
-/// payloads, terminal control messages): `JSONEncoder` walks a value through `Encodable`'s
-/// generic containers, which cost tens of thousands of instructions per document, ten times what
-/// appending its bytes does.
+/// For the small documents every launch writes (stored JSON columns, the request's hash, event
+/// payloads, session responses, terminal control messages): `JSONEncoder` walks a value through
+/// `Encodable`'s generic containers, which cost tens of thousands of instructions per document,
+/// ten times what appending its bytes does.
 ///
 /// Keys are the caller's to write in sorted order (by their UTF-8 bytes, as `JSONEncoder` sorts
 /// them); `stringMap(_:)` sorts its own. A debug build checks the order.
