@@ -3,7 +3,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import JSONText
-import NIOCore
 import SessionStore
 
 /// A session as the API shows it. The environment's values never leave the daemon: only names.
@@ -89,8 +88,7 @@ protocol JSONTextWritable: Encodable {
 func json(_ value: some JSONTextWritable, status: HTTPResponse.Status = .ok, context: SandcastleRequestContext) -> Response {
     var text = JSONText()
     value.write(to: &text)
-    return Response(
-        status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: text.bytes)))
+    return jsonResponse(text.bytes, status: status)
 }
 
 extension SessionRepresentation: JSONTextWritable {

@@ -245,6 +245,10 @@ let responseEncoder: JSONEncoder = {
 
 /// Encodes `value` as the JSON response.
 func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, context: SandcastleRequestContext) throws -> Response {
-    let data = try responseEncoder.encode(value)
-    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    jsonResponse(try responseEncoder.encode(value), status: status)
+}
+
+/// A response carrying JSON text already written.
+func jsonResponse(_ text: some Sequence<UInt8>, status: HTTPResponse.Status) -> Response {
+    Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
 }

@@ -125,8 +125,9 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func write(_ event: TerminalEvent, context: ChannelHandlerContext) {
         switch event {
         case .hello(let offset):
-            writeText(TerminalController.control(
-                    ["type": "hello", "session": .string(session), "role": .string(roleName), "offset": .number(offset)]), context)
+            let hello = TerminalController.control(
+                ["type": "hello", "session": .string(session), "role": .string(roleName), "offset": .number(offset)])
+            writeText(hello, context)
         case .reset(let offset):
             writeText(TerminalController.control(["type": "reset", "offset": .number(offset)]), context)
         case .output(let bytes, _), .repaint(let bytes, _):
