@@ -50,19 +50,19 @@ extension Session {
     /// instead of being written again (an update compares the texts to find what changed).
     func columnValues(reusing stored: StoredSession? = nil) -> [DatabaseValue] {
         func json<Value: Equatable>(
-            _ value: Value, _ column: SessionColumn, _ storedValue: KeyPath<Session, Value>, _ text: (Value) -> String
+            _ value: Value, _ storedValue: Value?, _ column: SessionColumn, _ text: (Value) -> String
         ) -> DatabaseValue {
-            if let stored, stored.session[keyPath: storedValue] == value { return stored.values[column.rawValue] }
+            if let stored, storedValue == value { return stored.values[column.rawValue] }
             return text(value).databaseValue
         }
         let values: [DatabaseValue] = [
             id.databaseValue,
-            json(labels, .labels, \.labels) { JSONText.stringMap($0) },
+            json(labels, stored?.session.labels, .labels) { JSONText.stringMap($0) },
             owner.databaseValue,
             profile.databaseValue,
             image.databaseValue,
-            json(command, .command, \.command) { JSONText.strings($0) },
-            json(env, .env, \.env) { JSONText.strings($0) },
+            json(command, stored?.session.command, .command) { JSONText.strings($0) },
+            json(env, stored?.session.env, .env) { JSONText.strings($0) },
             workspace.databaseValue,
             workspaceUID.databaseValue,
             containerName.databaseValue,
