@@ -176,6 +176,7 @@ public struct Benchmark: Sendable {
                 let before = try await pool.coldFallbacks()
                 // The slots' own start (the engine's events, the gate) is not the burst's cost.
                 await settle()
+                let daemonBefore = cpu.daemonMicroseconds
                 let launched = try await warmBurst(burst, cpu: &cpu)
                 let after = try await pool.coldFallbacks()
                 if let after { fallbacks += after - (before ?? 0) }
@@ -185,6 +186,7 @@ public struct Benchmark: Sendable {
                     metadata: [
                         "burst": "\(burst)", "round": "\(round + 1)/\(rounds)",
                         "p50.ms": "\((LatencySummary(launched.map(\.1))?.p50 ?? 0) / 1000)",
+                        "daemon.cpu.ms": "\((cpu.daemonMicroseconds - daemonBefore) / 1000)",
                     ])
                 // Emptied before the next round refills it: only what a claim costs is measured.
                 try await pool.resize(profile: options.profile, image: options.image, size: 0)
