@@ -60,6 +60,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// `[store] synchronous`: "full" (every commit reaches the disk) or "normal" (commits survive
     /// the daemon's crash, not a power cut). See README, "Durability".
     public var storeSynchronous = "full"
+    /// `[threads] event_loops`: how many NIO event loops carry the daemon's sockets (the API and
+    /// terminal connections, the engine's attach streams, the pool's gates, the egress proxy).
+    public var eventLoops = 1
 
     public struct APIKeyEntry: Sendable, Equatable {
         public var name: String
@@ -224,6 +227,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 }
             }
             store.refuseUnknownKeys()
+        }
+        if let threads = top.table("threads", required: false) {
+            if let value = positive(threads, "event_loops", log) {
+                if value <= 256 { config.eventLoops = value } else {
+                    log.report(threads.field("event_loops"), value: String(value), "at most 256")
+                }
+            }
+            threads.refuseUnknownKeys()
         }
         parsePool(top, into: &config, log: log)
         parseWorkspaces(top, into: &config, log: log)

@@ -67,6 +67,7 @@ extension Daemon {
                 ("api.socket", configuration.socketPath != running.socketPath),
                 ("paths", configuration.stateDirectory != running.stateDirectory || configuration.workspaceRoot != running.workspaceRoot),
                 ("engine.endpoint", configuration.engineEndpoint != running.engineEndpoint),
+                ("threads.event_loops", configuration.eventLoops != running.eventLoops),
             ] where changed {
                 logger.warning("\(name) changed in the configuration; it takes effect at the next restart")
             }

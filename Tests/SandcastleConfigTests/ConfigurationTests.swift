@@ -95,6 +95,23 @@ struct ExecConfigurationTests {
     }
 }
 
+@Suite("Daemon configuration: threads")
+struct ThreadsConfigurationTests {
+    @Test func eventLoopsAreOneByDefaultReadAndBounded() throws {
+        #expect(DaemonConfiguration.defaults().eventLoops == 1)
+        let parsed = try DaemonConfiguration.parse("[threads]\nevent_loops = 4\n", file: "t.toml", defaults: .defaults())
+        #expect(parsed.eventLoops == 4)
+        for (value, problem) in [("0", "must be a positive integer"), ("257", "at most 256")] {
+            do {
+                _ = try DaemonConfiguration.parse("[threads]\nevent_loops = \(value)\n", file: "t.toml", defaults: .defaults())
+                Issue.record("event_loops = \(value) was accepted")
+            } catch {
+                #expect(error.problems == ["line 2: threads.event_loops = \(value): \(problem)"])
+            }
+        }
+    }
+}
+
 @Suite("Daemon configuration: store")
 struct StoreConfigurationTests {
     @Test func synchronousIsFullByDefaultNormalWhenAskedAndAnythingElseIsRefused() throws {

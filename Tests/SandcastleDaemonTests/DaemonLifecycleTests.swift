@@ -109,6 +109,14 @@ struct DaemonLifecycleTests {
         return viewer
     }
 
+    /// The daemon's NIO event-loop threads (NIO names them `NIO-SGLTN-<group>-#<loop>`).
+    static func eventLoops(of daemon: Daemon) -> Int {
+        let tasks = "/proc/\(daemon.process.processIdentifier)/task"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []).filter { thread in
+            ((try? String(contentsOfFile: "\(tasks)/\(thread)/comm", encoding: .utf8)) ?? "").hasPrefix("NIO-SGLTN-")
+        }.count
+    }
+
     static func withDaemon(
         _ directory: String, api: String = "", policies: String? = nil, tail: String = "",
         origins: [String] = ["https://app.example.com", "ws://127.0.0.1"], arguments: [String] = [],
@@ -141,6 +149,7 @@ struct DaemonLifecycleTests {
             #expect(kept == 0b1011, "cap_chown, cap_dac_override, cap_fowner")
             let threads = HostHardening.threads(of: String(daemon.process.processIdentifier))
             #expect(threads.count > 4, "NIO, libcurl and the Swift pool run by now: \(threads)")
+            #expect(Self.eventLoops(of: daemon) == 1, "[threads] event_loops is one by default")
             for thread in threads {
                 #expect(thread.seccomp == 2, "\(thread)")
                 #expect(thread.noNewPrivileges, "\(thread)")
@@ -260,8 +269,11 @@ struct DaemonLifecycleTests {
         let directory = try Self.scratch()
         let port = try freeLoopbackPort()
         let engine = try await DockerClient.connect(.fromEnvironment())
-        try await Self.withDaemon(directory, api: #"tcp = "127.0.0.1:\#(port)""#) { daemon in
+        // Two event loops: the viewer's connection and the engine's attach stream may then be
+        // carried by different threads, and the relay must work across them.
+        try await Self.withDaemon(directory, api: #"tcp = "127.0.0.1:\#(port)""#, tail: "[threads]\nevent_loops = 2\n") { daemon in
             try await daemon.waitUntilListening()
+            #expect(Self.eventLoops(of: daemon) == 2)
             try await Self.createSession(daemon, id: "term-1", workspace: "term")
             let token = try await Self.token(daemon, session: "term-1")
             let viewer = Viewer()
