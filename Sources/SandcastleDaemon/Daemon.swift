@@ -72,7 +72,8 @@ public enum Daemon {
     /// event_loops`, one by default. With more than one, a session's sockets land on different
     /// loops (the API connection, the terminal's, the engine's attach stream, the gate's), and
     /// every hand-over between them is a wake-up of another thread: on the bench's two cores, two
-    /// loops cost a warm launch 10 to 20% more CPU than one and moved no more bytes.
+    /// loops cost a warm launch in bursts of 1 and 8 10 to 20% more CPU than one (bursts of 32
+    /// within their noise) and moved no more bytes.
     ///
     /// Call once, before anything uses NIO (NIO stops the process if the size is set after its
     /// group exists).
