@@ -71,9 +71,9 @@ public enum Daemon {
     /// Hummingbird, the engine client, the gates and the egress proxy all take): `[threads]
     /// event_loops`, one by default. With more than one, a session's sockets land on different
     /// loops (the API connection, the terminal's, the engine's attach stream, the gate's), and
-    /// every hand-over between them is a wake-up of another thread: on the bench's two cores, two
-    /// loops cost a warm launch in bursts of 1 and 8 10 to 20% more CPU than one (bursts of 32
-    /// within their noise) and moved no more bytes.
+    /// every hand-over between them is a wake-up of another thread. On the bench's two cores, one
+    /// loop took 2 to 10% off a lone warm launch's CPU and 5 to 23% off one in a burst of 8
+    /// (bursts of 32 within their noise), and moved as many bytes as two.
     ///
     /// Call once, before anything uses NIO (NIO stops the process if the size is set after its
     /// group exists).
