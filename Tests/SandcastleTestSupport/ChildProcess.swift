@@ -39,7 +39,7 @@ public enum ChildProcess {
         process.standardInput = FileHandle.nullDevice
         let started = ContinuousClock.now
         do {
-            try process.run()
+            try withNothingBlocked { try process.run() }
         } catch {
             throw Failure("cannot start \(executable): \(error)")
         }
@@ -63,6 +63,19 @@ public enum ChildProcess {
         process.waitUntilExit()
         collected.done.wait()
         return Result(status: process.terminationStatus, output: collected.text, duration: ContinuousClock.now - started)
+    }
+
+    /// Runs `body` with no signal blocked on this thread. A child starts with its parent thread's
+    /// signal mask, and the threads of Swift's pool (and those they start) block SIGTERM and most
+    /// others: a child started from one could never be ended by SIGTERM, nor run a trap on it
+    /// (`scripts/dind` removes its container on SIGTERM; a test's servers end on it).
+    static func withNothingBlocked<T>(_ body: () throws -> T) rethrows -> T {
+        var nothing = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&nothing)
+        pthread_sigmask(SIG_SETMASK, &nothing, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        return try body()
     }
 
     /// `runBlocking` on a thread of its own, so that the waiting never occupies the cooperative pool.
