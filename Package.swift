@@ -296,7 +296,9 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            resources: [.copy("openapi.json")]
+            // In the binary (`PackageResources.openapi_json`), not in a bundle directory beside the
+            // build: an installed daemon must not depend on where it was built.
+            resources: [.embedInCode("openapi.json")]
         ),
         .testTarget(
             name: "SandcastleAPITests",

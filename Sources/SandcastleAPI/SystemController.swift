@@ -50,12 +50,8 @@ struct SystemController {
     }
 }
 
-/// The OpenAPI 3.1 document of this API, shipped as a resource of this target.
+/// The OpenAPI 3.1 document of this API (`openapi.json` beside this file), compiled into the
+/// binary.
 enum OpenAPIDocument {
-    static let bytes: [UInt8] = {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
-            let data = try? Data(contentsOf: url)
-        else { return Array(#"{"error":"the OpenAPI document is missing from this build"}"#.utf8) }
-        return Array(data)
-    }()
+    static let bytes: [UInt8] = PackageResources.openapi_json
 }
