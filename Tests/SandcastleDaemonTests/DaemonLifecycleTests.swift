@@ -111,10 +111,7 @@ struct DaemonLifecycleTests {
 
     /// The daemon's NIO event-loop threads (NIO names them `NIO-SGLTN-<group>-#<loop>`).
     static func eventLoops(of daemon: Daemon) -> Int {
-        let tasks = "/proc/\(daemon.process.processIdentifier)/task"
-        return ((try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []).filter { thread in
-            ((try? String(contentsOfFile: "\(tasks)/\(thread)/comm", encoding: .utf8)) ?? "").hasPrefix("NIO-SGLTN-")
-        }.count
+        HostHardening.threads(of: String(daemon.process.processIdentifier)).filter { $0.name.hasPrefix("NIO-SGLTN-") }.count
     }
 
     static func withDaemon(
