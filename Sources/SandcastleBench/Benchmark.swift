@@ -159,6 +159,7 @@ public struct Benchmark: Sendable {
         guard let pool else {
             throw BenchError.usage("the warm section needs the daemon's warm pool (admin pool routes); this daemon has none")
         }
+        try await warmUp(pool)
         var bursts: [BenchReport.WarmBurst] = []
         for burst in options.warmBursts {
             let rounds = max(1, (options.warmSamples + burst - 1) / burst)
@@ -198,6 +199,20 @@ public struct Benchmark: Sendable {
                     cpu: cpu.perOperation, refill: refill.perOperation))
         }
         return bursts
+    }
+
+    /// One warm launch, not measured, before the bursts: the daemon's first claim of a slot and
+    /// first terminal upgrade do work it does once (Swift's runtime instantiating the types and
+    /// finding the conformances they use, the first page faults), which would otherwise fall into
+    /// the first burst's figures. The bursts measure a daemon that has launched before, as a
+    /// daemon in service has.
+    private func warmUp(_ pool: any PoolControl) async throws {
+        try await pool.resize(profile: options.profile, image: options.image, size: 1)
+        try await pool.waitUntilReady(profile: options.profile, image: options.image, slots: 1, timeout: .seconds(120))
+        var unmeasured = CPUMeter(daemonPID: target.pid, profiled: false)
+        let launched = try await warmBurst(1, cpu: &unmeasured)
+        try await pool.resize(profile: options.profile, image: options.image, size: 0)
+        try await removeAll(launched.map(\.0))
     }
 
     /// `count` warm launches at once. Each creates its session on a kept-alive connection of its
