@@ -87,10 +87,10 @@ extension SessionStore {
     ///
     /// With `poolSlot`, a new session also claims that warm-pool slot in the same transaction (a
     /// compare-and-set: a slot is handed out at most once): the inserted session is `starting` in
-    /// the slot's container when the slot was still `ready`, and `creating` without a slot when
-    /// it was not.
+    /// the slot's container when the slot was still `ready` with that container, and `creating`
+    /// without a slot when it was not.
     public func insertSession<Candidates: Sequence<UInt32> & Sendable>(
-        _ session: Session, allocatingUIDFrom candidates: Candidates, event: NewEvent, claimingPoolSlot poolSlot: String? = nil
+        _ session: Session, allocatingUIDFrom candidates: Candidates, event: NewEvent, claimingPoolSlot poolSlot: PoolSlot? = nil
     ) async throws -> InsertResult {
         try Self.checkInsertable(session)
         return published(
@@ -104,11 +104,11 @@ extension SessionStore {
                     try Self.workspaceUID(db, for: session.workspace, candidates: candidates, at: session.createdAt))
                 // The slot first, so that the session's row is written once, already in the slot's
                 // container. Nothing else writes meanwhile: the id is still free.
-                if let poolSlot, let container = try Self.claimPoolSlot(db, poolSlot, for: session.id, at: session.createdAt) {
+                if let poolSlot, try Self.claimPoolSlot(db, poolSlot, for: session.id, at: session.createdAt) {
                     session.state = .starting
-                    session.containerID = container.id
-                    session.containerName = container.name
-                    session.poolSlot = poolSlot
+                    session.containerID = poolSlot.containerID
+                    session.containerName = poolSlot.containerName
+                    session.poolSlot = poolSlot.id
                 }
                 return try Self.insert(db, session, Self.encodedArguments(of: session), event)
             })

@@ -205,7 +205,7 @@ public actor SessionManager {
             inserted = try await store.insertSession(
                 row, allocatingUIDFrom: approved.profile.uids.candidates(forWorkspace: request.workspace),
                 event: NewEvent(type: .sessionCreated, sessionID: id, time: now, payload: Self.payload(row)),
-                claimingPoolSlot: reserved?.slot.id)
+                claimingPoolSlot: reserved?.slot)
         } catch {
             if let reserved { await pool?.putBack(reserved) }
             throw SessionManagerError.store(error, "recording session \(id)", sessionID: id)

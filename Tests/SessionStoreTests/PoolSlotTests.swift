@@ -11,17 +11,26 @@ struct PoolSlotTests {
             state: state, daemonInstance: "test", createdAt: wholeMilliseconds(Date()))
     }
 
+    /// Records slot `id` and marks it ready with container `c-<id>`; returns it as the pool holds it.
+    static func readySlot(_ id: String, in store: SessionStore) async throws -> PoolSlot {
+        var slot = Self.slot(id)
+        try await store.insertPoolSlot(slot)
+        #expect(try await store.markPoolSlotReady(id: id, containerID: "c-\(id)"))
+        slot.containerID = "c-\(id)"
+        slot.state = .ready
+        return slot
+    }
+
     @Test("20 new sessions claim one ready slot at once: exactly one gets it, and is starting on its container")
     func concurrentClaims() async throws {
         try await withStore { store, _ in
-            try await store.insertPoolSlot(Self.slot("one"))
-            #expect(try await store.markPoolSlotReady(id: "one", containerID: "c-one"))
+            let one = try await Self.readySlot("one", in: store)
             let inserted = try await withThrowingTaskGroup(of: Session.self) { group in
                 for index in 0..<20 {
                     group.addTask {
                         try await store.insertSession(
                             makeSession(id: "s\(index)"), allocatingUIDFrom: 7100..<7200, event: createdEvent(),
-                            claimingPoolSlot: "one"
+                            claimingPoolSlot: one
                         ).session
                     }
                 }
@@ -46,19 +55,22 @@ struct PoolSlotTests {
     @Test("a new session claims its slot in the insert; a slot not ready, or an existing id, claims nothing")
     func insertClaims() async throws {
         try await withStore { store, _ in
-            try await store.insertPoolSlot(Self.slot("warm"))
-            try await store.markPoolSlotReady(id: "warm", containerID: "c-warm")
-            try await store.insertPoolSlot(Self.slot("cold"))
+            let warm = try await Self.readySlot("warm", in: store)
+            let cold = Self.slot("cold")
+            try await store.insertPoolSlot(cold)
             guard case .inserted(let claimed) = try await store.insertSession(
-                makeSession(id: "a"), allocatingUIDFrom: 7100..<7200, event: createdEvent(), claimingPoolSlot: "warm")
+                makeSession(id: "a"), allocatingUIDFrom: 7100..<7200, event: createdEvent(), claimingPoolSlot: warm)
             else { Issue.record("session a was not inserted"); return }
             #expect(claimed.state == .starting)
             #expect(claimed.containerID == "c-warm")
             #expect(claimed.poolSlot == "warm")
             #expect(try await store.session(id: "a") == claimed)
             #expect(try await store.poolSlot(sessionID: "a")?.state == .claimed)
-            // Already claimed: the next session is inserted without it, as is one whose slot is not ready.
-            for (id, slot) in [("b", "warm"), ("c", "cold")] {
+            // Already claimed: the next session is inserted without it, as is one whose slot is not
+            // ready, and one whose slot's recorded container is not the one it was given.
+            var moved = try await Self.readySlot("moved", in: store)
+            moved.containerID = "c-elsewhere"
+            for (id, slot) in [("b", warm), ("c", cold), ("d", moved)] {
                 guard case .inserted(let plain) = try await store.insertSession(
                     makeSession(id: id), allocatingUIDFrom: 7100..<7200, event: createdEvent(), claimingPoolSlot: slot)
                 else { Issue.record("session \(id) was not inserted"); return }
@@ -66,11 +78,11 @@ struct PoolSlotTests {
                 #expect(plain.poolSlot == nil)
                 #expect(try await store.poolSlot(sessionID: id) == nil)
             }
+            #expect(try await store.poolSlots().first { $0.id == "moved" }?.state == .ready)
             // An existing id: nothing is written, the ready slot stays ready.
-            try await store.insertPoolSlot(Self.slot("spare"))
-            try await store.markPoolSlotReady(id: "spare", containerID: "c-spare")
+            let spare = try await Self.readySlot("spare", in: store)
             guard case .existing = try await store.insertSession(
-                makeSession(id: "a"), allocatingUIDFrom: 7100..<7200, event: createdEvent(), claimingPoolSlot: "spare")
+                makeSession(id: "a"), allocatingUIDFrom: 7100..<7200, event: createdEvent(), claimingPoolSlot: spare)
             else { Issue.record("session a was inserted twice"); return }
             #expect(try await store.poolSlots().first { $0.id == "spare" }?.state == .ready)
         }
