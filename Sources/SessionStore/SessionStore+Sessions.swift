@@ -384,6 +384,8 @@ struct SessionQuery: Sendable {
             sql += " LIMIT ?"
             arguments += [limit]
         }
-        return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Session.init(row:))
+        // Cached: the texts are few (the conditions' shapes, a placeholder per state, the limit's
+        // presence; never a value), and preparing one costs more than reading a page of rows.
+        return try db.cachedRows(sql, arguments).map(Session.init(row:))
     }
 }
