@@ -390,7 +390,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AccessControlTests",
-            dependencies: ["AccessControl"]
+            dependencies: ["AccessControl", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Per-session PTY fan-out: one engine attach per session, scrollback ring, viewers with
         // roles and bounded queues, resize and signals. The WebSocket layer is built on top of it.

@@ -91,8 +91,7 @@ public struct AttachTokenSigner: Sendable {
         let lifetime = min(ttl, maxTTL).seconds
         let expiry = Int64((clock.now().timeIntervalSince1970 + lifetime).rounded(.down))
         let payload = AttachTokenPayload(keyID: current.id, role: role, expiry: expiry, session: sessionBytes).encoded()
-        let mac = HMAC<SHA256>.authenticationCode(
-            for: AttachTokenPayload.macContext + payload, using: current.symmetricKey)
+        let mac = current.code(for: AttachTokenPayload.macContext + payload)
         let token = ByteEncoding.base64URL(payload) + "." + ByteEncoding.base64URL(Array(mac))
         return MintedAttachToken(token: token, expiresAt: Date(timeIntervalSince1970: TimeInterval(expiry)))
     }
@@ -130,7 +129,7 @@ public struct AttachTokenSigner: Sendable {
         let signedData = AttachTokenPayload.macContext + payloadBytes
         var signer: AttachSigningKey?
         for key in [current, previous].compactMap({ $0 }) where key.id == payload.keyID {
-            if HMAC<SHA256>.isValidAuthenticationCode(macBytes, authenticating: signedData, using: key.symmetricKey) {
+            if key.isValidCode(macBytes, for: signedData) {
                 signer = key
                 break
             }

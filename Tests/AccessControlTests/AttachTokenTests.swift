@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -36,6 +37,25 @@ import Testing
         #expect(payload == [1] + keyA.id + [2] + expiry + [0, 3] + Array("abc".utf8))
         #expect(try #require(ByteEncoding.bytes(fromBase64URL: parts[1])).count == 32)
         #expect(minted.token.utf8.count < 120)
+    }
+
+    /// Tokens minted before an upgrade must verify after it: the MAC and the key id are HMAC-SHA256
+    /// as swift-crypto computes it in one call, whatever the signer does to make it cheaper.
+    @Test(arguments: [[UInt8](repeating: 0xA5, count: 32), [UInt8](repeating: 0x5A, count: 48), Array(0..<100)])
+    func theMACIsPlainHMACSHA256(keyBytes: [UInt8]) throws {
+        let key = try AttachSigningKey(bytes: keyBytes)
+        let symmetric = SymmetricKey(data: keyBytes)
+        let kid = HMAC<SHA256>.authenticationCode(for: Array("sandcastle.attach.kid".utf8), using: symmetric)
+        #expect(key.id == Array(Array(kid).prefix(4)))
+        let signer = try AttachTokenSigner(current: key, maxTTL: .seconds(300), clock: clock)
+        for session in ["abc", "s-2", String(repeating: "x", count: 200)] {
+            let minted = try signer.mint(session: session, role: .readOnly, ttl: .seconds(60))
+            let parts = minted.token.split(separator: ".", omittingEmptySubsequences: false)
+            try #require(parts.count == 2)
+            let payload = try #require(ByteEncoding.bytes(fromBase64URL: parts[0]))
+            let expected = HMAC<SHA256>.authenticationCode(for: AttachTokenPayload.macContext + payload, using: symmetric)
+            #expect(try #require(ByteEncoding.bytes(fromBase64URL: parts[1])) == Array(expected))
+        }
     }
 
     @Test func aTokenForTheLongestSessionIdFitsTheLimit() throws {
