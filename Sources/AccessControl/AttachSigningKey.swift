@@ -57,8 +57,8 @@ public struct AttachSigningKey: Sendable, CustomStringConvertible {
 }
 
 /// HMAC-SHA256 keyed once: the key's two padded blocks are hashed when the key is made, and each
-/// code starts from a copy of that state (making the keyed state took three quarters of a
-/// token's signing or checking).
+/// code starts from a copy of that state (keying anew took about a third of a token's signing or
+/// checking).
 ///
 /// `@unchecked Sendable` because swift-crypto's `HMAC` is not marked `Sendable`, although sharing
 /// this one is safe: `template` is never changed after `init`. `HMAC<SHA256>` is a value whose two

@@ -52,7 +52,7 @@ struct PoolSlotTests {
         }
     }
 
-    @Test("a new session claims its slot in the insert; a slot not ready, or an existing id, claims nothing")
+    @Test("a new session claims its slot in the insert; a slot not ready, one on another container, or an existing id, claims nothing")
     func insertClaims() async throws {
         try await withStore { store, _ in
             let warm = try await Self.readySlot("warm", in: store)
