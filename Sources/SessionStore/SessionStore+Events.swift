@@ -58,9 +58,8 @@ extension SessionStore {
     /// Up to `limit` events of one session with ids greater than `id`, oldest first.
     public func events(forSession sessionID: String, after id: Int64 = 0, limit: Int = 500) async throws -> [Event] {
         try await read("reading the event log", session: sessionID) { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM event WHERE sessionID = ? AND id > ? ORDER BY id LIMIT ?",
-                arguments: [sessionID, id, max(0, limit)]
+            try db.cachedRows(
+                "SELECT * FROM event WHERE sessionID = ? AND id > ? ORDER BY id LIMIT ?", [sessionID, id, max(0, limit)]
             ).map(Event.init(row:))
         }
     }
@@ -119,9 +118,7 @@ extension SessionStore {
         let boundary: Int64? =
             if let keepingLatest {
                 try await read("pruning the event log") { db in
-                    try Int64.fetchOne(
-                        db, sql: "SELECT id FROM event ORDER BY id DESC LIMIT 1 OFFSET ?",
-                        arguments: [max(0, keepingLatest)])
+                    try db.cachedValue(Int64.self, "SELECT id FROM event ORDER BY id DESC LIMIT 1 OFFSET ?", [max(0, keepingLatest)])
                 }
             } else {
                 nil
@@ -132,12 +129,12 @@ extension SessionStore {
         var deleted = 0
         while true {
             let count = try await write("pruning the event log") { db in
-                try db.execute(
-                    sql: """
-                        DELETE FROM event WHERE id IN (
-                            SELECT id FROM event WHERE time < ? OR id <= ? ORDER BY id LIMIT ?)
-                        """,
-                    arguments: [cutoffMillis, boundary, size])
+                try db.cachedExecute(
+                    """
+                    DELETE FROM event WHERE id IN (
+                        SELECT id FROM event WHERE time < ? OR id <= ? ORDER BY id LIMIT ?)
+                    """,
+                    [cutoffMillis, boundary, size])
                 return db.changesCount
             }
             deleted += count
@@ -159,9 +156,8 @@ extension SessionStore {
     }
 
     static func fetchEvents(_ db: Database, after id: Int64, limit: Int) throws -> [Event] {
-        try Row.fetchAll(
-            db, sql: "SELECT * FROM event WHERE id > ? ORDER BY id LIMIT ?", arguments: [id, max(0, limit)]
-        ).map(Event.init(row:))
+        try db.cachedRows("SELECT * FROM event WHERE id > ? ORDER BY id LIMIT ?", [id, max(0, limit)])
+            .map(Event.init(row:))
     }
 
     static func latestEventID(_ db: Database) throws -> Int64 {

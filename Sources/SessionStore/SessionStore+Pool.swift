@@ -7,13 +7,13 @@ extension SessionStore {
     /// Records a new slot (state `creating`) before its container is created.
     public func insertPoolSlot(_ slot: PoolSlot) async throws {
         try await write("recording pool slot \(slot.id)") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO pool_slot (id, profile, image, containerName, containerID, directory, state, sessionID,
-                        daemonInstance, createdAt, claimedAt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
+            try db.cachedExecute(
+                """
+                INSERT INTO pool_slot (id, profile, image, containerName, containerID, directory, state, sessionID,
+                    daemonInstance, createdAt, claimedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
                     slot.id, slot.profile, slot.image, slot.containerName, slot.containerID, slot.directory,
                     slot.state.rawValue, slot.sessionID, slot.daemonInstance, Milliseconds(slot.createdAt),
                     slot.claimedAt.map(Milliseconds.init),

@@ -24,13 +24,13 @@ extension SessionStore {
             }
             let existing: Int64? = row["projectID"]
             if let existing { return UInt32(existing) }
-            let candidate = try Int64.fetchOne(
-                db,
-                sql: """
-                    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM workspace WHERE projectID = :first) THEN :first
-                        ELSE (SELECT min(w.projectID + 1) FROM workspace w WHERE w.projectID >= :first
-                              AND NOT EXISTS (SELECT 1 FROM workspace x WHERE x.projectID = w.projectID + 1)) END
-                    """, arguments: ["first": Int64(first)]) ?? Int64(first)
+            let candidate = try db.cachedValue(
+                Int64.self,
+                """
+                SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM workspace WHERE projectID = :first) THEN :first
+                    ELSE (SELECT min(w.projectID + 1) FROM workspace w WHERE w.projectID >= :first
+                          AND NOT EXISTS (SELECT 1 FROM workspace x WHERE x.projectID = w.projectID + 1)) END
+                """, ["first": Int64(first)]) ?? Int64(first)
             guard candidate <= Int64(UInt32.max) else {
                 throw SessionStoreError(
                     code: .conflict, message: "no free project id for workspace '\(name)'; delete unused workspaces")

@@ -183,15 +183,15 @@ public final class SessionStore: Sendable {
     public func checkWritable(at time: Date = Date()) async throws {
         let instance = configuration.daemonInstance
         let full = try await write("readiness write check") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO heartbeat (id, at, daemonInstance) VALUES (1, ?, ?)
-                    ON CONFLICT (id) DO UPDATE SET at = excluded.at, daemonInstance = excluded.daemonInstance
-                    """,
-                arguments: [Milliseconds(time), instance])
-            let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
-            let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
-            let cap = try Int64.fetchOne(db, sql: "PRAGMA max_page_count") ?? Int64.max
+            try db.cachedExecute(
+                """
+                INSERT INTO heartbeat (id, at, daemonInstance) VALUES (1, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET at = excluded.at, daemonInstance = excluded.daemonInstance
+                """,
+                [Milliseconds(time), instance])
+            let pages = try db.cachedValue(Int64.self, "PRAGMA page_count") ?? 0
+            let free = try db.cachedValue(Int64.self, "PRAGMA freelist_count") ?? 0
+            let cap = try db.cachedValue(Int64.self, "PRAGMA max_page_count") ?? Int64.max
             return pages - free >= cap ? (pages, cap) : nil
         }
         if let (pages, cap) = full {
