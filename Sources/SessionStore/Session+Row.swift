@@ -23,13 +23,20 @@ enum SessionColumn: Int, CaseIterable {
 
 /// A session as read from its row, with the row's values in `SessionColumn` order: what an update
 /// compares the changed session with, to write only the columns that differ.
-struct StoredSession {
+struct StoredSession: Sendable {
     var session: Session
     var values: [DatabaseValue]
 
     init(row: Row) throws {
         session = try Session(row: row)
         values = Array(row.databaseValues)
+    }
+
+    /// `session` as its row `values` hold it (`values` are `session.columnValues()`, `session`
+    /// is `asStored`).
+    init(session: Session, values: [DatabaseValue]) {
+        self.session = session
+        self.values = values
     }
 }
 

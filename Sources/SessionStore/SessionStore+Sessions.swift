@@ -75,9 +75,10 @@ extension SessionStore {
     ///   when another session already has the container name or container id; `storageFull`...
     public func insertSession(_ session: Session, event: NewEvent) async throws -> InsertResult {
         try Self.checkInsertable(session)
-        let arguments = Self.encodedArguments(of: session)
+        let values = session.columnValues()
+        let written = writtenSessions
         return published(
-            try await write("inserting", session: session.id) { db in try Self.insert(db, session, arguments, event) })
+            try await write("inserting", session: session.id) { db in try Self.insert(db, session, values, event, written) })
     }
 
     /// As ``insertSession(_:event:)``, with the session's `workspaceUID` taken in the same
@@ -93,6 +94,7 @@ extension SessionStore {
         _ session: Session, allocatingUIDFrom candidates: Candidates, event: NewEvent, claimingPoolSlot poolSlot: PoolSlot? = nil
     ) async throws -> InsertResult {
         try Self.checkInsertable(session)
+        let written = writtenSessions
         return published(
             try await write("inserting", session: session.id) { db in
                 // A new id is the rule: look for it without making a row of all its columns.
@@ -110,7 +112,7 @@ extension SessionStore {
                     session.containerName = poolSlot.containerName
                     session.poolSlot = poolSlot.id
                 }
-                return try Self.insert(db, session, Self.encodedArguments(of: session), event)
+                return try Self.insert(db, session, session.columnValues(), event, written)
             })
     }
 
@@ -123,12 +125,14 @@ extension SessionStore {
     }
 
     private static func insert(
-        _ db: Database, _ session: Session, _ arguments: StatementArguments, _ event: NewEvent
+        _ db: Database, _ session: Session, _ values: [DatabaseValue], _ event: NewEvent, _ written: WrittenSessions
     ) throws -> (InsertResult, Event?) {
-        try db.cachedExecute(Session.insertSQL, arguments)
+        try db.cachedExecute(Session.insertSQL, StatementArguments(positional: values))
         guard db.changesCount == 1 else { return (.existing(try fetchSession(db, id: session.id, operation: "inserting")), nil) }
         let appended = try insertEvent(db, event, sessionID: session.id)
-        return (.inserted(session.asStored), appended)
+        let stored = session.asStored
+        written.remember(StoredSession(session: stored, values: values))
+        return (.inserted(stored), appended)
     }
 
     private func published(_ written: (InsertResult, Event?)) -> InsertResult {
@@ -270,8 +274,9 @@ extension SessionStore {
         mutate: @escaping @Sendable (inout Session) -> Void
     ) async throws -> Session {
         let operation = target.map { "moving to \($0)" } ?? "updating"
+        let written = writtenSessions
         let (session, appended) = try await write(operation, session: id) { db -> (Session, Event?) in
-            guard let stored = try Self.findStoredSession(db, id: id) else {
+            guard let stored = try Self.findStoredSession(db, id: id, written: written) else {
                 throw SessionStoreError.notFound(id, operation: operation)
             }
             let current = stored.session
@@ -285,9 +290,11 @@ extension SessionStore {
             mutate(&updated)
             updated.id = id
             updated.state = next
-            try Self.update(db, id, stored, to: updated)
+            let values = try Self.update(db, id, stored, to: updated)
             let appended = try event.map { try Self.insertEvent(db, $0, sessionID: id) }
-            return (updated.asStored, appended)
+            let session = updated.asStored
+            written.remember(StoredSession(session: session, values: values))
+            return (session, appended)
         }
         if let appended { eventSignal.published(appended.id) }
         logger.debug(
@@ -315,10 +322,6 @@ extension SessionStore {
         }
     }
 
-    static func encodedArguments(of session: Session) -> StatementArguments {
-        StatementArguments(positional: session.columnValues())
-    }
-
     static func fetchSession(_ db: Database, id: String, operation: String) throws -> Session {
         guard let session = try findSession(db, id: id) else { throw SessionStoreError.notFound(id, operation: operation) }
         return session
@@ -329,9 +332,13 @@ extension SessionStore {
         try db.cachedRow(Self.selectByID, [id]).map(Session.init(row:))
     }
 
-    /// Session `id` with its row's values, or nil when there is none.
-    static func findStoredSession(_ db: Database, id: String) throws -> StoredSession? {
-        try db.cachedRow(Self.selectByID, [id]).map(StoredSession.init(row:))
+    /// Session `id` with its row's values, or nil when there is none; the session `written` last
+    /// wrote when the row still holds exactly its values, else decoded from the row.
+    static func findStoredSession(_ db: Database, id: String, written: WrittenSessions) throws -> StoredSession? {
+        guard let row = try db.cachedRow(Self.selectByID, [id]) else { return nil }
+        let values = Array(row.databaseValues)
+        if let session = written.session(id: id, values: values) { return StoredSession(session: session, values: values) }
+        return try StoredSession(row: row)
     }
 
     private static let selectByID = Session.selectSQL + " WHERE id = ?"
@@ -339,7 +346,10 @@ extension SessionStore {
     /// Writes the columns of `updated` whose values differ from the `stored` row's, and no other:
     /// a launch's `running` changes two of 24, and SQLite checks only the constraints and indexes
     /// of the columns an `UPDATE` sets (the JSON columns' checks parse their text).
-    private static func update(_ db: Database, _ id: String, _ stored: StoredSession, to updated: Session) throws {
+    /// Returns every column's value after the write.
+    private static func update(_ db: Database, _ id: String, _ stored: StoredSession, to updated: Session) throws
+        -> [DatabaseValue]
+    {
         let values = updated.columnValues(reusing: stored)
         var assignments: [String] = []
         var arguments: [DatabaseValue] = []
@@ -347,10 +357,11 @@ extension SessionStore {
             assignments.append("\(column.name) = ?")
             arguments.append(values[column.rawValue])
         }
-        guard !assignments.isEmpty else { return }
+        guard !assignments.isEmpty else { return values }
         arguments.append(id.databaseValue)
         try db.cachedExecute(
             "UPDATE session SET \(assignments.joined(separator: ", ")) WHERE id = ?", StatementArguments(positional: arguments))
+        return values
     }
 }
 

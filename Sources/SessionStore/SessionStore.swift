@@ -86,6 +86,8 @@ public final class SessionStore: Sendable {
     let dbPool: DatabasePool
     let groupCommit: GroupCommit
     let eventSignal: EventSignal
+    /// The sessions written last, to skip decoding their rows when a transition reads them back.
+    let writtenSessions = WrittenSessions()
     var logger: Logger { configuration.logger }
 
     /// Opens (creating when needed) the database in `configuration.directory` and brings its

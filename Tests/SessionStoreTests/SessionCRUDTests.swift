@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 @testable import SessionStore
@@ -195,6 +196,42 @@ struct SessionCRUDTests {
             #expect(try await store.session(id: "w1") == running)
             let updated = try await store.update(id: "w1") { $0.exitReason = "custom"; $0.ttlSeconds = 60 }
             #expect(try await store.session(id: "w1") == updated)
+        }
+    }
+
+    @Test("a transition after a write takes the session the write remembered, as the row holds it")
+    func transitionsReuseWhatWasWritten() async throws {
+        try await withStore { store, _ in
+            @Sendable func rowValues(_ id: String) async throws -> [DatabaseValue] {
+                let row = try await store.dbPool.read { db in
+                    try Row.fetchOne(db, sql: Session.selectSQL + " WHERE id = ?", arguments: [id])
+                }
+                return Array(try #require(row).databaseValues)
+            }
+            let inserted = try await insertNew(store, makeSession(id: "m1"))
+            // What SQLite gives back for each value is what the write remembered, so it is a hit.
+            #expect(store.writtenSessions.session(id: "m1", values: try await rowValues("m1")) == inserted)
+            let starting = try await store.transition(id: "m1", from: [.creating], to: .starting) { $0.containerID = "c-m1" }
+            #expect(store.writtenSessions.session(id: "m1", values: try await rowValues("m1")) == starting)
+            // A write that does not go through the memo leaves a row that no longer matches.
+            try await store.touchActivity(id: "m1", at: Date(timeIntervalSince1970: 1_900_000_000))
+            #expect(store.writtenSessions.session(id: "m1", values: try await rowValues("m1")) == nil)
+            let running = try await store.transition(id: "m1", from: [.starting], to: .running)
+            #expect(running.lastActivityAt == Date(timeIntervalSince1970: 1_900_000_000))
+            #expect(try await store.session(id: "m1") == running)
+        }
+    }
+
+    @Test("a row changed behind the store's back is decoded again, never taken from memory")
+    func changedRowsAreDecoded() async throws {
+        try await withStore { store, _ in
+            try await insertNew(store, makeSession(id: "m2"))
+            try await store.dbPool.write { db in
+                try db.execute(sql: #"UPDATE session SET labels = '{"x":"y"}', env = '["B=2"]' WHERE id = 'm2'"#)
+            }
+            let starting = try await store.transition(id: "m2", from: [.creating], to: .starting)
+            #expect(starting.labels == ["x": "y"] && starting.env == ["B=2"])
+            #expect(try await store.session(id: "m2") == starting)
         }
     }
 
