@@ -27,13 +27,8 @@ struct StoredSession: Sendable {
     var session: Session
     var values: [DatabaseValue]
 
-    init(row: Row) throws {
-        session = try Session(row: row)
-        values = Array(row.databaseValues)
-    }
-
-    /// `session` as its row `values` hold it (`values` are `session.columnValues()`, `session`
-    /// is `asStored`).
+    /// `session` as its row `values` hold it: decoded from the row, or as the write that wrote
+    /// `values` (`session.columnValues()`) returned it (`asStored`).
     init(session: Session, values: [DatabaseValue]) {
         self.session = session
         self.values = values

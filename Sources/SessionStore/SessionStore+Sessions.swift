@@ -338,7 +338,7 @@ extension SessionStore {
         guard let row = try db.cachedRow(Self.selectByID, [id]) else { return nil }
         let values = Array(row.databaseValues)
         if let session = written.session(id: id, values: values) { return StoredSession(session: session, values: values) }
-        return try StoredSession(row: row)
+        return StoredSession(session: try Session(row: row), values: values)
     }
 
     private static let selectByID = Session.selectSQL + " WHERE id = ?"
