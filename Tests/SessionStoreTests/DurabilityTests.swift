@@ -102,6 +102,39 @@ struct DurabilityTests {
         }
     }
 
+    @Test("the state checks refuse what is not a state, and a launch's statements build no temporary table for them")
+    func stateChecks() async throws {
+        try await withStore { store, _ in
+            try await insertNew(store, makeSession(id: "chk"))
+            for sql in [
+                "UPDATE session SET state = 'bogus' WHERE id = 'chk'",
+                "UPDATE session SET state = 'Running' WHERE id = 'chk'",
+                """
+                INSERT INTO pool_slot (id, profile, image, containerName, directory, state, daemonInstance, createdAt)
+                VALUES ('s', 'default', 'img', 'sandcastle-pool-s', '/d', 'waiting', 'test', 0)
+                """,
+            ] {
+                let error = await #expect(throws: DatabaseError.self) { try await store.dbPool.write { db in try db.execute(sql: sql) } }
+                #expect(error?.resultCode == .SQLITE_CONSTRAINT)
+            }
+            // SQLite checks `x IN (more than two constants)` through a b-tree it builds every time
+            // the statement runs; the checks are comparisons instead (migration v5).
+            let statements = [
+                Session.insertSQL, "UPDATE session SET state = ?, startedAt = ? WHERE id = ?",
+                "UPDATE pool_slot SET state = 'claimed', sessionID = ?, claimedAt = ? WHERE id = ? AND state = 'ready'",
+            ]
+            for sql in statements {
+                let nulls = StatementArguments(Array(repeating: DatabaseValue.null, count: sql.filter { $0 == "?" }.count))
+                // On the writer, where the store writes: a reader's program for them leaves the checks out.
+                let opcodes = try await store.dbPool.write { db in
+                    try Row.fetchAll(db, sql: "EXPLAIN " + sql, arguments: nulls).map { $0["opcode"] as String }
+                }
+                #expect(opcodes.contains("Insert"), "\(sql)")
+                #expect(!opcodes.contains("OpenEphemeral"), "\(sql)")
+            }
+        }
+    }
+
     @Test("a database with migrations this build does not know is refused, not modified")
     func newerSchemaRefused() async throws {
         let directory = try TemporaryDirectory()
