@@ -81,12 +81,8 @@ public final class APIMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        requests = { method, route, status in
-            registry.makeCounter(
-                name: "sandcastle_http_requests_total",
-                labels: [("method", method), ("route", route), ("status", String(status))]
-            ).increment()
-        }
+        let requestCounters = RequestCounters(registry: registry)
+        requests = { method, route, status in requestCounters.increment(method: method, route: route, status: status) }
         rejections = { reason in
             registry.makeCounter(name: "sandcastle_rejections_total", labels: [("reason", reason)]).increment()
         }
@@ -109,5 +105,38 @@ public final class APIMetrics: Sendable {
         var buffer = [UInt8]()
         registry.emit(into: &buffer)
         return String(decoding: buffer, as: UTF8.self)
+    }
+}
+
+/// `sandcastle_http_requests_total`, one counter per method, route and status, each looked up in
+/// the registry once: the registry's lookup checks the metric's name and labels and takes its lock
+/// every time, about 7,000 instructions, on every request.
+private final class RequestCounters: Sendable {
+    private struct Labels: Hashable {
+        var method: String
+        var route: String
+        var status: Int
+    }
+
+    /// More combinations than the routes, methods and statuses give; past it (methods a client
+    /// made up) a counter is looked up in the registry each time, as before.
+    private static let capacity = 1024
+    private let registry: PrometheusCollectorRegistry
+    private let counters = Mutex<[Labels: Counter]>([:])
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+    }
+
+    func increment(method: String, route: String, status: Int) {
+        let labels = Labels(method: method, route: route, status: status)
+        if let counter = counters.withLock({ $0[labels] }) {
+            counter.increment()
+            return
+        }
+        let counter = registry.makeCounter(
+            name: "sandcastle_http_requests_total", labels: [("method", method), ("route", route), ("status", String(status))])
+        counters.withLock { if $0.count < Self.capacity { $0[labels] = counter } }
+        counter.increment()
     }
 }

@@ -230,6 +230,15 @@ struct SessionsAPITests {
             #expect(text.contains(#"sandcastle_sessions{state="running"} 1"#))
             #expect(text.contains("sandcastle_launch_duration_seconds"))
             #expect(text.contains(#"route="/v1/sessions""#))
+            // Each method, route and status counts its own requests, the first and every later one.
+            _ = try await client.execute(uri: "/readyz", method: .get)
+            _ = try await client.execute(uri: "/v1/sessions/no-such", method: .get, headers: .role(.developer))
+            _ = try await client.execute(uri: "/v1/sessions/no-such-either", method: .get, headers: .role(.developer))
+            let counted = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            let requests = "sandcastle_http_requests_total"
+            #expect(counted.contains(#"\#(requests){method="GET",route="/readyz",status="200"} 2"#), "\(counted)")
+            #expect(counted.contains(#"\#(requests){method="GET",route="/v1/sessions/{id}",status="404"} 2"#))
+            #expect(counted.contains(#"\#(requests){method="POST",route="/v1/sessions",status="201"} 1"#))
             // Engine call latency, by operation (no ids) and outcome.
             let engine = "sandcastle_engine_request_duration_seconds_count"
             #expect(text.contains(#"\#(engine){operation="POST /containers/create",outcome="ok"}"#), "\(text)")
