@@ -38,6 +38,27 @@ struct DurabilityTests {
             db, sql: "SELECT type || ' ' || name || ': ' || ifnull(sql, '') FROM sqlite_master ORDER BY type, name")
     }
 
+    /// Opens with the current store a database that `prepare` wrote as an older daemon would, checks
+    /// that its schema is now a new database's, and runs `body` on it.
+    static func upgrading(
+        _ prepare: (DatabaseQueue) throws -> Void, _ body: (SessionStore) async throws -> Void
+    ) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.stateDirectory, withIntermediateDirectories: true)
+        let legacy = try DatabaseQueue(path: directory.stateDirectory + "/sessions.sqlite")
+        try prepare(legacy)
+        try legacy.close()
+
+        let fresh = try TemporaryDirectory()
+        defer { fresh.remove() }
+        let freshSchema = try await reopen(fresh) { store in try await store.dbPool.read(schema) }
+        try await reopen(directory) { store async throws in
+            #expect(try await store.dbPool.read(schema) == freshSchema)
+            try await body(store)
+        }
+    }
+
     @Test("sessions and events survive closing and reopening; ids continue after the last one")
     func persistedAcrossReopen() async throws {
         let directory = try TemporaryDirectory()
@@ -73,21 +94,9 @@ struct DurabilityTests {
 
     @Test("a database written by v1 (frozen fixture with data) opens with the current migrator")
     func v1DatabaseOpens() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
         let url = try #require(Bundle.module.url(forResource: "v1-database", withExtension: "sql", subdirectory: "Fixtures"))
         let script = try String(contentsOf: url, encoding: .utf8)
-        try FileManager.default.createDirectory(atPath: directory.stateDirectory, withIntermediateDirectories: true)
-        let legacy = try DatabaseQueue(path: directory.stateDirectory + "/sessions.sqlite")
-        try await legacy.writeWithoutTransaction { db in try db.execute(sql: script) }
-        try legacy.close()
-
-        let fresh = try TemporaryDirectory()
-        defer { fresh.remove() }
-        let freshSchema = try await Self.reopen(fresh) { store in try await store.dbPool.read(Self.schema) }
-
-        try await Self.reopen(directory) { store async throws in
-            #expect(try await store.dbPool.read(Self.schema) == freshSchema)
+        try await Self.upgrading({ legacy in try legacy.writeWithoutTransaction { db in try db.execute(sql: script) } }) { store in
             let running = try #require(try await store.session(id: "v1-running"))
             #expect(running.state == .running && running.containerID == "c0ffee" && running.labels == ["team": "core"])
             #expect(running.startedAt == Date(timeIntervalSince1970: 1_700_000_000.25))
@@ -98,6 +107,39 @@ struct DurabilityTests {
             #expect(try await store.latestEventID() == 9)
             #expect(try await store.appendEvent(NewEvent(type: .ptyAttached)).id == 10)
             try await store.transition(id: "v1-exited", from: [.exited], to: .removed)
+            #expect(try await store.integrityCheck() == ["ok"])
+        }
+    }
+
+    @Test("a database at v4 keeps its sessions and pool slots through the rebuild of their tables (v5)")
+    func v4DatabaseKeepsRowsThroughV5() async throws {
+        try await Self.upgrading({ legacy in
+            try Schema.migrator.migrate(legacy, upTo: "v4-workspace-projects")
+            try legacy.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO session (id, labels, owner, profile, image, command, env, workspace, workspaceUID,
+                        containerName, containerID, state, requestHash, daemonInstance, createdAt, startedAt,
+                        lastActivityAt, poolSlot)
+                    VALUES ('v4-warm', '{"team":"core"}', 'key', 'default', 'img', '["sh"]', '["A=1"]', 'ws', 20001,
+                        'sandcastle-pool-1', 'c1', 'running', 'h', 'old', 1700000000000, 1700000000250, 1700000000250,
+                        'slot-1');
+                    INSERT INTO pool_slot (id, profile, image, containerName, containerID, directory, state, sessionID,
+                        daemonInstance, createdAt, claimedAt)
+                    VALUES ('slot-1', 'default', 'img', 'sandcastle-pool-1', 'c1', '/pool/slot-1', 'claimed', 'v4-warm',
+                        'old', 1699999999000, 1700000000000),
+                        ('slot-2', 'default', 'img', 'sandcastle-pool-2', 'c2', '/pool/slot-2', 'ready', NULL,
+                        'old', 1699999999500, NULL);
+                    """)
+            }
+        }) { store in
+            let warm = try #require(try await store.session(id: "v4-warm"))
+            #expect(warm.state == .running && warm.containerID == "c1" && warm.poolSlot == "slot-1" && warm.env == ["A=1"])
+            #expect(try await store.session(containerID: "c1")?.id == "v4-warm")
+            let slots = try await store.poolSlots().sorted { $0.id < $1.id }
+            #expect(slots.map(\.id) == ["slot-1", "slot-2"])
+            #expect(slots.map(\.state) == [.claimed, .ready] && slots.first?.sessionID == "v4-warm")
+            #expect(try await store.poolSlot(sessionID: "v4-warm")?.id == "slot-1")
             #expect(try await store.integrityCheck() == ["ok"])
         }
     }
