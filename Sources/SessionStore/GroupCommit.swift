@@ -93,21 +93,17 @@ final class GroupCommit: Sendable {
         }
         var outcomes: [Outcome] = []
         do {
-            try db.inTransaction {
+            try db.cachedTransaction {
                 for write in batch {
                     do {
                         var resume: @Sendable () -> Void = {}
-                        try db.inSavepoint {
-                            resume = try write.apply(db)
-                            return .commit
-                        }
+                        try db.cachedSavepoint { resume = try write.apply(db) }
                         outcomes.append(.applied(resume))
                     } catch {
                         outcomes.append(.failed(error))
                         if !db.isInsideTransaction { throw TransactionAborted() }
                     }
                 }
-                return .commit
             }
         } catch {
             if error is TransactionAborted {
@@ -143,10 +139,7 @@ final class GroupCommit: Sendable {
     private func commitAlone(_ write: Write, _ db: Database) {
         do {
             var resume: @Sendable () -> Void = {}
-            try db.inTransaction {
-                resume = try write.apply(db)
-                return .commit
-            }
+            try db.cachedTransaction { resume = try write.apply(db) }
             resume()
         } catch {
             write.fail(error)
