@@ -161,17 +161,37 @@ public final class DockerClient: Sendable {
         return result
     }
 
-    /// Encodes a path segment or query value: everything but unreserved characters.
+    /// Encodes a path segment or query value: every byte of its UTF-8 but the unreserved ASCII
+    /// characters (letters, digits, `-._~`).
     static func percentEncode(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+        let unreserved = { (byte: UInt8) in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                true
+            default: false
+            }
+        }
+        guard !text.utf8.allSatisfy(unreserved) else { return text }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var encoded: [UInt8] = []
+        encoded.reserveCapacity(text.utf8.count * 3)
+        for byte in text.utf8 {
+            if unreserved(byte) {
+                encoded.append(byte)
+            } else {
+                encoded.append(UInt8(ascii: "%"))
+                encoded.append(hex[Int(byte >> 4)])
+                encoded.append(hex[Int(byte & 0xF)])
+            }
+        }
+        return String(decoding: encoded, as: UTF8.self)
     }
 
     /// A container, image or exec id or name as a path segment; refuses ones that could never be
     /// valid, so that no caller-supplied text can change the request's path.
     static func segment(_ id: String, method: String, what: String) throws(DockerError) -> String {
-        guard !id.isEmpty, id.utf8.count <= 512, !id.contains("\0") else {
+        guard !id.isEmpty, id.utf8.count <= 512, !id.utf8.contains(0) else {
             throw DockerError(
                 code: .badRequest, method: method, path: "(\(what))",
                 detail: "invalid \(what) reference '\(id.prefix(64))': empty, too long or containing NUL")

@@ -81,13 +81,13 @@ struct ProtocolTests {
 
     @Test func upgradeResponseHeads() {
         let upgraded = HijackHandshakeHandler.parseHead(
-            "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+            "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".utf8)
         #expect(upgraded.status == 101)
-        let notFound = HijackHandshakeHandler.parseHead("HTTP/1.1 404 Not Found\r\ncontent-length: 45\r\n\r\n")
+        let notFound = HijackHandshakeHandler.parseHead("HTTP/1.1 404 Not Found\r\nContent-Length:  45 \r\n\r\n".utf8)
         #expect(notFound.status == 404)
         #expect(notFound.contentLength == 45)
-        #expect(HijackHandshakeHandler.parseHead("SSH-2.0-OpenSSH\r\n\r\n").status == nil)
-        #expect(HijackHandshakeHandler.parseHead("HTTP/1.1 999 Nope\r\n\r\n").status == nil)
+        #expect(HijackHandshakeHandler.parseHead("SSH-2.0-OpenSSH\r\n\r\n".utf8).status == nil)
+        #expect(HijackHandshakeHandler.parseHead("HTTP/1.1 999 Nope\r\n\r\n".utf8).status == nil)
     }
 
     @Test func pathsAreVersionedAndEncoded() throws {
@@ -96,5 +96,22 @@ struct ProtocolTests {
         #expect(throws: DockerError.self) { try DockerClient.segment("", method: "GET", what: "container") }
         #expect(throws: DockerError.self) { try DockerClient.segment("a\0b", method: "GET", what: "container") }
         #expect(try DockerClient.segment("../../_ping", method: "GET", what: "container") == "..%2F..%2F_ping")
+        #expect(DockerClient.percentEncode("sandcastle-a.b_C~9") == "sandcastle-a.b_C~9")
+        #expect(DockerClient.percentEncode("caf\u{E9} 100%") == "caf%C3%A9%20100%25")
+    }
+
+    @Test func headLinesAsTheEngineSendsThem() {
+        #expect(HTTPHead.statusCode("HTTP/1.1 200 OK\r\n".utf8) == 200)
+        #expect(HTTPHead.statusCode("HTTP/1.0 204\r\n".utf8) == 204)
+        #expect(HTTPHead.statusCode("HTTP/1.1 20 OK\r\n".utf8) == nil)
+        #expect(HTTPHead.statusCode("HTTP/1.1 2000 OK\r\n".utf8) == nil)
+        #expect(HTTPHead.statusCode("Api-Version: 1.47\r\n".utf8) == nil)
+        let field = HTTPHead.field("Api-Version:\t1.47 \r\n".utf8)
+        #expect(field?.name == "api-version")
+        #expect(field?.value == "1.47")
+        #expect(HTTPHead.field("Ostype:\r\n".utf8)?.value == "")
+        #expect(HTTPHead.field("no colon\r\n".utf8) == nil)
+        #expect(HTTPHead.isBlankLine("\r\n".utf8))
+        #expect(!HTTPHead.isBlankLine("x\r\n".utf8))
     }
 }

@@ -129,24 +129,15 @@ final class CurlTransfer: @unchecked Sendable {
 
     // MARK: Callbacks (loop thread)
 
-    fileprivate func receiveHeader(_ bytes: UnsafeRawBufferPointer) {
-        let line = String(decoding: bytes, as: UTF8.self)
-        if line.hasPrefix("HTTP/") {
-            let parts = line.split(separator: " ", maxSplits: 2)
-            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+    fileprivate func receiveHeader(_ line: UnsafeRawBufferPointer) {
+        if HTTPHead.isStatusLine(line) {
+            status = HTTPHead.statusCode(line) ?? 0
             inFinalHead = status >= 200
             headers = [:]
-            return
-        }
-        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.isEmpty {
-            if inFinalHead { headDone() }
-            return
-        }
-        if let colon = trimmed.firstIndex(of: ":") {
-            let name = trimmed[..<colon].lowercased()
-            let value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            headers[name] = value
+        } else if let field = HTTPHead.field(line) {
+            headers[field.name] = field.value
+        } else if HTTPHead.isBlankLine(line), inFinalHead {
+            headDone()
         }
     }
 

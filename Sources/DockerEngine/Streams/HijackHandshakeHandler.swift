@@ -71,15 +71,16 @@ final class HijackHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
                 }
                 return
             }
-            let headLength = end.upperBound - head.readerIndex
-            guard let headText = head.readString(length: headLength) else { return }
-            let parsed = Self.parseHead(headText)
+            // Copied out: an array's bytes are read far faster than a ByteBufferView's.
+            let headBytes = Array(head.readableBytesView[..<end.upperBound])
+            let parsed = Self.parseHead(headBytes)
             guard let status = parsed.status else {
                 fail(
                     context: context, code: .protocolViolation,
-                    detail: "the engine's answer is not HTTP", body: String(headText.prefix(256)))
+                    detail: "the engine's answer is not HTTP", body: String(decoding: headBytes.prefix(256), as: UTF8.self))
                 return
             }
+            head.moveReaderIndex(to: end.upperBound)
             if status == 101 || status == 200 {
                 state = .upgraded
                 timeoutTask?.cancel()
@@ -158,17 +159,13 @@ final class HijackHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     /// The status code and `Content-Length` of an HTTP/1.x response head.
-    static func parseHead(_ text: String) -> (status: Int?, contentLength: Int?) {
-        let lines = text.split(separator: "\r\n", omittingEmptySubsequences: true)
-        guard let statusLine = lines.first, statusLine.hasPrefix("HTTP/1.") else { return (nil, nil) }
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, let status = Int(parts[1]), (100...599).contains(status) else { return (nil, nil) }
+    static func parseHead(_ head: some BidirectionalCollection<UInt8>) -> (status: Int?, contentLength: Int?) {
+        let lines = head.split(separator: UInt8(ascii: "\n"))
+        guard let statusLine = lines.first, statusLine.starts(with: "HTTP/1.".utf8), let status = HTTPHead.statusCode(statusLine)
+        else { return (nil, nil) }
         var contentLength: Int?
         for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            if line[..<colon].lowercased() == "content-length" {
-                contentLength = Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
-            }
+            if let field = HTTPHead.field(line), field.name == "content-length" { contentLength = Int(field.value) }
         }
         return (status, contentLength)
     }
