@@ -84,20 +84,20 @@ public final class APIMetrics: Sendable {
         let requestCounters = RequestCounters(registry: registry)
         requests = { method, route, status in requestCounters.increment(method: method, route: route, status: status) }
         rejections = { reason in
-            registry.makeCounter(name: "sandcastle_rejections_total", labels: [("reason", reason)]).increment()
+            registry.makeCounter(descriptor: MetricNames.rejections, labels: [("reason", reason)]).increment()
         }
         launchDuration = registry.makeDurationHistogram(
-            name: "sandcastle_launch_duration_seconds",
+            descriptor: MetricNames.launchDuration,
             buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
                       .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)])
-        launches = registry.makeCounter(name: "sandcastle_launches_total")
+        launches = registry.makeCounter(descriptor: MetricNames.launches)
     }
 
     /// Updates the per-state session gauge, at scrape time.
     func refreshSessionGauges(manager: SessionManager) async {
         let counts = (try? await manager.sessionCounts()) ?? [:]
         for state in SessionState.allCases where state != .removed {
-            registry.makeGauge(name: "sandcastle_sessions", labels: [("state", state.rawValue)]).set(Int64(counts[state] ?? 0))
+            registry.makeGauge(descriptor: MetricNames.sessions, labels: [("state", state.rawValue)]).set(Int64(counts[state] ?? 0))
         }
     }
 
@@ -135,8 +135,29 @@ private final class RequestCounters: Sendable {
             return
         }
         let counter = registry.makeCounter(
-            name: "sandcastle_http_requests_total", labels: [("method", method), ("route", route), ("status", String(status))])
+            descriptor: MetricNames.httpRequests, labels: [("method", method), ("route", route), ("status", String(status))])
         counters.withLock { if $0.count < Self.capacity { $0[labels] = counter } }
         counter.increment()
+    }
+}
+
+/// The names and help texts of the metrics the API registers itself. The registry refuses a second
+/// help text for a name it knows, so each is spelled here once. (Computed: the library's descriptor
+/// is not `Sendable`, so it cannot be a stored static.)
+private enum MetricNames {
+    static var httpRequests: MetricNameDescriptor {
+        .init(metricName: "sandcastle_http_requests", unitName: "total", helpText: "HTTP requests answered, by method, route and status.")
+    }
+    static var rejections: MetricNameDescriptor {
+        .init(metricName: "sandcastle_rejections", unitName: "total", helpText: "Requests refused or failed, by reason (an API error code or a limit).")
+    }
+    static var launchDuration: MetricNameDescriptor {
+        .init(metricName: "sandcastle_launch_duration", unitName: "seconds", helpText: "Time to answer a create request that launched its session.")
+    }
+    static var launches: MetricNameDescriptor {
+        .init(metricName: "sandcastle_launches", unitName: "total", helpText: "Sessions created and launched.")
+    }
+    static var sessions: MetricNameDescriptor {
+        .init(metricName: "sandcastle_sessions", unitName: "", helpText: "Sessions by state, counted at scrape time.")
     }
 }

@@ -229,6 +229,9 @@ struct SessionsAPITests {
             let text = String(buffer: metrics.body)
             #expect(text.contains(#"sandcastle_sessions{state="running"} 1"#))
             #expect(text.contains("sandcastle_launch_duration_seconds"))
+            // Each of the API's own metrics says what it counts.
+            #expect(text.contains("# HELP sandcastle_sessions Sessions by state"), "\(text)")
+            #expect(text.contains("# HELP sandcastle_http_requests_total "))
             #expect(text.contains(#"route="/v1/sessions""#))
             // Each method, route and status counts its own requests, the first and every later one.
             _ = try await client.execute(uri: "/readyz", method: .get)
