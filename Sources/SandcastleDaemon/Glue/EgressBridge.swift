@@ -88,21 +88,21 @@ struct EgressRecorder: EgressObserver {
     }
 
     func egressDenied(_ denial: EgressDenial) {
-        registry.makeCounter(name: "sandcastle_egress_denied_total", labels: [("status", String(denial.status))]).increment()
+        registry.makeCounter(descriptor: MetricNames.egressDenied, labels: [("status", String(denial.status))]).increment()
         append(
             .egressDenied, denial.sessionID,
             Payload(host: denial.host, port: denial.port, status: denial.status, reason: denial.reason))
     }
 
     func egressConnected(_ tunnel: EgressTunnelReport) {
-        registry.makeCounter(name: "sandcastle_egress_connections_total").increment()
+        registry.makeCounter(descriptor: MetricNames.egressConnections).increment()
         activity.touch(tunnel.sessionID)
         append(.egressConnected, tunnel.sessionID, Payload(host: tunnel.host, port: tunnel.port, address: tunnel.address))
     }
 
     func egressClosed(_ tunnel: EgressTunnelReport) {
-        registry.makeCounter(name: "sandcastle_egress_bytes_total", labels: [("direction", "up")]).increment(by: tunnel.bytesUp)
-        registry.makeCounter(name: "sandcastle_egress_bytes_total", labels: [("direction", "down")])
+        registry.makeCounter(descriptor: MetricNames.egressBytes, labels: [("direction", "up")]).increment(by: tunnel.bytesUp)
+        registry.makeCounter(descriptor: MetricNames.egressBytes, labels: [("direction", "down")])
             .increment(by: tunnel.bytesDown)
         activity.touch(tunnel.sessionID)
         let duration = tunnel.duration.components

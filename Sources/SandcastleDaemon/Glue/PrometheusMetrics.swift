@@ -15,13 +15,13 @@ public struct PrometheusRelayMetrics: RelayMetrics {
     let reattaches: Counter
 
     public init(registry: PrometheusCollectorRegistry) {
-        engineBytes = registry.makeCounter(name: "sandcastle_relay_engine_bytes_total")
-        viewerBytes = registry.makeCounter(name: "sandcastle_relay_viewer_bytes_total")
-        inputBytes = registry.makeCounter(name: "sandcastle_relay_input_bytes_total")
-        viewers = registry.makeGauge(name: "sandcastle_relay_viewers")
-        overflows = registry.makeCounter(name: "sandcastle_relay_viewer_overflows_total")
-        droppedInput = registry.makeCounter(name: "sandcastle_relay_readonly_input_dropped_bytes_total")
-        reattaches = registry.makeCounter(name: "sandcastle_relay_reattaches_total")
+        engineBytes = registry.makeCounter(descriptor: MetricNames.relayEngineBytes)
+        viewerBytes = registry.makeCounter(descriptor: MetricNames.relayViewerBytes)
+        inputBytes = registry.makeCounter(descriptor: MetricNames.relayInputBytes)
+        viewers = registry.makeGauge(descriptor: MetricNames.relayViewers)
+        overflows = registry.makeCounter(descriptor: MetricNames.relayOverflows)
+        droppedInput = registry.makeCounter(descriptor: MetricNames.relayDroppedInput)
+        reattaches = registry.makeCounter(descriptor: MetricNames.relayReattaches)
     }
 
     public func engineBytesReceived(_ bytes: Int) { engineBytes.increment(by: Int64(bytes)) }
@@ -44,12 +44,12 @@ public struct PrometheusPoolMetrics: PoolMetrics {
 
     public func claimed(profile: String, warm: Bool) {
         registry.makeCounter(
-            name: "sandcastle_pool_claims_total", labels: [("profile", profile), ("result", warm ? "warm" : "cold")]
+            descriptor: MetricNames.poolClaims, labels: [("profile", profile), ("result", warm ? "warm" : "cold")]
         ).increment()
     }
 
     public func slotsChanged(profile: String, ready: Int, target: Int) {
-        registry.makeGauge(name: "sandcastle_pool_ready", labels: [("profile", profile)]).set(Int64(ready))
-        registry.makeGauge(name: "sandcastle_pool_size", labels: [("profile", profile)]).set(Int64(target))
+        registry.makeGauge(descriptor: MetricNames.poolReady, labels: [("profile", profile)]).set(Int64(ready))
+        registry.makeGauge(descriptor: MetricNames.poolSize, labels: [("profile", profile)]).set(Int64(target))
     }
 }

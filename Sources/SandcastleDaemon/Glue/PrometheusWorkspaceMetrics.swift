@@ -13,10 +13,10 @@ public struct PrometheusWorkspaceMetrics: WorkspaceMetrics {
         profile: String, usedBytes: Int64, limitBytes: Int64, usedInodes: Int64, limitInodes: Int64, full: Int
     ) {
         let labels = [("profile", profile)]
-        registry.makeGauge(name: "sandcastle_workspace_used_bytes", labels: labels).set(usedBytes)
-        registry.makeGauge(name: "sandcastle_workspace_limit_bytes", labels: labels).set(limitBytes)
-        registry.makeGauge(name: "sandcastle_workspace_used_inodes", labels: labels).set(usedInodes)
-        registry.makeGauge(name: "sandcastle_workspace_limit_inodes", labels: labels).set(limitInodes)
-        registry.makeGauge(name: "sandcastle_workspaces_full", labels: labels).set(Int64(full))
+        registry.makeGauge(descriptor: MetricNames.workspaceUsedBytes, labels: labels).set(usedBytes)
+        registry.makeGauge(descriptor: MetricNames.workspaceLimitBytes, labels: labels).set(limitBytes)
+        registry.makeGauge(descriptor: MetricNames.workspaceUsedInodes, labels: labels).set(usedInodes)
+        registry.makeGauge(descriptor: MetricNames.workspaceLimitInodes, labels: labels).set(limitInodes)
+        registry.makeGauge(descriptor: MetricNames.workspaceFull, labels: labels).set(Int64(full))
     }
 }
