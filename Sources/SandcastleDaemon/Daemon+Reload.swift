@@ -99,7 +99,7 @@ extension Daemon {
 
         func run() async throws {
             let hangups = await UnixSignalsSequence(trapping: .sighup)
-            try await cancelWhenGracefulShutdown {
+            await cancelWhenGracefulShutdown {
                 for await _ in hangups {
                     await reloadable.reload()
                 }

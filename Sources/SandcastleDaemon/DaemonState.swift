@@ -27,7 +27,9 @@ enum DaemonState {
         return fd
     }
 
-    /// A value kept in `name` (0600), made by `make` the first time.
+    /// A value kept in `name` (0600), made by `make` the first time. Throws when it cannot be kept:
+    /// a value that changed at every start would cost the daemon its containers (the instance id)
+    /// or void every token and key it handed out.
     static func persistent(_ name: String, in directory: String, make: () -> String) throws -> String {
         let path = directory + "/" + name
         if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
@@ -35,7 +37,11 @@ enum DaemonState {
             if !trimmed.isEmpty { return trimmed }
         }
         let value = make()
-        FileManager.default.createFile(atPath: path, contents: Data((value + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.createFile(atPath: path, contents: Data((value + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else {
+            throw DaemonError.startup(
+                "cannot write \(path), where the daemon keeps its \(name) across restarts; check that the state directory is writable and its disk not full")
+        }
         return value
     }
 
