@@ -97,7 +97,7 @@ struct Fixture {
     func exchange(_ request: String, then payload: String? = nil) async throws -> String {
         let fd = try connectUnix()
         defer { close(fd) }
-        return try await Task.detached {
+        return await Task.detached {
             _ = request.withCString { write(fd, $0, strlen($0)) }
             var output: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 4096)

@@ -203,10 +203,10 @@ struct SessionCRUDTests {
     func transitionsReuseWhatWasWritten() async throws {
         try await withStore { store, _ in
             @Sendable func rowValues(_ id: String) async throws -> [DatabaseValue] {
-                let row = try await store.dbPool.read { db in
-                    try Row.fetchOne(db, sql: Session.selectSQL + " WHERE id = ?", arguments: [id])
+                let values = try await store.dbPool.read { db in
+                    try Row.fetchOne(db, sql: Session.selectSQL + " WHERE id = ?", arguments: [id]).map { Array($0.databaseValues) }
                 }
-                return Array(try #require(row).databaseValues)
+                return try #require(values)
             }
             let inserted = try await insertNew(store, makeSession(id: "m1"))
             // What SQLite gives back for each value is what the write remembered, so it is a hit.

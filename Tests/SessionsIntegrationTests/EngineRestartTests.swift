@@ -33,7 +33,7 @@ final class PrivateEngine: Sendable {
             "--pidfile", pidFile, "--bridge=none", "--iptables=false", "--ip-masq=false",
         ]
         if !FileManager.default.fileExists(atPath: logPath) {
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            #expect(FileManager.default.createFile(atPath: logPath, contents: nil))
         }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
