@@ -80,11 +80,18 @@ struct EgressRecorder: EgressObserver {
     let events: EgressEventLog
     let activity: SessionActivity
     let registry: PrometheusCollectorRegistry
+    // Looked up once: every tunnel counts in these.
+    let connections: Counter
+    let bytesUp: Counter
+    let bytesDown: Counter
 
     init(store: SessionStore, activity: SessionActivity, registry: PrometheusCollectorRegistry, logger: Logger) {
         events = EgressEventLog(store: store, logger: logger)
         self.activity = activity
         self.registry = registry
+        connections = registry.makeCounter(descriptor: MetricNames.egressConnections)
+        bytesUp = registry.makeCounter(descriptor: MetricNames.egressBytes, labels: [("direction", "up")])
+        bytesDown = registry.makeCounter(descriptor: MetricNames.egressBytes, labels: [("direction", "down")])
     }
 
     func egressDenied(_ denial: EgressDenial) {
@@ -95,15 +102,14 @@ struct EgressRecorder: EgressObserver {
     }
 
     func egressConnected(_ tunnel: EgressTunnelReport) {
-        registry.makeCounter(descriptor: MetricNames.egressConnections).increment()
+        connections.increment()
         activity.touch(tunnel.sessionID)
         append(.egressConnected, tunnel.sessionID, Payload(host: tunnel.host, port: tunnel.port, address: tunnel.address))
     }
 
     func egressClosed(_ tunnel: EgressTunnelReport) {
-        registry.makeCounter(descriptor: MetricNames.egressBytes, labels: [("direction", "up")]).increment(by: tunnel.bytesUp)
-        registry.makeCounter(descriptor: MetricNames.egressBytes, labels: [("direction", "down")])
-            .increment(by: tunnel.bytesDown)
+        bytesUp.increment(by: tunnel.bytesUp)
+        bytesDown.increment(by: tunnel.bytesDown)
         activity.touch(tunnel.sessionID)
         let duration = tunnel.duration.components
         append(
