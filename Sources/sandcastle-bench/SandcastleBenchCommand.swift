@@ -48,6 +48,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
     var echoSamples = 2000
     @Option(help: "Execs of echo x per side.")
     var execSamples = 200
+    @Option(help: "Files: 1 MiB writes, and as many reads.")
+    var fileSamples = 200
     @Option(help: "Egress: HTTPS requests per side (time to first byte).")
     var egressSamples = 200
     @Option(help: "Egress: MiB downloaded per side and round.")
@@ -127,6 +129,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
         options.throughputBytes = throughputMib << 20
         options.echoSamples = echoSamples
         options.execSamples = execSamples
+        guard fileSamples > 0 else { throw BenchError.usage("--file-samples must be at least 1") }
+        options.fileSamples = fileSamples
         options.httpRequests = httpRequests
         options.egressSamples = egressSamples
         options.egressDownloadBytes = egressMib << 20
