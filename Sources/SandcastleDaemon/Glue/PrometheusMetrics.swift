@@ -37,10 +37,10 @@ public struct PrometheusRelayMetrics: RelayMetrics {
 /// The pool's metrics in the daemon's Prometheus registry: claims by result (`warm` or `cold`),
 /// and ready containers and target size per profile.
 ///
-/// Each profile's four metrics are looked up in the registry once, at its first event, and kept:
-/// a lookup (the registry's lock, the name joined and checked, the labels hashed) cost every warm
-/// launch about 23,000 instructions, for one claim and two gauges. Profiles come from the
-/// operator's policy directory, so the table stays small.
+/// Each profile's four metrics are looked up in the registry once, at its first event, and kept.
+/// Looking them up at every event (the registry's lock, the name joined and checked, the labels
+/// hashed) would cost each warm launch about 23,000 instructions: one claim, two gauges. Profiles
+/// come from the operator's policy directory, so the table stays small.
 public final class PrometheusPoolMetrics: PoolMetrics {
     private struct ProfileMetrics {
         let warmClaims: Counter
