@@ -8,13 +8,11 @@ import Logging
 /// ## Concurrency
 /// A `final class` holding a GRDB `DatabasePool` (one writer connection, up to
 /// `maximumReaderCount` reader connections, WAL mode so readers never block the writer nor the
-/// writer them). Every method is `async` and goes through GRDB's async `read`/`write`, which in
-/// GRDB 7 run the blocking SQLite calls on GRDB's own serial dispatch queues: each connection's
-/// `SerializedDatabase` executes the closure on a `DispatchQueueActor` whose executor is that
-/// connection's `DispatchQueue` (`GRDB/Core/SerializedDatabase.swift`, `DispatchQueueActor.swift`),
-/// and a task waiting for a free reader waits on another dispatch-backed actor
-/// (`Pool.get() async`). So the store never blocks a thread of Swift's cooperative pool, except in
-/// `init` and `close()`, which are synchronous and meant for start-up and shutdown.
+/// writer them). Every method is `async`, and the blocking SQLite calls run on serial dispatch
+/// queues: writes on GRDB's writer queue (``GroupCommit``), reads on the store's read lanes
+/// (``ReadLanes``, one per reader connection). So the store never blocks a thread of Swift's
+/// cooperative pool, except in `init` and `close()`, which are synchronous and meant for start-up
+/// and shutdown.
 ///
 /// Writes are serialised by SQLite's single writer; each public write method is atomic (its own
 /// savepoint), so a session row and the event describing its change commit together or not at
@@ -85,6 +83,7 @@ public final class SessionStore: Sendable {
     public let configuration: Configuration
     let dbPool: DatabasePool
     let groupCommit: GroupCommit
+    let readLanes: ReadLanes
     let eventSignal: EventSignal
     /// The sessions written last, to skip decoding their rows when a transition reads them back.
     let writtenSessions = WrittenSessions()
@@ -154,6 +153,7 @@ public final class SessionStore: Sendable {
         }
         eventSignal = EventSignal(latest: latest)
         groupCommit = GroupCommit(writer: dbPool)
+        readLanes = ReadLanes(count: grdb.maximumReaderCount, label: "sandcastle.session-store")
         let ran = Schema.migrator.migrations.filter { !applied.contains($0) }
         configuration.logger.info(
             "session store open",
@@ -227,13 +227,16 @@ public final class SessionStore: Sendable {
         if eventSignal.isClosed { throw SessionStoreError.closed("backing up the session database") }
         do {
             try StateDirectory.makePrivate(temporary, flags: O_CREAT | O_EXCL)
-            try await dbPool.read { source in
-                let copy = try DatabaseQueue(path: temporary)
-                try copy.writeWithoutTransaction { target in
-                    try source.backup(to: target)
-                    _ = try String.fetchOne(target, sql: "PRAGMA journal_mode = DELETE")
+            let dbPool = self.dbPool
+            try await readLanes.run {
+                try dbPool.read { source in
+                    let copy = try DatabaseQueue(path: temporary)
+                    try copy.writeWithoutTransaction { target in
+                        try source.backup(to: target)
+                        _ = try String.fetchOne(target, sql: "PRAGMA journal_mode = DELETE")
+                    }
+                    try copy.close()
                 }
-                try copy.close()
             }
             guard rename(temporary, destination) == 0 else {
                 throw StateDirectory.systemError("rename the backup into", path: destination)
@@ -247,12 +250,12 @@ public final class SessionStore: Sendable {
     }
 
     /// A consistent snapshot of the database as bytes: made in the state directory with
-    /// ``backup(to:)``, read on GRDB's reader queue (never the cooperative pool), and deleted.
+    /// ``backup(to:)``, read on a read lane (never the cooperative pool), and deleted.
     public func backupData() async throws -> Data {
         let path = configuration.directory + "/backup-\(SessionID.generate().prefix(12)).db"
         defer { unlink(path) }
         try await backup(to: path)
-        return try await dbPool.read { _ in try Data(contentsOf: URL(fileURLWithPath: path)) }
+        return try await readLanes.run { try Data(contentsOf: URL(fileURLWithPath: path)) }
     }
 
     // MARK: Helpers shared by the extensions
@@ -266,11 +269,14 @@ public final class SessionStore: Sendable {
         try await mappingErrors(operation, session: sessionID) { try await groupCommit.write(body) }
     }
 
-    /// One read transaction (a consistent snapshot); errors as for `write`.
+    /// One read transaction (a consistent snapshot) on a read lane; errors as for `write`.
     func read<T: Sendable>(
-        _ operation: String, session sessionID: String? = nil, _ body: @Sendable (Database) throws -> T
+        _ operation: String, session sessionID: String? = nil, _ body: @escaping @Sendable (Database) throws -> T
     ) async throws -> T {
-        try await mappingErrors(operation, session: sessionID) { try await dbPool.read(body) }
+        let dbPool = self.dbPool
+        return try await mappingErrors(operation, session: sessionID) {
+            try await readLanes.run { try dbPool.read(body) }
+        }
     }
 
     private func mappingErrors<T>(

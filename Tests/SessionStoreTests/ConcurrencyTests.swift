@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import SessionStore
@@ -102,6 +103,38 @@ struct ConcurrencyTests {
             let stored = try await store.events(after: 0, limit: 1000).map(\.id)
             #expect(stored == Array(1...500))
             #expect(try await store.latestEventID() == 500)
+        }
+    }
+
+    @Test("a read that takes long holds up neither the other reads nor the writes", arguments: [2, 4])
+    func slowReadHoldsUpNothing(readers: Int) async throws {
+        try await withStore(configure: { $0.maximumReaderCount = readers }) { store, _ in
+            try await insertNew(store, makeSession(id: "kept"))
+            let release = DispatchSemaphore(value: 0)
+            let slowEnded = Atomic(false)
+            // Were the other reads queued behind the slow one, this ends it, and them, late.
+            DispatchQueue.global().asyncAfter(deadline: .now() + 20) { release.signal() }
+            let (started, didStart) = AsyncStream.makeStream(of: Void.self)
+            let slow = Task {
+                try await store.read("holding a reader") { db in
+                    let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM session")
+                    didStart.yield()
+                    release.wait()
+                    slowEnded.store(true, ordering: .sequentiallyConsistent)
+                    return count
+                }
+            }
+            for await _ in started.prefix(1) {}
+            // Held, the slow read's snapshot still has one session; the others see what commits.
+            try await insertNew(store, makeSession(id: "added"))
+            for _ in 0..<20 {
+                #expect(try await store.session(id: "added")?.id == "added")
+            }
+            #expect(try await store.sessions(limit: 10).sessions.count == 2)
+            let heldThroughout = !slowEnded.load(ordering: .sequentiallyConsistent)
+            #expect(heldThroughout)
+            release.signal()
+            #expect(try await slow.value == 1)
         }
     }
 }
