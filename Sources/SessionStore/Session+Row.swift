@@ -136,6 +136,36 @@ extension Session {
     }
 }
 
+extension SessionDeadlines {
+    /// The columns `SessionStore.runningSessionDeadlines()` selects, in this order.
+    static let columns = "id, ttlSeconds, idleTimeoutSeconds, createdAt, startedAt, lastActivityAt"
+
+    /// Reads a row that selected ``columns``.
+    init(row: Row) throws {
+        let reader = RowReader(row: row, what: "session")
+        let id: String = try reader[0, "id"]
+        reader.subject = "session '\(id)'"
+        self.init(
+            id: id, ttlSeconds: try reader[1, "ttlSeconds"], idleTimeoutSeconds: try reader[2, "idleTimeoutSeconds"],
+            createdAt: (try reader[3, "createdAt"] as Milliseconds).date,
+            startedAt: (try reader[4, "startedAt"] as Milliseconds?)?.date,
+            lastActivityAt: (try reader[5, "lastActivityAt"] as Milliseconds).date)
+    }
+}
+
+extension WorkspaceUse {
+    /// The columns `SessionStore.liveWorkspaceUses()` selects, in this order.
+    static let columns = "id, workspace, profile"
+
+    /// Reads a row that selected ``columns``.
+    init(row: Row) throws {
+        let reader = RowReader(row: row, what: "session")
+        let id: String = try reader[0, "id"]
+        reader.subject = "session '\(id)'"
+        self.init(sessionID: id, workspace: try reader[1, "workspace"], profile: try reader[2, "profile"])
+    }
+}
+
 extension Event {
     init(row: Row) throws {
         let reader = RowReader(row: row, what: "event")
@@ -175,9 +205,10 @@ struct Milliseconds: DatabaseValueConvertible, Hashable, Comparable {
 /// Reads columns of one row, turning decoding failures into `undecodable` errors that name the
 /// row and the column but never print values (a session row holds `env`).
 ///
-/// A session's columns are read at their `SessionColumn` positions. Other rows' columns are found
-/// by their exact names, indexed once per row: GRDB's lookup by name compares lowercased copies
-/// of every column's name.
+/// A session's columns are read at their `SessionColumn` positions, and the narrow reads' columns
+/// at the positions their queries select them in. Other rows' columns are found by their exact
+/// names, indexed once per row: GRDB's lookup by name compares lowercased copies of every column's
+/// name.
 private final class RowReader {
     let row: Row
     var subject: String
@@ -196,6 +227,14 @@ private final class RowReader {
     subscript<Value: DatabaseValueConvertible>(_ column: String) -> Value {
         get throws {
             guard let index = indexes[column] else { throw failure(column, because: "the row has no such column") }
+            return try value(at: index, column)
+        }
+    }
+
+    /// The value at `index` of a row whose query selects `column` there: no lookup by name.
+    subscript<Value: DatabaseValueConvertible>(_ index: Int, _ column: String) -> Value {
+        get throws {
+            guard index < row.count else { throw failure(column, because: "the row has no such column") }
             return try value(at: index, column)
         }
     }

@@ -53,6 +53,40 @@ public struct SessionCursor: Sendable, Hashable {
     }
 }
 
+/// A running session's limits and the times they are measured from (``SessionStore/runningSessionDeadlines()``).
+public struct SessionDeadlines: Sendable, Equatable {
+    public var id: String
+    public var ttlSeconds: Int?
+    public var idleTimeoutSeconds: Int?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var lastActivityAt: Date
+
+    public init(
+        id: String, ttlSeconds: Int?, idleTimeoutSeconds: Int?, createdAt: Date, startedAt: Date?, lastActivityAt: Date
+    ) {
+        self.id = id
+        self.ttlSeconds = ttlSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.lastActivityAt = lastActivityAt
+    }
+}
+
+/// A live session's workspace and profile (``SessionStore/liveWorkspaceUses()``).
+public struct WorkspaceUse: Sendable, Equatable {
+    public var sessionID: String
+    public var workspace: String
+    public var profile: String
+
+    public init(sessionID: String, workspace: String, profile: String) {
+        self.sessionID = sessionID
+        self.workspace = workspace
+        self.profile = profile
+    }
+}
+
 /// One page of a session listing.
 public struct SessionPage: Sendable, Equatable {
     public var sessions: [Session]
@@ -222,6 +256,49 @@ extension SessionStore {
         try await read("finding the session of container \(containerID.prefix(12))") { db in
             try db.cachedRow(Session.selectSQL + " WHERE containerID = ?", [containerID])
                 .map(Session.init(row:))
+        }
+    }
+
+    /// How many sessions are in each state; a state with none is absent. One query over the
+    /// state index, however many sessions there are: no row is read, so the metrics scrape and the
+    /// status line cost the same with ten sessions or with ten thousand exited ones.
+    public func sessionCounts() async throws -> [SessionState: Int] {
+        try await read("counting sessions by state") { db in
+            var counts: [SessionState: Int] = [:]
+            for row in try db.cachedRows("SELECT state, count(*) FROM session GROUP BY state") {
+                // A state this build does not know is counted under none, as listings skip it.
+                if let text: String = row[0], let state = SessionState(rawValue: text) { counts[state] = row[1] }
+            }
+            return counts
+        }
+    }
+
+    /// The running sessions that have a TTL or an idle timeout, with the times those are measured
+    /// from: what the reaper reads on every pass, without the rest of each row (decoding a whole
+    /// session, its JSON columns with it, costs many times more).
+    public func runningSessionDeadlines() async throws -> [SessionDeadlines] {
+        try await read("listing the running sessions' deadlines") { db in
+            try db.cachedRows(
+                """
+                SELECT \(SessionDeadlines.columns) FROM session
+                WHERE state = ? AND (ttlSeconds IS NOT NULL OR idleTimeoutSeconds IS NOT NULL)
+                ORDER BY createdAt, id
+                """, [SessionState.running.rawValue]
+            ).map(SessionDeadlines.init(row:))
+        }
+    }
+
+    /// The workspace and profile of every session that may hold a live container
+    /// (`SessionState.live`), in creation order: what the workspaces' reports need, sampled every
+    /// few seconds, without decoding the rest of each row.
+    public func liveWorkspaceUses() async throws -> [WorkspaceUse] {
+        let states = SessionState.live.map(\.rawValue).sorted()
+        let placeholders = Array(repeating: "?", count: states.count).joined(separator: ", ")
+        return try await read("listing the live sessions' workspaces") { db in
+            try db.cachedRows(
+                "SELECT \(WorkspaceUse.columns) FROM session WHERE state IN (\(placeholders)) ORDER BY createdAt, id",
+                StatementArguments(states)
+            ).map(WorkspaceUse.init(row:))
         }
     }
 

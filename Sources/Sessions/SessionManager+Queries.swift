@@ -36,10 +36,9 @@ extension SessionManager {
 
     /// How many sessions are in each state (for the metrics gauges and systemd's status line).
     public nonisolated func sessionCounts() async throws -> [SessionState: Int] {
+        let stored = try await store.sessionCounts()
         var counts: [SessionState: Int] = [:]
-        for state in SessionState.allCases where state != .removed {
-            counts[state] = try await store.sessions(inStates: [state]).count
-        }
+        for state in SessionState.allCases where state != .removed { counts[state] = stored[state] ?? 0 }
         return counts
     }
 

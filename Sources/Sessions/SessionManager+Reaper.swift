@@ -18,9 +18,9 @@ extension SessionManager {
                 self.activity.restore(activity)
             }
         }
-        let running: [Session]
+        let running: [SessionDeadlines]
         do {
-            running = try await store.sessions(inStates: [.running])
+            running = try await store.runningSessionDeadlines()
         } catch {
             logger.warning("the reaper could not list sessions", metadata: ["error": "\(error)"])
             return []

@@ -38,20 +38,20 @@ extension SessionManager {
     /// Every workspace the store knows, by name, with its usage.
     public nonisolated func workspaceReports() async throws -> [WorkspaceReport] {
         let records: [WorkspaceRecord]
-        let live: [Session]
+        let users: [String: [WorkspaceUse]]
         do {
             records = try await store.workspaceRecords()
-            live = try await store.sessions(inStates: SessionState.live)
+            users = Dictionary(grouping: try await store.liveWorkspaceUses(), by: \.workspace)
         } catch {
             throw SessionManagerError.store(error, "listing workspaces")
         }
         var reports: [WorkspaceReport] = []
         for record in records {
-            let users = live.filter { $0.workspace == record.name }
+            let uses = users[record.name] ?? []
             reports.append(
                 WorkspaceReport(
                     name: record.name, backend: workspaceBackend, usage: await sizeLimiter?.usage(of: record.name),
-                    sessions: users.map(\.id), profiles: Array(Set(users.map(\.profile))).sorted(),
+                    sessions: uses.map(\.sessionID), profiles: Array(Set(uses.map(\.profile))).sorted(),
                     createdAt: record.createdAt))
         }
         return reports

@@ -349,6 +349,69 @@ struct SessionCRUDTests {
         }
     }
 
+    @Test("counts by state agree with the listings, and a state without sessions is absent")
+    func countsByState() async throws {
+        try await withStore { store, _ in
+            for index in 0..<9 { try await insertNew(store, makeSession(id: "c\(index)")) }
+            for index in 0..<4 { try await store.transition(id: "c\(index)", from: [.creating], to: .starting) }
+            for index in 0..<2 { try await store.transition(id: "c\(index)", from: [.starting], to: .running) }
+            try await store.transition(id: "c8", from: [.creating], to: .failed)
+            let counts = try await store.sessionCounts()
+            #expect(counts == [.creating: 4, .starting: 2, .running: 2, .failed: 1])
+            for state in SessionState.allCases {
+                #expect(counts[state, default: 0] == (try await store.sessions(inStates: [state]).count))
+            }
+        }
+    }
+
+    @Test("the live sessions' workspaces: every session that may hold a container, in creation order")
+    func liveWorkspaceUses() async throws {
+        try await withStore { store, _ in
+            let base = wholeMilliseconds(Date(timeIntervalSince1970: 1_700_000_000))
+            for index in 0..<5 {
+                try await insertNew(store, makeSession(id: "w\(index)", createdAt: base.addingTimeInterval(Double(index))))
+            }
+            try await store.transition(id: "w1", from: [.creating], to: .starting)
+            try await store.transition(id: "w1", from: [.starting], to: .running)
+            try await store.transition(id: "w2", from: [.creating], to: .failed)
+            try await store.transition(id: "w3", from: [.creating], to: .starting)
+            let uses = try await store.liveWorkspaceUses()
+            let live = try await store.sessions(inStates: SessionState.live)
+            #expect(uses.map(\.sessionID) == ["w0", "w1", "w3", "w4"])
+            #expect(uses == live.map { WorkspaceUse(sessionID: $0.id, workspace: $0.workspace, profile: $0.profile) })
+        }
+    }
+
+    @Test("the reaper's deadlines: every running session with a TTL or an idle timeout, with its times")
+    func runningDeadlines() async throws {
+        try await withStore { store, _ in
+            let base = wholeMilliseconds(Date(timeIntervalSince1970: 1_700_000_000))
+            var limits: [String: (Int?, Int?)] = ["ttl": (60, nil), "idle": (nil, 30), "both": (60, 30), "none": (nil, nil)]
+            limits["starting"] = (60, 30)
+            for (offset, (id, limit)) in limits.sorted(by: { $0.key < $1.key }).enumerated() {
+                var session = makeSession(id: id, createdAt: base.addingTimeInterval(Double(offset)))
+                (session.ttlSeconds, session.idleTimeoutSeconds) = limit
+                try await insertNew(store, session)
+                try await store.transition(id: id, from: [.creating], to: .starting)
+                if id != "starting" {
+                    try await store.transition(id: id, from: [.starting], to: .running, at: base.addingTimeInterval(100))
+                }
+            }
+            try await store.touchActivity(id: "idle", at: base.addingTimeInterval(200))
+            let deadlines = try await store.runningSessionDeadlines()
+            #expect(deadlines.map(\.id) == ["both", "idle", "ttl"])
+            for deadline in deadlines {
+                let session = try #require(try await store.session(id: deadline.id))
+                #expect(
+                    deadline
+                        == SessionDeadlines(
+                            id: session.id, ttlSeconds: session.ttlSeconds, idleTimeoutSeconds: session.idleTimeoutSeconds,
+                            createdAt: session.createdAt, startedAt: session.startedAt, lastActivityAt: session.lastActivityAt))
+            }
+            #expect(deadlines.first { $0.id == "idle" }?.lastActivityAt == base.addingTimeInterval(200))
+        }
+    }
+
     @Test("touchActivity only moves lastActivityAt forward, in batches, and reports unknown ids")
     func activity() async throws {
         try await withStore { store, _ in
