@@ -203,14 +203,26 @@ public struct BenchReport: Sendable, Codable, Equatable {
         public var baselineRSSBytes: Int
         /// VmRSS with every session attached.
         public var rssBytes: Int
+        /// The daemon's CPU per second of wall time while every session sits idle with its viewer
+        /// attached (a window longer than the reaper's interval and the status line's), in
+        /// microseconds; nil in reports from before it was measured.
+        public var idleMicrosecondsPerSecond: Double?
+        /// The daemon's CPU per `GET /metrics` with every session attached, in microseconds; nil
+        /// in reports from before it was measured.
+        public var scrapeMicroseconds: Double?
         public var perSessionBytes: Double {
             sessions > 0 ? Double(rssBytes - baselineRSSBytes) / Double(sessions) : 0
         }
 
-        public init(sessions: Int, baselineRSSBytes: Int, rssBytes: Int) {
+        public init(
+            sessions: Int, baselineRSSBytes: Int, rssBytes: Int, idleMicrosecondsPerSecond: Double? = nil,
+            scrapeMicroseconds: Double? = nil
+        ) {
             self.sessions = sessions
             self.baselineRSSBytes = baselineRSSBytes
             self.rssBytes = rssBytes
+            self.idleMicrosecondsPerSecond = idleMicrosecondsPerSecond
+            self.scrapeMicroseconds = scrapeMicroseconds
         }
 
         /// The resident memory expected at `sessions` sessions, from this run's per-session cost.
@@ -218,13 +230,17 @@ public struct BenchReport: Sendable, Codable, Equatable {
             Double(baselineRSSBytes) + perSessionBytes * Double(target)
         }
 
-        enum CodingKeys: String, CodingKey { case sessions, baselineRSSBytes, rssBytes, perSessionBytes }
+        enum CodingKeys: String, CodingKey {
+            case sessions, baselineRSSBytes, rssBytes, perSessionBytes, idleMicrosecondsPerSecond, scrapeMicroseconds
+        }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             sessions = try container.decode(Int.self, forKey: .sessions)
             baselineRSSBytes = try container.decode(Int.self, forKey: .baselineRSSBytes)
             rssBytes = try container.decode(Int.self, forKey: .rssBytes)
+            idleMicrosecondsPerSecond = try container.decodeIfPresent(Double.self, forKey: .idleMicrosecondsPerSecond)
+            scrapeMicroseconds = try container.decodeIfPresent(Double.self, forKey: .scrapeMicroseconds)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -233,6 +249,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
             try container.encode(baselineRSSBytes, forKey: .baselineRSSBytes)
             try container.encode(rssBytes, forKey: .rssBytes)
             try container.encode(perSessionBytes, forKey: .perSessionBytes)
+            try container.encodeIfPresent(idleMicrosecondsPerSecond, forKey: .idleMicrosecondsPerSecond)
+            try container.encodeIfPresent(scrapeMicroseconds, forKey: .scrapeMicroseconds)
         }
     }
 

@@ -351,7 +351,7 @@ public struct Benchmark: Sendable {
         let release = Release()
         let attached = Counter()
         do {
-            let rss = try await withThrowingTaskGroup(of: Void.self) { group in
+            let measured = try await withThrowingTaskGroup(of: Void.self) { group in
                 for id in ids {
                     group.addTask {
                         let token = try await api.mintToken(session: id, ttlSeconds: 300)
@@ -376,18 +376,30 @@ public struct Benchmark: Sendable {
                 try await Task.sleep(for: .seconds(2))
                 let rss = try ResidentMemory.bytes(pid: pid)
                 logger.info("idle: all attached", metadata: ["rss": "\(rss)"])
+                // What the sessions cost while nothing happens: longer than the reaper's interval
+                // and the status line's, each of which reads the sessions once a pass.
+                let window = Duration.seconds(11)
+                let idle = try await ProcessCPU.spentByThreads(pid: pid) { try await Task.sleep(for: window) }
+                let scrapes = try await ProcessCPU.spentByThreads(pid: pid) {
+                    try await Self.requests(api.client(authenticated: false), "/metrics", count: Self.idleScrapes, status: 200)
+                }
                 release.open()
                 try await group.waitForAll()
-                return rss
+                return (rss, idle / Double(window.components.seconds), scrapes / Double(Self.idleScrapes))
             }
             try await removeAll(ids)
-            return .init(sessions: count, baselineRSSBytes: baseline, rssBytes: rss)
+            return .init(
+                sessions: count, baselineRSSBytes: baseline, rssBytes: measured.0, idleMicrosecondsPerSecond: measured.1,
+                scrapeMicroseconds: measured.2)
         } catch {
             release.open()
             try? await removeAll(ids)
             throw error
         }
     }
+
+    /// `GET /metrics` requests the idle section times (each reads the sessions' counts by state).
+    static let idleScrapes = 50
 
     /// Creates `count` sessions running ``BenchOptions/idleCommand``, a bounded number at a time.
     func createSessions(_ count: Int) async throws -> [String] {

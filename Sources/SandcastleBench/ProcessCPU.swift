@@ -51,6 +51,30 @@ enum ProcessCPU {
         return total
     }
 
+    /// The run time of each of `pid`'s threads alive now, by thread id.
+    static func threadMicroseconds(pid: Int32) -> [String: Double] {
+        let tids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        var times: [String: Double] = [:]
+        for tid in tids {
+            guard let line = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/schedstat", encoding: .utf8),
+                let first = line.split(whereSeparator: \.isWhitespace).first, let nanoseconds = Double(first)
+            else { continue }
+            times[tid] = nanoseconds / 1000
+        }
+        return times
+    }
+
+    /// What `pid`'s threads ran while `body` ran: each thread's run time now less its run time
+    /// before (all of it for a thread started meanwhile). Over seconds of an idle daemon, where
+    /// dispatch's idle threads exit, this stays exact where a sum over the threads alive at each
+    /// end would lose an exited thread's whole life; a thread that exits inside the window takes
+    /// only its time in the window with it.
+    static func spentByThreads(pid: Int32, _ body: () async throws -> Void) async rethrows -> Double {
+        let before = threadMicroseconds(pid: pid)
+        try await body()
+        return threadMicroseconds(pid: pid).reduce(0) { $0 + $1.value - (before[$1.key] ?? 0) }
+    }
+
     /// A process's threads alive now, read once: their run time in total and per group (a
     /// thread's name, `comm`, with its digits dropped, so that `NIO-ELT-0-#1` and `NIO-ELT-0-#0`
     /// count as one `NIO-ELT--#`), and how many times the scheduler put one of them on a CPU

@@ -184,6 +184,12 @@ extension BenchReport {
                 String(
                     format: "idle: %d attached sessions, daemon VmRSS %.1f MB (baseline %.1f MB, %.1f KB per session)",
                     idle.sessions, Double(idle.rssBytes) / 1e6, Double(idle.baselineRSSBytes) / 1e6, idle.perSessionBytes / 1e3))
+            if let perSecond = idle.idleMicrosecondsPerSecond, let scrape = idle.scrapeMicroseconds {
+                lines.append(
+                    String(
+                        format: "idle: daemon CPU %.0f us per second with them idle; %.0f us per GET /metrics",
+                        perSecond, scrape))
+            }
         }
         if let files { lines += files.tableLines(row) }
         if let egress { lines += egress.tableLines(row) }

@@ -117,6 +117,25 @@ struct BenchReportTests {
         #expect(verdict.detail.contains("projected"))
     }
 
+    @Test func theIdleSessionsCPURoundTripsIsPrintedAndMayBeAbsent() throws {
+        var report = BenchReport()
+        report.idle = .init(
+            sessions: 500, baselineRSSBytes: 57_000_000, rssBytes: 86_000_000, idleMicrosecondsPerSecond: 1_300,
+            scrapeMicroseconds: 420)
+        let data = try report.jsonData()
+        #expect(try BenchReport.decode(data) == report)
+        #expect(report.table().contains("idle: daemon CPU 1300 us per second with them idle; 420 us per GET /metrics"))
+        // A report from before these were measured.
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        var idle = try #require(object["idle"] as? [String: Any])
+        idle["idleMicrosecondsPerSecond"] = nil
+        idle["scrapeMicroseconds"] = nil
+        object["idle"] = idle
+        let earlier = try BenchReport.decode(try JSONSerialization.data(withJSONObject: object))
+        #expect(earlier.idle?.idleMicrosecondsPerSecond == nil && earlier.idle?.rssBytes == 86_000_000)
+        #expect(!earlier.table().contains("per GET /metrics"))
+    }
+
     @Test func jsonShapeRoundTripsWithDerivedFields() throws {
         let report = Self.sampleReport()
         let data = try report.jsonData()

@@ -7,7 +7,8 @@ import Glibc
 #endif
 
 /// What the bench reads of a process from the scheduler, checked on the test process itself.
-@Suite("Benchmark: the scheduler's per-thread figures")
+// One at a time: each reads the whole test process's threads, which another test's threads would change.
+@Suite("Benchmark: the scheduler's per-thread figures", .serialized)
 struct ProcessCPUTests {
     @Test func aThreadThatSleepsAndWakesIsCountedEachTime() throws {
         let before = try #require(ProcessCPU.threads(pid: getpid())?.slices)
@@ -57,5 +58,32 @@ struct ProcessCPUTests {
         counted.signal()
         #expect(before.groupSlices["bench-test-"] == nil)
         #expect((after.groupSlices["bench-test-"] ?? 0) >= 20, "\(after.groupSlices)")
+    }
+
+    @Test func aThreadThatExitsInsideTheIdleWindowTakesOnlyItsTimeInItWithIt() async throws {
+        // A thread that has run for 40 ms ends inside the window; the caller spins 20 ms in it.
+        let ran = DispatchSemaphore(value: 0)
+        let end = DispatchSemaphore(value: 0)
+        let ended = DispatchSemaphore(value: 0)
+        Thread {
+            Self.spin(milliseconds: 40)
+            ran.signal()
+            end.wait()
+            ended.signal()
+        }.start()
+        ran.wait()
+        let spent = await ProcessCPU.spentByThreads(pid: getpid()) {
+            end.signal()
+            ended.wait()
+            usleep(20_000)
+            Self.spin(milliseconds: 20)
+        }
+        // Read as the threads alive at each end, the ended thread's 40 ms would come off the 20.
+        #expect(spent >= 15_000, "\(spent) us")
+    }
+
+    static func spin(milliseconds: Int) {
+        let end = ContinuousClock.now + .milliseconds(milliseconds)
+        while ContinuousClock.now < end {}
     }
 }
