@@ -38,17 +38,8 @@ enum ProcessCPU {
     /// names: cheaper than ``threads(pid:)``, which also reads every thread's `comm`, when only
     /// the total counts (the client's every window, every process of the machine's).
     static func schedulerMicroseconds(pid: Int32) -> Double? {
-        guard let tids = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !tids.isEmpty else {
-            return nil
-        }
-        var total = 0.0
-        for tid in tids {
-            guard let line = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/schedstat", encoding: .utf8),
-                let first = line.split(whereSeparator: \.isWhitespace).first, let nanoseconds = Double(first)
-            else { continue }
-            total += nanoseconds / 1000
-        }
-        return total
+        let times = threadMicroseconds(pid: pid)
+        return times.isEmpty ? nil : times.values.reduce(0, +)
     }
 
     /// The run time of each of `pid`'s threads alive now, by thread id.
