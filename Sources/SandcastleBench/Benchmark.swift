@@ -351,7 +351,7 @@ public struct Benchmark: Sendable {
         let release = Release()
         let attached = Counter()
         do {
-            let measured = try await withThrowingTaskGroup(of: Void.self) { group in
+            let measured = try await withThrowingTaskGroup(of: Void.self) { group -> BenchReport.Idle in
                 for id in ids {
                     group.addTask {
                         let token = try await api.mintToken(session: id, ttlSeconds: 300)
@@ -385,12 +385,13 @@ public struct Benchmark: Sendable {
                 }
                 release.open()
                 try await group.waitForAll()
-                return (rss, idle / Double(window.components.seconds), scrapes / Double(Self.idleScrapes))
+                return .init(
+                    sessions: count, baselineRSSBytes: baseline, rssBytes: rss,
+                    idleMicrosecondsPerSecond: idle / Double(window.components.seconds),
+                    scrapeMicroseconds: scrapes / Double(Self.idleScrapes))
             }
             try await removeAll(ids)
-            return .init(
-                sessions: count, baselineRSSBytes: baseline, rssBytes: measured.0, idleMicrosecondsPerSecond: measured.1,
-                scrapeMicroseconds: measured.2)
+            return measured
         } catch {
             release.open()
             try? await removeAll(ids)
