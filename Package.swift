@@ -82,11 +82,11 @@ let package = Package(
         // report every problem with its field and line.
         .target(
             name: "TOMLConfig",
-            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["JSONText", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .testTarget(
             name: "TOMLConfigTests",
-            dependencies: ["TOMLConfig"]
+            dependencies: ["TOMLConfig", "JSONText"]
         ),
 
         // Egress allow lists and the decisions on them: host patterns, CIDR blocks, port ranges and

@@ -63,7 +63,7 @@ public struct NewEvent: Sendable, Equatable {
     }
 }
 
-/// The JSON coders the store uses for its JSON text columns.
+/// The JSON encoder of events' payloads (the session columns are written and read by `JSONText`).
 enum JSONCoding {
     /// Sorted keys, so equal values give equal text.
     static let encoder: JSONEncoder = {
@@ -72,7 +72,6 @@ enum JSONCoding {
         return encoder
     }()
 
-    static let decoder = JSONDecoder()
 
     static func text(_ value: some Encodable) throws -> String {
         String(decoding: try encoder.encode(value), as: UTF8.self)

@@ -109,12 +109,12 @@ extension Session {
         }
         self.init(
             id: id,
-            labels: try reader.json(.labels),
+            labels: try reader.stringMap(.labels),
             owner: try reader[.owner],
             profile: try reader[.profile],
             image: try reader[.image],
-            command: try reader.json(.command),
-            env: try reader.json(.env),
+            command: try reader.strings(.command),
+            env: try reader.strings(.env),
             workspace: try reader[.workspace],
             workspaceUID: try reader[.workspaceUID],
             containerName: try reader[.containerName],
@@ -254,12 +254,23 @@ private final class RowReader {
         }
     }
 
-    func json<Value: Decodable>(_ column: SessionColumn) throws -> Value {
+    /// A JSON array of strings (`command`, `env`).
+    func strings(_ column: SessionColumn) throws -> [String] {
         let text: String = try self[column]
         do {
-            return try JSONCoding.decoder.decode(Value.self, from: Data(text.utf8))
+            return try JSONText.strings(reading: text)
         } catch {
-            throw failure(column.name, because: "its JSON text does not decode as \(Value.self)")
+            throw failure(column.name, because: "its JSON text is not an array of strings (\(error))")
+        }
+    }
+
+    /// A JSON object of string values (`labels`).
+    func stringMap(_ column: SessionColumn) throws -> [String: String] {
+        let text: String = try self[column]
+        do {
+            return try JSONText.stringMap(reading: text)
+        } catch {
+            throw failure(column.name, because: "its JSON text is not an object of strings (\(error))")
         }
     }
 

@@ -22,14 +22,6 @@ struct SessionRequestTests {
         #expect(request == expected)
     }
 
-    @Test("any Decoder is strict too")
-    func decoderIsStrict() {
-        let json = #"{"image": "a:1", "profile": "default", "workspace": "w", "extra": 1}"#
-        #expect(throws: SessionRequestRejected.self) {
-            try JSONDecoder().decode(SessionLaunchRequest.self, from: Data(json.utf8))
-        }
-    }
-
     @Test("engine fields are refused, each with its own reason")
     func engineFields() throws {
         let rejection = try #require(

@@ -91,11 +91,16 @@ struct SessionsAPITests {
                 (String(repeating: "[", count: 2000) + String(repeating: "]", count: 2000), "deep nesting"),
                 (String(buffer: fixture.createBody("w", extra: #""ttlSeconds":-5"#)), "a negative ttl"),
                 (String(buffer: fixture.createBody("w", extra: #""ttlSeconds":99999999999999999999999"#)), "an overflowing ttl"),
+                (String(buffer: fixture.createBody("w", extra: #""image":"other:1""#)), "a key given twice"),
+                (#"{"image":"a:1","profile":"default","workspace":"w",}"#, "a comma before the closing brace"),
             ] {
                 let response = try await post(body)
                 #expect(response.status == .badRequest || response.status == .unprocessableContent, "\(what): \(response.status)")
                 #expect(response.errorCode == "invalid_request" || response.errorCode == "policy_violation", "\(what)")
             }
+            // Text that is not JSON: the message says what was expected where.
+            let notJSON = try await post(#"{"image": }"#)
+            #expect(String(buffer: notJSON.body).contains("not valid JSON: expected a value at byte 10"))
             let tooLarge = try await post("{\"image\":\"" + String(repeating: "a", count: 8000) + "\"}")
             #expect(tooLarge.status == .contentTooLarge)
             #expect(tooLarge.errorCode == "body_too_large")

@@ -235,6 +235,25 @@ struct SessionCRUDTests {
         }
     }
 
+    @Test("a JSON column damaged outside the daemon is an undecodable error naming the column, not its value")
+    func damagedJSONColumn() async throws {
+        try await withStore { store, _ in
+            try await insertNew(store, makeSession(id: "d1"))
+            // Shapes SQLite's checks let through (valid JSON, an array or an object) with a value
+            // that is not a string.
+            for (column, text) in [("env", #"["SECRET=1", 2]"#), ("command", #"["sh", {}]"#), ("labels", #"{"a": ["SECRET"]}"#)] {
+                try await store.dbPool.write { db in
+                    try db.execute(sql: "UPDATE session SET labels = '{}', command = '[]', env = '[]' WHERE id = 'd1'")
+                    try db.execute(sql: "UPDATE session SET \(column) = ? WHERE id = 'd1'", arguments: [text])
+                }
+                let error = await #expect(throws: SessionStoreError.self) { try await store.session(id: "d1") }
+                #expect(error?.code == .undecodable)
+                #expect(error?.message.contains("column '\(column)' of session 'd1'") == true, "\(error?.message ?? "")")
+                #expect(error?.message.contains("SECRET") == false)
+            }
+        }
+    }
+
     @Test("every column is written to its own place, on insert and on update")
     func everyColumnKeepsItsValue() async throws {
         try await withStore { store, _ in

@@ -60,11 +60,9 @@ public struct SessionLaunchRequest: Sendable, Equatable, Encodable {
     {
         let node: ConfigNode
         do {
-            node = try JSONDecoder().decode(ConfigNode.self, from: data)
+            node = try ConfigNode(json: data)
         } catch {
-            throw SessionRequestRejected(problems: [
-                RequestProblem(.malformed, field: "", "not valid JSON: \(describeJSONError(error))")
-            ])
+            throw SessionRequestRejected(problems: [RequestProblem(.malformed, field: "", "not valid JSON: \(error)")])
         }
         return try parse(node, extraStringKeys: extraStringKeys)
     }
@@ -108,13 +106,6 @@ public struct SessionLaunchRequest: Sendable, Equatable, Encodable {
 
     private static func malformed(_ log: ProblemLog) -> [RequestProblem] {
         log.entries.map { RequestProblem(.malformed, field: $0.field, value: $0.value, $0.message) }
-    }
-}
-
-extension SessionLaunchRequest: Decodable {
-    /// Strict like `decode(strictJSON:)`; throws `SessionRequestRejected`.
-    public init(from decoder: any Decoder) throws {
-        self = try Self.parse(ConfigNode(from: decoder)).request
     }
 }
 

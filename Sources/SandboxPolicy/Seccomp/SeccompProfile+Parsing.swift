@@ -7,9 +7,9 @@ extension SeccompProfile {
     static func parse(json: Data, log: ProblemLog) -> SeccompProfile? {
         let node: ConfigNode
         do {
-            node = try JSONDecoder().decode(ConfigNode.self, from: json)
+            node = try ConfigNode(json: json)
         } catch {
-            log.report("", "not valid JSON: \(describeJSONError(error))")
+            log.report("", "not valid JSON: \(error)")
             return nil
         }
         guard let root = ConfigTable.root(node, log: log) else { return nil }
@@ -99,13 +99,4 @@ extension ConfigTable {
             return nil
         }
     }
-}
-
-/// The decoder's message for malformed JSON, without Foundation's boilerplate.
-func describeJSONError(_ error: any Error) -> String {
-    if case DecodingError.dataCorrupted(let context) = error {
-        let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-        return underlying ?? context.debugDescription
-    }
-    return String(describing: error)
 }

@@ -1,0 +1,301 @@
+import Foundation
+
+/// Reading JSON text: the two shapes the store keeps in its JSON columns (an array of strings, an
+/// object of string values) here, and any value through ``JSONReader`` (requests and seccomp
+/// profiles, read into the policy's document tree).
+///
+/// `JSONDecoder` reads through `Decodable`'s generic containers, about 20,000 instructions for a
+/// short column and 90,000 for a launch request, where scanning the bytes costs a tenth of that:
+/// every listing, every `GET` of a session and every exec reads three such columns a row, and
+/// every launch a request. The reader accepts what RFC 8259 allows (whitespace between tokens,
+/// every escape, `\u` surrogate pairs) and nothing else: a control character inside a string, a
+/// lone surrogate, bytes that are not UTF-8 or trailing text are errors that say where. A key
+/// given twice in one object is an error too: two readers of the same text (the web tier's and
+/// this one) must not see two different values.
+extension JSONText {
+    /// Text that is not the JSON asked for.
+    public struct ReadError: Error, Equatable, CustomStringConvertible {
+        /// The byte offset in the text's UTF-8 where reading stopped.
+        public var offset: Int
+        /// What was expected there.
+        public var reason: String
+
+        public init(offset: Int, reason: String) {
+            self.offset = offset
+            self.reason = reason
+        }
+
+        public var description: String { "\(reason) at byte \(offset)" }
+    }
+
+    /// The strings of a JSON array of strings (`["a","b"]`).
+    public static func strings(reading text: String) throws(ReadError) -> [String] {
+        try JSONReader.read(text) { reader throws(ReadError) in
+            var values: [String] = []
+            try reader.elements(of: .array) { reader throws(ReadError) in values.append(try reader.string()) }
+            return values
+        }
+    }
+
+    /// The members of a JSON object of string values (`{"k":"v"}`).
+    public static func stringMap(reading text: String) throws(ReadError) -> [String: String] {
+        try JSONReader.read(text) { reader throws(ReadError) in
+            var values: [String: String] = [:]
+            try reader.members { reader, key throws(ReadError) in values.updateValue(try reader.string(), forKey: key) == nil }
+            return values
+        }
+    }
+}
+
+/// A cursor over the UTF-8 of one JSON text, which it has checked is valid UTF-8 (so a run of
+/// bytes between two ASCII bytes is valid UTF-8 too). Its readers skip the whitespace before
+/// their token.
+package struct JSONReader {
+    package enum Container {
+        case array, object
+
+        var bytes: (open: UInt8, close: UInt8) {
+            self == .array ? (UInt8(ascii: "["), UInt8(ascii: "]")) : (UInt8(ascii: "{"), UInt8(ascii: "}"))
+        }
+        var name: String { self == .array ? "an array" : "an object" }
+    }
+
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var index = 0
+
+    private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    /// Runs `body` over `text`, then requires the end of the text.
+    package static func read<Value>(
+        _ text: String, _ body: (inout JSONReader) throws(JSONText.ReadError) -> Value
+    ) throws(JSONText.ReadError) -> Value {
+        var text = text
+        return try text.withUTF8 { utf8 in
+            var reader = JSONReader(utf8)
+            return Result { () throws(JSONText.ReadError) in
+                let value = try body(&reader)
+                try reader.end()
+                return value
+            }
+        }.get()
+    }
+
+    /// Runs `body` over `data` (which must be UTF-8), then requires the end of the text.
+    package static func read<Value>(
+        _ data: Data, _ body: (inout JSONReader) throws(JSONText.ReadError) -> Value
+    ) throws(JSONText.ReadError) -> Value {
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw JSONText.ReadError(offset: invalidUTF8Offset(data), reason: "bytes that are not UTF-8")
+        }
+        return try read(text, body)
+    }
+
+    /// The offset of the first byte of `data` that does not begin valid UTF-8.
+    private static func invalidUTF8Offset(_ data: Data) -> Int {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = data.makeIterator()
+        var offset = 0
+        while case .valid(let scalar) = parser.parseScalar(from: &iterator) { offset += scalar.count }
+        return offset
+    }
+
+    package func failure(_ reason: String) -> JSONText.ReadError { JSONText.ReadError(offset: index, reason: reason) }
+
+    /// The next byte after whitespace; nil at the end of the text.
+    package mutating func peek() -> UInt8? {
+        skipWhitespace()
+        return index < bytes.count ? bytes[index] : nil
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"): index += 1
+            default: return
+            }
+        }
+    }
+
+    /// Consumes `byte` or fails with "expected `what`".
+    private mutating func expect(_ byte: UInt8, _ what: String) throws(JSONText.ReadError) {
+        guard peek() == byte else { throw failure("expected \(what)") }
+        index += 1
+    }
+
+    private mutating func end() throws(JSONText.ReadError) {
+        guard peek() == nil else { throw failure("expected the end of the text") }
+    }
+
+    /// An array or an object: its elements, separated by commas, each read by `element`.
+    package mutating func elements(
+        of container: Container, _ element: (inout JSONReader) throws(JSONText.ReadError) -> Void
+    ) throws(JSONText.ReadError) {
+        let (open, close) = container.bytes
+        try expect(open, "\(container.name)")
+        if peek() == close {
+            index += 1
+            return
+        }
+        while true {
+            try element(&self)
+            switch peek() {
+            case UInt8(ascii: ","): index += 1
+            case close:
+                index += 1
+                return
+            default: throw failure("expected ',' or '\(Unicode.Scalar(close))' in \(container.name)")
+            }
+        }
+    }
+
+    /// An object: each member's key, then `value` reads its value and says whether the key was
+    /// new; a key given twice is an error.
+    package mutating func members(
+        _ value: (inout JSONReader, String) throws(JSONText.ReadError) -> Bool
+    ) throws(JSONText.ReadError) {
+        try elements(of: .object) { reader throws(JSONText.ReadError) in
+            _ = reader.peek()
+            let start = reader.index
+            let key = try reader.string()
+            try reader.expect(UInt8(ascii: ":"), "':' after an object's key")
+            guard try value(&reader, key) else {
+                throw JSONText.ReadError(offset: start, reason: "the key \"\(key)\" given twice")
+            }
+        }
+    }
+
+    /// `true`, `false` or `null`, whichever the text has.
+    package mutating func literal() throws(JSONText.ReadError) -> Bool? {
+        for (word, value) in [("true", true as Bool?), ("false", false), ("null", nil)] where matches(word) {
+            index += word.utf8.count
+            return value
+        }
+        throw failure("expected a value")
+    }
+
+    private mutating func matches(_ word: String) -> Bool {
+        guard peek() != nil, bytes.count - index >= word.utf8.count else { return false }
+        return zip(word.utf8, bytes[index...]).allSatisfy { $0 == $1 }
+    }
+
+    /// A number as JSON writes it (`-`, digits without a leading zero, a fraction, an exponent):
+    /// its text, and whether it has neither fraction nor exponent.
+    package mutating func number() throws(JSONText.ReadError) -> (text: String, integral: Bool) {
+        _ = peek()
+        let start = index
+        func digits() -> Int {
+            let first = index
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            return index - first
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        let leadingZero = index < bytes.count && bytes[index] == UInt8(ascii: "0")
+        let whole = digits()
+        guard whole > 0, !(leadingZero && whole > 1) else {
+            index = start
+            throw failure(whole == 0 ? "expected a value" : "a number with a leading zero")
+        }
+        var integral = true
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            integral = false
+            guard digits() > 0 else { throw failure("expected a digit after a number's '.'") }
+        }
+        if index < bytes.count, bytes[index] | 0x20 == UInt8(ascii: "e") {
+            index += 1
+            integral = false
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { throw failure("expected a digit in a number's exponent") }
+        }
+        return (String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self), integral)
+    }
+
+    /// A string: runs without escapes are taken whole, escapes decoded.
+    package mutating func string() throws(JSONText.ReadError) -> String {
+        try expect(UInt8(ascii: "\""), "a string")
+        var start = index
+        var escaped = false
+        var decoded: [UInt8] = []  // used once an escape is met
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let run = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                index += 1
+                guard escaped else { return String(decoding: run, as: UTF8.self) }
+                decoded.append(contentsOf: run)
+                return String(decoding: decoded, as: UTF8.self)
+            }
+            if byte < 0x20 { throw failure("a control character must be escaped inside a string") }
+            guard byte == UInt8(ascii: "\\") else {
+                index += 1
+                continue
+            }
+            escaped = true
+            decoded.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+            try escape(into: &decoded)
+            start = index
+        }
+        throw failure("a string that is not closed")
+    }
+
+    /// The escape at `index` (a backslash), appended as UTF-8; `index` moves past it.
+    private mutating func escape(into text: inout [UInt8]) throws(JSONText.ReadError) {
+        guard index + 1 < bytes.count else { throw failure("an escape that is not complete") }
+        let letter = bytes[index + 1]
+        let simple: UInt8? =
+            switch letter {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): letter
+            case UInt8(ascii: "b"): 0x08
+            case UInt8(ascii: "f"): 0x0C
+            case UInt8(ascii: "n"): 0x0A
+            case UInt8(ascii: "r"): 0x0D
+            case UInt8(ascii: "t"): 0x09
+            default: nil
+            }
+        if let simple {
+            text.append(simple)
+            index += 2
+            return
+        }
+        guard letter == UInt8(ascii: "u") else { throw failure("an escape JSON does not have") }
+        let start = index
+        func unpaired(_ reason: String) -> JSONText.ReadError { JSONText.ReadError(offset: start, reason: reason) }
+        let first = try hexUnit()
+        let scalar: Unicode.Scalar?
+        switch first {
+        case 0xD800...0xDBFF:
+            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+            else { throw unpaired("a high surrogate escape without its low surrogate") }
+            let second = try hexUnit()
+            guard (0xDC00...0xDFFF).contains(second) else {
+                throw unpaired("a high surrogate escape without its low surrogate")
+            }
+            scalar = Unicode.Scalar(0x10000 + ((UInt32(first) - 0xD800) << 10) + (UInt32(second) - 0xDC00))
+        case 0xDC00...0xDFFF:
+            throw unpaired("a low surrogate escape without its high surrogate")
+        default:
+            scalar = Unicode.Scalar(first)
+        }
+        guard let scalar else { throw unpaired("an escape of no Unicode scalar") }
+        text.append(contentsOf: UTF8.encode(scalar)!)
+    }
+
+    /// `\uXXXX` at `index`: its code unit; `index` moves past it.
+    private mutating func hexUnit() throws(JSONText.ReadError) -> UInt16 {
+        guard index + 6 <= bytes.count else { throw failure("a \\u escape needs four hex digits") }
+        var unit: UInt16 = 0
+        for offset in 2..<6 {
+            let byte = bytes[index + offset]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw failure("a \\u escape needs four hex digits")
+            }
+            unit = unit << 4 | UInt16(digit)
+        }
+        index += 6
+        return unit
+    }
+}
