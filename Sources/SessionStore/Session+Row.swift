@@ -224,7 +224,7 @@ private final class RowReader {
         self.subject = "a stored \(what)"
     }
 
-    subscript<Value: DatabaseValueConvertible>(_ column: String) -> Value {
+    subscript<Value: StoredColumn>(_ column: String) -> Value {
         get throws {
             guard let index = indexes[column] else { throw failure(column, because: "the row has no such column") }
             return try value(at: index, column)
@@ -232,26 +232,23 @@ private final class RowReader {
     }
 
     /// The value at `index` of a row whose query selects `column` there: no lookup by name.
-    subscript<Value: DatabaseValueConvertible>(_ index: Int, _ column: String) -> Value {
+    subscript<Value: StoredColumn>(_ index: Int, _ column: String) -> Value {
         get throws {
             guard index < row.count else { throw failure(column, because: "the row has no such column") }
             return try value(at: index, column)
         }
     }
 
-    subscript<Value: DatabaseValueConvertible>(_ column: SessionColumn) -> Value {
-        get throws {
-            guard column.rawValue < row.count else { throw failure(column.name, because: "the row has no such column") }
-            return try value(at: column.rawValue, column.name)
-        }
+    subscript<Value: StoredColumn>(_ column: SessionColumn) -> Value {
+        get throws { try self[column.rawValue, column.name] }
     }
 
-    private func value<Value: DatabaseValueConvertible>(at index: Int, _ column: String) throws -> Value {
-        do {
-            return try row.decode(Value.self, atIndex: index)
-        } catch {
+    /// The value as stored, taken from the row's values by position, converted as `Value`.
+    private func value<Value: StoredColumn>(at index: Int, _ column: String) throws -> Value {
+        guard let value = Value.read(row[row.index(row.startIndex, offsetBy: index)].1) else {
             throw failure(column, because: "expected \(Value.self)")
         }
+        return value
     }
 
     /// A JSON array of strings (`command`, `env`).
@@ -279,5 +276,38 @@ private final class RowReader {
             code: .undecodable,
             message: "column '\(column)' of \(subject) cannot be read: \(reason). The database was changed "
                 + "outside the daemon or is damaged; run an integrity check.")
+    }
+}
+
+/// A type `RowReader` reads a column as. GRDB's own conversions of optionals and of its protocol's
+/// types are generic code in its module, which looks `Optional`'s metadata up on every call (a
+/// third of a session row's decoding, when every column went through them). These conformances
+/// are this module's, so each read is specialized where it is made: NULL tested for, the value
+/// converted as its concrete type.
+protocol StoredColumn {
+    /// The stored value as this type; nil when it is not one.
+    static func read(_ stored: DatabaseValue) -> Self?
+}
+
+extension String: StoredColumn {
+    static func read(_ stored: DatabaseValue) -> String? { fromDatabaseValue(stored) }
+}
+
+extension Int: StoredColumn {
+    static func read(_ stored: DatabaseValue) -> Int? { fromDatabaseValue(stored) }
+}
+
+extension Int64: StoredColumn {
+    static func read(_ stored: DatabaseValue) -> Int64? { fromDatabaseValue(stored) }
+}
+
+extension Milliseconds: StoredColumn {
+    static func read(_ stored: DatabaseValue) -> Milliseconds? { fromDatabaseValue(stored) }
+}
+
+extension Optional: StoredColumn where Wrapped: StoredColumn {
+    /// NULL is `.some(nil)`; any other value must be a `Wrapped`.
+    static func read(_ stored: DatabaseValue) -> Wrapped?? {
+        stored.isNull ? .some(nil) : Wrapped.read(stored).map(Optional.some)
     }
 }
