@@ -56,7 +56,11 @@ public struct JSONText: Sendable {
 
     public mutating func integer(_ value: some BinaryInteger) {
         beginValue()
-        bytes.append(contentsOf: String(value).utf8)
+        if let value = Int64(exactly: value) {
+            appendDigits(value, 1)
+        } else {
+            bytes.append(contentsOf: String(value).utf8)
+        }
     }
 
     public mutating func bool(_ value: Bool) {
@@ -77,17 +81,17 @@ public struct JSONText: Sendable {
         gmtime_r(&seconds, &parts)
         beginValue()
         bytes.append(UInt8(ascii: "\""))
-        appendDigits(Int(parts.tm_year) + 1900, 4)
+        appendDigits(Int64(parts.tm_year) + 1900, 4)
         bytes.append(UInt8(ascii: "-"))
-        appendDigits(Int(parts.tm_mon) + 1, 2)
+        appendDigits(Int64(parts.tm_mon) + 1, 2)
         bytes.append(UInt8(ascii: "-"))
-        appendDigits(Int(parts.tm_mday), 2)
+        appendDigits(Int64(parts.tm_mday), 2)
         bytes.append(UInt8(ascii: "T"))
-        appendDigits(Int(parts.tm_hour), 2)
+        appendDigits(Int64(parts.tm_hour), 2)
         bytes.append(UInt8(ascii: ":"))
-        appendDigits(Int(parts.tm_min), 2)
+        appendDigits(Int64(parts.tm_min), 2)
         bytes.append(UInt8(ascii: ":"))
-        appendDigits(Int(parts.tm_sec), 2)
+        appendDigits(Int64(parts.tm_sec), 2)
         bytes.append(contentsOf: "Z\"".utf8)
     }
 
@@ -208,11 +212,23 @@ public struct JSONText: Sendable {
         if filled & bit != 0 { bytes.append(UInt8(ascii: ",")) } else { filled |= bit }
     }
 
-    /// `value` in decimal, zero-padded to `width` digits.
-    private mutating func appendDigits(_ value: Int, _ width: Int) {
-        let digits = String(value).utf8
-        if digits.count < width { bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - digits.count)) }
-        bytes.append(contentsOf: digits)
+    /// `value` in decimal, its digits zero-padded to `width`, written straight into the text
+    /// (`String(value)` allocates a string per number: a listing writes four dates a session).
+    private mutating func appendDigits(_ value: Int64, _ width: Int) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        let magnitude = value.magnitude
+        // The power of ten of the leading digit (at most 10^18: Int64's magnitude is below 10^19).
+        var power: UInt64 = 1
+        var count = 1
+        while magnitude / power >= 10 {
+            power *= 10
+            count += 1
+        }
+        if width > count { bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - count)) }
+        while power > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude / power % 10))
+            power /= 10
+        }
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)

@@ -95,4 +95,26 @@ struct JSONTextTests {
         nulls.endArray()
         #expect(nulls.text == "[null,18446744073709551615,false,{}]")
     }
+
+    @Test("integers and dates: the encoder's digits, signs and zero padding")
+    func numbersAndDates() throws {
+        let integers: [Int64] = [0, 7, -1, 10, -10, 1_000_000, Int64.min, Int64.max]
+        var text = JSONText()
+        text.beginArray()
+        for value in integers { text.integer(value) }
+        text.integer(UInt64.max)
+        text.endArray()
+        let expected = "[" + (integers.map { String($0) } + [String(UInt64.max)]).joined(separator: ",") + "]"
+        #expect(text.text == expected)
+
+        let encoder = Self.encoder(escapingSlashes: false)
+        encoder.dateEncodingStrategy = .iso8601
+        // The epoch, a moment with milliseconds (rounded down), single-digit fields, before 1970.
+        let dates = [0, 1_796_500_800.999, 1_000_000_001, -86_400 * 365.0].map(Date.init(timeIntervalSince1970:))
+        var written = JSONText()
+        written.beginArray()
+        for date in dates { written.date(date) }
+        written.endArray()
+        #expect(written.text == String(decoding: try encoder.encode(dates), as: UTF8.self))
+    }
 }
