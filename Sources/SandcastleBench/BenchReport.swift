@@ -210,19 +210,23 @@ public struct BenchReport: Sendable, Codable, Equatable {
         /// The daemon's CPU per `GET /metrics` with every session attached, in microseconds; nil
         /// in reports from before it was measured.
         public var scrapeMicroseconds: Double?
+        /// The daemon's CPU per `GET /v1/sessions` of one page holding every session (up to
+        /// 1,000), in microseconds; nil in reports from before it was measured.
+        public var listMicroseconds: Double?
         public var perSessionBytes: Double {
             sessions > 0 ? Double(rssBytes - baselineRSSBytes) / Double(sessions) : 0
         }
 
         public init(
             sessions: Int, baselineRSSBytes: Int, rssBytes: Int, idleMicrosecondsPerSecond: Double? = nil,
-            scrapeMicroseconds: Double? = nil
+            scrapeMicroseconds: Double? = nil, listMicroseconds: Double? = nil
         ) {
             self.sessions = sessions
             self.baselineRSSBytes = baselineRSSBytes
             self.rssBytes = rssBytes
             self.idleMicrosecondsPerSecond = idleMicrosecondsPerSecond
             self.scrapeMicroseconds = scrapeMicroseconds
+            self.listMicroseconds = listMicroseconds
         }
 
         /// The resident memory expected at `sessions` sessions, from this run's per-session cost.
@@ -231,7 +235,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case sessions, baselineRSSBytes, rssBytes, perSessionBytes, idleMicrosecondsPerSecond, scrapeMicroseconds
+            case sessions, baselineRSSBytes, rssBytes, perSessionBytes, idleMicrosecondsPerSecond, scrapeMicroseconds,
+                listMicroseconds
         }
 
         public init(from decoder: any Decoder) throws {
@@ -241,6 +246,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
             rssBytes = try container.decode(Int.self, forKey: .rssBytes)
             idleMicrosecondsPerSecond = try container.decodeIfPresent(Double.self, forKey: .idleMicrosecondsPerSecond)
             scrapeMicroseconds = try container.decodeIfPresent(Double.self, forKey: .scrapeMicroseconds)
+            listMicroseconds = try container.decodeIfPresent(Double.self, forKey: .listMicroseconds)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -251,6 +257,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
             try container.encode(perSessionBytes, forKey: .perSessionBytes)
             try container.encodeIfPresent(idleMicrosecondsPerSecond, forKey: .idleMicrosecondsPerSecond)
             try container.encodeIfPresent(scrapeMicroseconds, forKey: .scrapeMicroseconds)
+            try container.encodeIfPresent(listMicroseconds, forKey: .listMicroseconds)
         }
     }
 

@@ -383,12 +383,21 @@ public struct Benchmark: Sendable {
                 let scrapes = try await ProcessCPU.spentByThreads(pid: pid) {
                     try await Self.requests(api.client(authenticated: false), "/metrics", count: Self.idleScrapes, status: 200)
                 }
+                // The web tier's listing: one page holding every session, each row read from the store.
+                // The one window of this section a profiler the bench controls samples.
+                let listings = try await ProcessCPU.spentByThreads(pid: pid) {
+                    ProfilerControl.send("enable")
+                    defer { ProfilerControl.send("disable") }
+                    try await Self.requests(
+                        api.client(), "/v1/sessions?limit=\(min(count, 1000))", count: Self.idleListings, status: 200)
+                }
                 release.open()
                 try await group.waitForAll()
                 return .init(
                     sessions: count, baselineRSSBytes: baseline, rssBytes: rss,
                     idleMicrosecondsPerSecond: idle / Double(window.components.seconds),
-                    scrapeMicroseconds: scrapes / Double(Self.idleScrapes))
+                    scrapeMicroseconds: scrapes / Double(Self.idleScrapes),
+                    listMicroseconds: listings / Double(Self.idleListings))
             }
             try await removeAll(ids)
             return measured
@@ -401,6 +410,9 @@ public struct Benchmark: Sendable {
 
     /// `GET /metrics` requests the idle section times (each reads the sessions' counts by state).
     static let idleScrapes = 50
+
+    /// Listings of every session (up to a page of 1,000) the idle section times.
+    static let idleListings = 10
 
     /// Creates `count` sessions running ``BenchOptions/idleCommand``, a bounded number at a time.
     func createSessions(_ count: Int) async throws -> [String] {

@@ -190,6 +190,12 @@ extension BenchReport {
                         format: "idle: daemon CPU %.0f us per second with them idle; %.0f us per GET /metrics",
                         perSecond, scrape))
             }
+            if let list = idle.listMicroseconds {
+                lines.append(
+                    String(
+                        format: "idle: daemon CPU %.0f us per GET /v1/sessions of all %d (%d listings)", list,
+                        min(idle.sessions, 1000), Benchmark.idleListings))
+            }
         }
         if let files { lines += files.tableLines(row) }
         if let egress { lines += egress.tableLines(row) }

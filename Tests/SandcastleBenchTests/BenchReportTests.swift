@@ -121,19 +121,21 @@ struct BenchReportTests {
         var report = BenchReport()
         report.idle = .init(
             sessions: 500, baselineRSSBytes: 57_000_000, rssBytes: 86_000_000, idleMicrosecondsPerSecond: 1_300,
-            scrapeMicroseconds: 420)
+            scrapeMicroseconds: 420, listMicroseconds: 9_100)
         let data = try report.jsonData()
         #expect(try BenchReport.decode(data) == report)
         #expect(report.table().contains("idle: daemon CPU 1300 us per second with them idle; 420 us per GET /metrics"))
+        #expect(report.table().contains("idle: daemon CPU 9100 us per GET /v1/sessions of all 500 (10 listings)"))
         // A report from before these were measured.
         var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         var idle = try #require(object["idle"] as? [String: Any])
         idle["idleMicrosecondsPerSecond"] = nil
         idle["scrapeMicroseconds"] = nil
+        idle["listMicroseconds"] = nil
         object["idle"] = idle
         let earlier = try BenchReport.decode(try JSONSerialization.data(withJSONObject: object))
         #expect(earlier.idle?.idleMicrosecondsPerSecond == nil && earlier.idle?.rssBytes == 86_000_000)
-        #expect(!earlier.table().contains("per GET /metrics"))
+        #expect(!earlier.table().contains("per GET /metrics") && !earlier.table().contains("per GET /v1/sessions"))
     }
 
     @Test func jsonShapeRoundTripsWithDerivedFields() throws {
