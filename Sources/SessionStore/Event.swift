@@ -72,7 +72,6 @@ enum JSONCoding {
         return encoder
     }()
 
-
     static func text(_ value: some Encodable) throws -> String {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }
