@@ -36,8 +36,11 @@ struct StoredSession: Sendable {
 }
 
 extension Session {
+    /// Every column, in `SessionColumn` order, as a `SELECT` names them.
+    static let columns = SessionColumn.names.joined(separator: ", ")
+
     /// `SELECT <every column, in SessionColumn order> FROM session`; add the `WHERE`.
-    static let selectSQL = "SELECT \(SessionColumn.names.joined(separator: ", ")) FROM session"
+    static let selectSQL = "SELECT \(columns) FROM session"
 
     /// `INSERT INTO session (...) VALUES (?, ...)`, doing nothing when the id is taken.
     static let insertSQL: String = {

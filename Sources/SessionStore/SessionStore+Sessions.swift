@@ -277,14 +277,12 @@ extension SessionStore {
     /// from: what the reaper reads on every pass, without the rest of each row (decoding a whole
     /// session, its JSON columns with it, costs many times more).
     public func runningSessionDeadlines() async throws -> [SessionDeadlines] {
-        try await read("listing the running sessions' deadlines") { db in
-            try db.cachedRows(
-                """
-                SELECT \(SessionDeadlines.columns) FROM session
-                WHERE state = ? AND (ttlSeconds IS NOT NULL OR idleTimeoutSeconds IS NOT NULL)
-                ORDER BY createdAt, id
-                """, [SessionState.running.rawValue]
-            ).map(SessionDeadlines.init(row:))
+        var query = SessionQuery()
+        query.add("state = ?", [SessionState.running.rawValue])
+        query.add("(ttlSeconds IS NOT NULL OR idleTimeoutSeconds IS NOT NULL)", [])
+        let request = query
+        return try await read("listing the running sessions' deadlines") { db in
+            try request.fetch(db, columns: SessionDeadlines.columns, limit: nil, SessionDeadlines.init(row:))
         }
     }
 
@@ -292,13 +290,11 @@ extension SessionStore {
     /// (`SessionState.live`), in creation order: what the workspaces' reports need, sampled every
     /// few seconds, without decoding the rest of each row.
     public func liveWorkspaceUses() async throws -> [WorkspaceUse] {
-        let states = SessionState.live.map(\.rawValue).sorted()
-        let placeholders = Array(repeating: "?", count: states.count).joined(separator: ", ")
+        var query = SessionQuery()
+        query.restrict(states: SessionState.live)
+        let request = query
         return try await read("listing the live sessions' workspaces") { db in
-            try db.cachedRows(
-                "SELECT \(WorkspaceUse.columns) FROM session WHERE state IN (\(placeholders)) ORDER BY createdAt, id",
-                StatementArguments(states)
-            ).map(WorkspaceUse.init(row:))
+            try request.fetch(db, columns: WorkspaceUse.columns, limit: nil, WorkspaceUse.init(row:))
         }
     }
 
@@ -463,8 +459,16 @@ struct SessionQuery: Sendable {
     }
 
     func fetch(_ db: Database, limit: Int?) throws -> [Session] {
+        try fetch(db, columns: Session.columns, limit: limit, Session.init(row:))
+    }
+
+    /// The matching rows in creation order, `columns` of each (a narrow read names fewer than a
+    /// session's), each read by `read`.
+    func fetch<Value>(
+        _ db: Database, columns: String, limit: Int?, _ read: (Row) throws -> Value
+    ) throws -> [Value] {
         if empty { return [] }
-        var sql = Session.selectSQL
+        var sql = "SELECT \(columns) FROM session"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         sql += " ORDER BY createdAt, id"
         var arguments = self.arguments
@@ -474,6 +478,6 @@ struct SessionQuery: Sendable {
         }
         // Cached: the texts are few (the conditions' shapes, a placeholder per state, the limit's
         // presence; never a value), and preparing one costs more than reading a page of rows.
-        return try db.cachedRows(sql, arguments).map(Session.init(row:))
+        return try db.cachedRows(sql, arguments).map(read)
     }
 }
