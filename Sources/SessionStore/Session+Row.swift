@@ -104,8 +104,7 @@ extension Session {
     /// Reads a row of `selectSQL`.
     init(row: Row) throws {
         let reader = RowReader(row: row, what: "session")
-        let id: String = try reader[SessionColumn.id]
-        reader.subject = "session '\(id)'"
+        let id = try reader.sessionID(at: SessionColumn.id.rawValue)
         let stateText: String = try reader[SessionColumn.state]
         guard let state = SessionState(rawValue: stateText) else {
             throw reader.failure("state", because: "unknown state '\(stateText)'")
@@ -146,8 +145,7 @@ extension SessionDeadlines {
     /// Reads a row that selected ``columns``.
     init(row: Row) throws {
         let reader = RowReader(row: row, what: "session")
-        let id: String = try reader[0, "id"]
-        reader.subject = "session '\(id)'"
+        let id = try reader.sessionID(at: 0)
         self.init(
             id: id, ttlSeconds: try reader[1, "ttlSeconds"], idleTimeoutSeconds: try reader[2, "idleTimeoutSeconds"],
             createdAt: (try reader[3, "createdAt"] as Milliseconds).date,
@@ -163,8 +161,7 @@ extension WorkspaceUse {
     /// Reads a row that selected ``columns``.
     init(row: Row) throws {
         let reader = RowReader(row: row, what: "session")
-        let id: String = try reader[0, "id"]
-        reader.subject = "session '\(id)'"
+        let id = try reader.sessionID(at: 0)
         self.init(sessionID: id, workspace: try reader[1, "workspace"], profile: try reader[2, "profile"])
     }
 }
@@ -244,6 +241,13 @@ private final class RowReader {
 
     subscript<Value: StoredColumn>(_ column: SessionColumn) -> Value {
         get throws { try self[column.rawValue, column.name] }
+    }
+
+    /// The session's id, at `index` of a session row, read first: every later error names it.
+    func sessionID(at index: Int) throws -> String {
+        let id: String = try self[index, "id"]
+        subject = "session '\(id)'"
+        return id
     }
 
     /// The value as stored, taken from the row's values by position, converted as `Value`.
