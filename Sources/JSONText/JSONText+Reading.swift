@@ -30,20 +30,12 @@ extension JSONText {
 
     /// The strings of a JSON array of strings (`["a","b"]`).
     public static func strings(reading text: String) throws(ReadError) -> [String] {
-        try JSONReader.read(text) { reader throws(ReadError) in
-            var values: [String] = []
-            try reader.elements(of: .array) { reader throws(ReadError) in values.append(try reader.string()) }
-            return values
-        }
+        try JSONReader.read(text) { reader throws(ReadError) in try reader.strings() }
     }
 
     /// The members of a JSON object of string values (`{"k":"v"}`).
     public static func stringMap(reading text: String) throws(ReadError) -> [String: String] {
-        try JSONReader.read(text) { reader throws(ReadError) in
-            var values: [String: String] = [:]
-            try reader.members { reader, key throws(ReadError) in values.updateValue(try reader.string(), forKey: key) == nil }
-            return values
-        }
+        try JSONReader.read(text) { reader throws(ReadError) in try reader.stringMap() }
     }
 }
 
@@ -82,7 +74,7 @@ package struct JSONReader {
 
     /// Runs `body` over `data` (which must be UTF-8), then requires the end of the text.
     package static func read<Value>(
-        _ data: Data, _ body: (inout JSONReader) throws(JSONText.ReadError) -> Value
+        _ data: some Sequence<UInt8>, _ body: (inout JSONReader) throws(JSONText.ReadError) -> Value
     ) throws(JSONText.ReadError) -> Value {
         guard let text = String(validating: data, as: UTF8.self) else {
             throw JSONText.ReadError(offset: invalidUTF8Offset(data), reason: "bytes that are not UTF-8")
@@ -91,13 +83,16 @@ package struct JSONReader {
     }
 
     /// The offset of the first byte of `data` that does not begin valid UTF-8.
-    private static func invalidUTF8Offset(_ data: Data) -> Int {
+    private static func invalidUTF8Offset(_ data: some Sequence<UInt8>) -> Int {
         var parser = Unicode.UTF8.ForwardParser()
         var iterator = data.makeIterator()
         var offset = 0
         while case .valid(let scalar) = parser.parseScalar(from: &iterator) { offset += scalar.count }
         return offset
     }
+
+    /// Where the reader is: a byte offset in the text.
+    package var offset: Int { index }
 
     package func failure(_ reason: String) -> JSONText.ReadError { JSONText.ReadError(offset: index, reason: reason) }
 
@@ -161,6 +156,89 @@ package struct JSONReader {
             guard try value(&reader, key) else {
                 throw JSONText.ReadError(offset: start, reason: "the key \"\(key)\" given twice")
             }
+        }
+    }
+
+    // The generic readers are inlinable so that the modules calling them specialize them.
+
+    /// An array, each element read by `element`.
+    @inlinable
+    package mutating func array<Element>(
+        _ element: (inout JSONReader) throws(JSONText.ReadError) -> Element
+    ) throws(JSONText.ReadError) -> [Element] {
+        var values: [Element] = []
+        try elements(of: .array) { reader throws(JSONText.ReadError) in values.append(try element(&reader)) }
+        return values
+    }
+
+    /// An object whose members' values are each read by `value`; a key given twice is an error.
+    @inlinable
+    package mutating func map<Value>(
+        _ value: (inout JSONReader) throws(JSONText.ReadError) -> Value
+    ) throws(JSONText.ReadError) -> [String: Value] {
+        var values: [String: Value] = [:]
+        try members { reader, key throws(JSONText.ReadError) in values.updateValue(try value(&reader), forKey: key) == nil }
+        return values
+    }
+
+    /// An array of strings.
+    package mutating func strings() throws(JSONText.ReadError) -> [String] {
+        try array { reader throws(JSONText.ReadError) in try reader.string() }
+    }
+
+    /// An object of string values.
+    package mutating func stringMap() throws(JSONText.ReadError) -> [String: String] {
+        try map { reader throws(JSONText.ReadError) in try reader.string() }
+    }
+
+    /// `null` as nil, any other value read by `value`.
+    @inlinable
+    package mutating func nullable<Value>(
+        _ value: (inout JSONReader) throws(JSONText.ReadError) -> Value
+    ) throws(JSONText.ReadError) -> Value? {
+        guard peek() == UInt8(ascii: "n") else { return try value(&self) }
+        _ = try literal()
+        return nil
+    }
+
+    /// `true` or `false`.
+    package mutating func bool() throws(JSONText.ReadError) -> Bool {
+        if take("true") { return true }
+        if take("false") { return false }
+        throw failure("expected true or false")
+    }
+
+    /// A number written as an integer that `Integer` holds.
+    @inlinable
+    package mutating func integer<Integer: FixedWidthInteger>(_: Integer.Type = Integer.self) throws(JSONText.ReadError) -> Integer {
+        _ = peek()
+        let start = offset
+        let (text, integral) = try number()
+        guard integral, let value = Integer(text) else {
+            throw JSONText.ReadError(offset: start, reason: "expected an integer that \(Integer.self) holds")
+        }
+        return value
+    }
+
+    /// Any value, checked and passed over, nested at most `maximumDepth` deep.
+    package mutating func skipValue(maximumDepth: Int = 512) throws(JSONText.ReadError) {
+        switch peek() {
+        case UInt8(ascii: "\""):
+            try skipString()
+        case let open where open == UInt8(ascii: "[") || open == UInt8(ascii: "{"):
+            guard maximumDepth > 0 else { throw failure("arrays and objects nested too deep") }
+            if open == UInt8(ascii: "[") {
+                try elements(of: .array) { reader throws(JSONText.ReadError) in try reader.skipValue(maximumDepth: maximumDepth - 1) }
+            } else {
+                try members { reader, _ throws(JSONText.ReadError) in
+                    try reader.skipValue(maximumDepth: maximumDepth - 1)
+                    return true
+                }
+            }
+        case .some(UInt8(ascii: "-")), .some(UInt8(ascii: "0")...UInt8(ascii: "9")):
+            _ = try number()
+        default:
+            _ = try literal()
         }
     }
 
@@ -239,6 +317,23 @@ package struct JSONReader {
             start = index
         }
         throw failure("a string that is not closed")
+    }
+
+    /// Passes over a string, making none unless it has an escape to check.
+    private mutating func skipString() throws(JSONText.ReadError) {
+        let start = index
+        index += 1
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            index += 1
+        }
+        index = start
+        _ = try string()
     }
 
     /// The escape at `index` (a backslash), appended as UTF-8; `index` moves past it.

@@ -256,18 +256,21 @@ public struct JSONText: Sendable {
     /// A byte of a string that JSON escapes: a quote, a backslash, a slash when `escapesSlashes`,
     /// or a control character.
     private mutating func appendEscaped(_ byte: UInt8) {
+        // Byte by byte: an array literal per escape would be an allocation per escape.
+        bytes.append(UInt8(ascii: "\\"))
         switch byte {
-        case 0x08: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-        case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-        case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-        case 0x0C: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-        case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+        case 0x08: bytes.append(UInt8(ascii: "b"))
+        case 0x09: bytes.append(UInt8(ascii: "t"))
+        case 0x0A: bytes.append(UInt8(ascii: "n"))
+        case 0x0C: bytes.append(UInt8(ascii: "f"))
+        case 0x0D: bytes.append(UInt8(ascii: "r"))
         case 0..<0x20:
-            bytes.append(contentsOf: [
-                UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0xF)],
-            ])
-        default: bytes.append(contentsOf: [UInt8(ascii: "\\"), byte])
+            bytes.append(UInt8(ascii: "u"))
+            bytes.append(UInt8(ascii: "0"))
+            bytes.append(UInt8(ascii: "0"))
+            bytes.append(Self.hexDigits[Int(byte >> 4)])
+            bytes.append(Self.hexDigits[Int(byte & 0xF)])
+        default: bytes.append(byte)
         }
     }
 }

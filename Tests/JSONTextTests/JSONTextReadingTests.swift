@@ -80,4 +80,36 @@ struct JSONTextReadingTests {
             try JSONText.stringMap(reading: #"{"a":"1", "a":"2"}"#)
         }
     }
+
+    @Test("typed values: integers their type holds, booleans, null, and any value passed over")
+    func typedValues() throws {
+        func read<Value>(_ text: String, _ body: (inout JSONReader) throws(JSONText.ReadError) -> Value) throws(JSONText.ReadError) -> Value {
+            try JSONReader.read(text, body)
+        }
+        #expect(try read(" -128 ") { reader throws(JSONText.ReadError) in try reader.integer(Int8.self) } == -128)
+        #expect(try read("9223372036854775807") { reader throws(JSONText.ReadError) in try reader.integer(Int64.self) } == .max)
+        #expect(throws: JSONText.ReadError(offset: 1, reason: "expected an integer that Int8 holds")) {
+            try read(" 128") { reader throws(JSONText.ReadError) in try reader.integer(Int8.self) }
+        }
+        #expect(throws: JSONText.ReadError(offset: 0, reason: "expected an integer that Int holds")) {
+            try read("1.0") { reader throws(JSONText.ReadError) in try reader.integer(Int.self) }
+        }
+        #expect(try read("false") { reader throws(JSONText.ReadError) in try reader.bool() } == false)
+        #expect(throws: JSONText.ReadError(offset: 0, reason: "expected true or false")) {
+            try read("null") { reader throws(JSONText.ReadError) in try reader.bool() }
+        }
+        #expect(try read(" null") { reader throws(JSONText.ReadError) in try reader.nullable { reader throws(JSONText.ReadError) in try reader.string() } } == nil)
+        #expect(try read(#""n""#) { reader throws(JSONText.ReadError) in try reader.nullable { reader throws(JSONText.ReadError) in try reader.string() } } == "n")
+
+        let skipped = #"[{"a":[1,-2.5e3,true,false,null,"\u00e9\"",{}],"b":{"c":[[]]}},"long string without escapes"]"#
+        #expect(throws: Never.self) { try read(skipped) { reader throws(JSONText.ReadError) in try reader.skipValue() } }
+        for broken in [#"[1,]"#, #"{"a":}"#, #""\q""#, "[tru]", "[1 2]"] {
+            #expect(throws: JSONText.ReadError.self, "\(broken)") {
+                try read(broken) { reader throws(JSONText.ReadError) in try reader.skipValue() }
+            }
+        }
+        #expect(throws: JSONText.ReadError(offset: 2, reason: "arrays and objects nested too deep")) {
+            try read("[[[1]]]") { reader throws(JSONText.ReadError) in try reader.skipValue(maximumDepth: 2) }
+        }
+    }
 }
