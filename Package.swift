@@ -59,6 +59,7 @@ let package = Package(
             name: "DockerEngine",
             dependencies: [
                 "CCurl",
+                "JSONText",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -89,13 +89,12 @@ public struct DockerEventStream: AsyncSequence, Sendable {
         public mutating func next() async throws -> DockerEvent? {
             while let line = try await lines.next() {
                 if line.readableBytes == 0 { continue }
-                let bytes = Array(line.readableBytesView)
                 do {
-                    return try JSONCoding.decoder.decode(DockerEvent.self, from: bytes)
+                    return try DockerEvent(json: line.readableBytesView)
                 } catch {
                     throw DockerError(
                         code: .undecodableBody, method: "GET", path: path,
-                        detail: "an event does not decode: \(error)", body: DockerError.excerpt(bytes))
+                        detail: "an event does not decode: \(error)", body: DockerError.excerpt(Array(line.readableBytesView)))
                 }
             }
             return nil

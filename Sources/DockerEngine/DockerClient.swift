@@ -210,21 +210,24 @@ public final class DockerClient: Sendable {
         }
     }
 
-    func send<Body: Encodable>(_ method: String, _ path: String, json: Body, timeout: Duration? = nil) async throws
+    func send(_ method: String, _ path: String, json: some EngineJSONWritable, timeout: Duration? = nil) async throws
         -> CurlResponse
     {
-        let body: [UInt8]
-        do {
-            body = Array(try JSONCoding.encoder.encode(json))
-        } catch {
-            throw DockerError(code: .badRequest, method: method, path: path, detail: "cannot encode the request body: \(error)")
-        }
-        return try await send(method, path, body: body, contentType: "application/json", timeout: timeout)
+        try await send(method, path, body: json.jsonBytes, contentType: "application/json", timeout: timeout)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ response: CurlResponse, method: String, path: String) throws -> T {
+        try decode(response, method: method, path: path) { body in try JSONCoding.decoder.decode(type, from: body) }
+    }
+
+    /// The answers on a launch's path, read by `JSONText` (EngineJSON.swift says why).
+    static func decode<T: EngineJSONReadable>(_ type: T.Type, _ response: CurlResponse, method: String, path: String) throws -> T {
+        try decode(response, method: method, path: path) { body in try T(json: body) }
+    }
+
+    private static func decode<T>(_ response: CurlResponse, method: String, path: String, _ read: ([UInt8]) throws -> T) throws -> T {
         do {
-            return try JSONCoding.decoder.decode(type, from: response.body)
+            return try read(response.body)
         } catch {
             throw DockerError(
                 code: .undecodableBody, method: method, path: path, status: response.status,
@@ -234,6 +237,10 @@ public final class DockerClient: Sendable {
     }
 
     func get<T: Decodable>(_ type: T.Type, _ path: String, timeout: Duration? = nil) async throws -> T {
+        try Self.decode(type, try await send("GET", path, timeout: timeout), method: "GET", path: path)
+    }
+
+    func get<T: EngineJSONReadable>(_ type: T.Type, _ path: String, timeout: Duration? = nil) async throws -> T {
         try Self.decode(type, try await send("GET", path, timeout: timeout), method: "GET", path: path)
     }
 }

@@ -68,7 +68,7 @@ struct DecodingTests {
         }
         var events: [DockerEvent] = []
         for try await line in ChunkSequence(chunks: chunks).lines() {
-            events.append(try JSONDecoder().decode(DockerEvent.self, from: Data(line.readableBytesView)))
+            events.append(try DockerEvent(json: line.readableBytesView))
         }
         #expect(events.map(\.action) == ["create", "start", "die", "destroy"])
         #expect(events[2].exitCode == 7)
