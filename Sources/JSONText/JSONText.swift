@@ -233,44 +233,65 @@ public struct JSONText: Sendable {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    private mutating func appendQuoted(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
-        // The runs of bytes that need no escape, nearly all of the text, are copied whole.
-        var value = value
-        value.withUTF8 { utf8 in
-            var clean = 0
-            for index in utf8.indices {
-                let byte = utf8[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
-                    || (byte == UInt8(ascii: "/") && escapesSlashes)
-                else { continue }
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[clean..<index]))
-                appendEscaped(byte)
-                clean = index + 1
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[clean...]))
+    /// How many bytes each byte's escape adds to a string: none for most, 1 for `"`, `\` and the
+    /// control characters with a letter of their own, 5 for the other control characters (`\u00XX`);
+    /// `/` is 1 only when slashes are escaped.
+    private static let escapeWidths: [UInt8] = (0...255).map { byte in
+        switch byte {
+        case 0x22, 0x5C, 0x08, 0x09, 0x0A, 0x0C, 0x0D: 1
+        case 0..<0x20: 5
+        default: 0
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 
-    /// A byte of a string that JSON escapes: a quote, a backslash, a slash when `escapesSlashes`,
-    /// or a control character.
-    private mutating func appendEscaped(_ byte: UInt8) {
-        // Byte by byte: an array literal per escape would be an allocation per escape.
-        bytes.append(UInt8(ascii: "\\"))
-        switch byte {
-        case 0x08: bytes.append(UInt8(ascii: "b"))
-        case 0x09: bytes.append(UInt8(ascii: "t"))
-        case 0x0A: bytes.append(UInt8(ascii: "n"))
-        case 0x0C: bytes.append(UInt8(ascii: "f"))
-        case 0x0D: bytes.append(UInt8(ascii: "r"))
-        case 0..<0x20:
-            bytes.append(UInt8(ascii: "u"))
-            bytes.append(UInt8(ascii: "0"))
-            bytes.append(UInt8(ascii: "0"))
-            bytes.append(Self.hexDigits[Int(byte >> 4)])
-            bytes.append(Self.hexDigits[Int(byte & 0xF)])
-        default: bytes.append(byte)
+    private mutating func appendQuoted(_ value: String) {
+        bytes.append(UInt8(ascii: "\""))
+        let slashes = escapesSlashes
+        // A string that needs no escape, nearly every one, is copied whole. One that does is
+        // measured, then written into room made for it at once (a seccomp profile inside a
+        // create's body escapes a quote every seven bytes: an append per escape cost more).
+        var value = value
+        value.withUTF8 { utf8 in
+            Self.escapeWidths.withUnsafeBufferPointer { widths in
+                func added(_ byte: UInt8) -> Int {
+                    byte == UInt8(ascii: "/") ? (slashes ? 1 : 0) : Int(widths[Int(byte)])
+                }
+                var extra = 0
+                for byte in utf8 { extra &+= added(byte) }
+                guard extra > 0 else {
+                    bytes.append(contentsOf: utf8)
+                    return
+                }
+                var at = bytes.count
+                bytes.append(contentsOf: repeatElement(0, count: utf8.count + extra))
+                bytes.withUnsafeMutableBufferPointer { text in
+                    for byte in utf8 {
+                        let width = added(byte)
+                        if width == 0 {
+                            text[at] = byte
+                            at += 1
+                            continue
+                        }
+                        text[at] = UInt8(ascii: "\\")
+                        switch byte {
+                        case 0x08: text[at + 1] = UInt8(ascii: "b")
+                        case 0x09: text[at + 1] = UInt8(ascii: "t")
+                        case 0x0A: text[at + 1] = UInt8(ascii: "n")
+                        case 0x0C: text[at + 1] = UInt8(ascii: "f")
+                        case 0x0D: text[at + 1] = UInt8(ascii: "r")
+                        case 0..<0x20:
+                            text[at + 1] = UInt8(ascii: "u")
+                            text[at + 2] = UInt8(ascii: "0")
+                            text[at + 3] = UInt8(ascii: "0")
+                            text[at + 4] = Self.hexDigits[Int(byte >> 4)]
+                            text[at + 5] = Self.hexDigits[Int(byte & 0xF)]
+                        default: text[at + 1] = byte
+                        }
+                        at += 1 + width
+                    }
+                }
+            }
         }
+        bytes.append(UInt8(ascii: "\""))
     }
 }
