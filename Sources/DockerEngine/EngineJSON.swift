@@ -6,8 +6,8 @@ import JSONText
 /// A cold launch reads the created container's inspect back (about 10 KB of JSON, which is how a
 /// tampered container never starts), writes the create's body and reads a few events:
 /// `JSONDecoder` and `JSONEncoder` walked them through `Codable`'s generic containers, 3.4 million
-/// instructions of a cold launch's 8.1 million. Reading and writing the bytes directly costs
-/// 1.05 million, most of it the seccomp profile that `SecurityOpt` carries as one escaped string.
+/// instructions of a cold launch's 8.1 million. Reading and writing the bytes directly costs 0.9
+/// million, most of it the seccomp profile that `SecurityOpt` carries as one escaped string.
 ///
 /// The types keep their `Codable` conformances, whose `CodingKeys` are the one spelling of the
 /// engine's field names: the readers and writers here go by the same keys, and tests check that
