@@ -306,6 +306,7 @@ package struct JSONReader {
             if byte == UInt8(ascii: "\\") {
                 // The escape is checked below; whatever it is, the byte after the backslash
                 // does not end the string.
+                guard index + 1 < bytes.count else { throw failure("an escape that is not complete") }
                 escaped = true
                 index += 2
             } else {

@@ -76,6 +76,12 @@ struct JSONTextReadingTests {
         #expect(throws: JSONText.ReadError(offset: 0, reason: "expected an array")) {
             try JSONText.strings(reading: #"{"a":"b"}"#)
         }
+        #expect(throws: JSONText.ReadError(offset: 4, reason: "an escape that is not complete")) {
+            try JSONText.strings(reading: #"["ab\"#)
+        }
+        #expect(throws: JSONText.ReadError(offset: 5, reason: "a string that is not closed")) {
+            try JSONText.strings(reading: #"["a\""#)
+        }
         #expect(throws: JSONText.ReadError(offset: 10, reason: "the key \"a\" given twice")) {
             try JSONText.stringMap(reading: #"{"a":"1", "a":"2"}"#)
         }
