@@ -52,6 +52,10 @@ package struct JSONReader {
         var name: String { self == .array ? "an array" : "an object" }
     }
 
+    /// How deep arrays and objects may nest in a text (as deep as `JSONDecoder` allows): the
+    /// readers of nested values recurse once per level.
+    package static let maximumDepth = 512
+
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
 
@@ -221,7 +225,7 @@ package struct JSONReader {
     }
 
     /// Any value, checked and passed over, nested at most `maximumDepth` deep.
-    package mutating func skipValue(maximumDepth: Int = 512) throws(JSONText.ReadError) {
+    package mutating func skipValue(maximumDepth: Int = Self.maximumDepth) throws(JSONText.ReadError) {
         switch peek() {
         case UInt8(ascii: "\""):
             try skipString()
@@ -291,11 +295,26 @@ package struct JSONReader {
         return (String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self), integral)
     }
 
-    /// A string. The first pass finds its end; a string without escapes is then taken whole, and
-    /// one with escapes decoded into a buffer of its escaped length, which its UTF-8 never exceeds
-    /// (a seccomp profile inside an inspect's `SecurityOpt` escapes a quote every seven bytes: an
+    /// A string. Its end is found first; a string without escapes is then taken whole, and one
+    /// with escapes decoded into a buffer of its escaped length, which its UTF-8 never exceeds (a
+    /// seccomp profile inside an inspect's `SecurityOpt` escapes a quote every seven bytes: an
     /// array append per run between two escapes cost twice the decoding).
     package mutating func string() throws(JSONText.ReadError) -> String {
+        let (body, escaped) = try scanString()
+        guard escaped else { return String(decoding: UnsafeBufferPointer(rebasing: bytes[body]), as: UTF8.self) }
+        return String(decoding: try unescaped(body), as: UTF8.self)
+    }
+
+    /// Passes over a string, making none unless it has escapes to check.
+    private mutating func skipString() throws(JSONText.ReadError) {
+        let (body, escaped) = try scanString()
+        if escaped { _ = try unescaped(body) }
+    }
+
+    /// Moves past a string: the range of its bytes between the quotes, and whether any is a
+    /// backslash. Control characters outside escapes are refused here; escapes are checked by
+    /// ``unescaped(_:)``.
+    private mutating func scanString() throws(JSONText.ReadError) -> (body: Range<Int>, escaped: Bool) {
         try expect(UInt8(ascii: "\""), "a string")
         let start = index
         var escaped = false
@@ -304,8 +323,7 @@ package struct JSONReader {
             if byte == UInt8(ascii: "\"") { break }
             if byte < 0x20 { throw failure("a control character must be escaped inside a string") }
             if byte == UInt8(ascii: "\\") {
-                // The escape is checked below; whatever it is, the byte after the backslash
-                // does not end the string.
+                // Whatever the escape is, the byte after the backslash does not end the string.
                 guard index + 1 < bytes.count else { throw failure("an escape that is not complete") }
                 escaped = true
                 index += 2
@@ -314,13 +332,17 @@ package struct JSONReader {
             }
         }
         guard index < bytes.count else { throw failure("a string that is not closed") }
-        let end = index
         index += 1
-        guard escaped else { return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) }
-        index = start
+        return (start..<index - 1, escaped)
+    }
+
+    /// The UTF-8 of a string's bytes (from ``scanString()``) with its escapes decoded; the reader
+    /// is left after the string's closing quote.
+    private mutating func unescaped(_ body: Range<Int>) throws(JSONText.ReadError) -> [UInt8] {
+        index = body.lowerBound
         var failure: JSONText.ReadError?
-        let decoded = [UInt8](unsafeUninitializedCapacity: end - start) { buffer, count in
-            while index < end {
+        let decoded = [UInt8](unsafeUninitializedCapacity: body.count) { buffer, count in
+            while index < body.upperBound {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\\") {
                     do throws(JSONText.ReadError) {
@@ -333,7 +355,6 @@ package struct JSONReader {
                         return
                     }
                 } else {
-                    // The first pass refused control characters outside escapes.
                     buffer[count] = byte
                     count += 1
                     index += 1
@@ -341,25 +362,8 @@ package struct JSONReader {
             }
         }
         if let failure { throw failure }
-        index = end + 1
-        return String(decoding: decoded, as: UTF8.self)
-    }
-
-    /// Passes over a string, making none unless it has an escape to check.
-    private mutating func skipString() throws(JSONText.ReadError) {
-        let start = index
-        index += 1
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                index += 1
-                return
-            }
-            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
-            index += 1
-        }
-        index = start
-        _ = try string()
+        index = body.upperBound + 1
+        return decoded
     }
 
     /// The escape at `index` (a backslash): the scalar it stands for; `index` moves past it.

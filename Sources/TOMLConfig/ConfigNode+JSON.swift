@@ -2,10 +2,6 @@ import Foundation
 import JSONText
 
 extension ConfigNode {
-    /// How deep arrays and objects may nest in a JSON document (as deep as `JSONDecoder` allows):
-    /// the reader recurses once per level.
-    package static let maximumJSONDepth = 512
-
     /// Reads a JSON document (a launch request, a seccomp profile) into the tree.
     ///
     /// Read by ``JSONReader`` rather than `JSONDecoder`, a tenth of the instructions (a launch
@@ -24,14 +20,14 @@ extension ConfigNode {
         case UInt8(ascii: "\""):
             return .string(try reader.string())
         case UInt8(ascii: "["):
-            guard depth < maximumJSONDepth else { throw reader.failure("arrays and objects nested over \(maximumJSONDepth) deep") }
+            guard depth < JSONReader.maximumDepth else { throw reader.failure("arrays and objects nested over \(JSONReader.maximumDepth) deep") }
             var values: [ConfigNode] = []
             try reader.elements(of: .array) { reader throws(JSONText.ReadError) in
                 values.append(try value(&reader, depth: depth + 1))
             }
             return .array(values)
         case UInt8(ascii: "{"):
-            guard depth < maximumJSONDepth else { throw reader.failure("arrays and objects nested over \(maximumJSONDepth) deep") }
+            guard depth < JSONReader.maximumDepth else { throw reader.failure("arrays and objects nested over \(JSONReader.maximumDepth) deep") }
             var entries: [String: ConfigNode] = [:]
             try reader.members { reader, key throws(JSONText.ReadError) in
                 entries.updateValue(try value(&reader, depth: depth + 1), forKey: key) == nil

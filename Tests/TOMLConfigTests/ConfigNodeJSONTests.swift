@@ -64,9 +64,9 @@ struct ConfigNodeJSONTests {
             #expect(read == decoded, "\(text.debugDescription)")
         }
         let nested = { (depth: Int) in String(repeating: "[", count: depth) + String(repeating: "]", count: depth) }
-        #expect((try? node(nested(ConfigNode.maximumJSONDepth))) != nil)
+        #expect((try? node(nested(JSONReader.maximumDepth))) != nil)
         let tooDeep = #expect(throws: JSONText.ReadError.self) { try node(nested(100_000)) }
-        #expect(tooDeep?.offset == ConfigNode.maximumJSONDepth)
+        #expect(tooDeep?.offset == JSONReader.maximumDepth)
     }
 
     @Test("an error says where and what: bytes that are not UTF-8, a key given twice, a bad token")
