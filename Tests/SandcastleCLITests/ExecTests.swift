@@ -127,11 +127,15 @@ struct ExecTests {
         try await LiveDaemon.with { daemon in
             let id = try await Self.session(daemon, "limit")
             let other = try await Self.session(daemon, "other")
+            // The four held execs end when the test writes `release` into the workspace, not after
+            // a time: a slow host must not free a slot before the fifth exec is refused.
+            let release = daemon.directory + "/workspaces/" + daemon.tag + "/release"
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for index in 0..<4 {
+                for _ in 0..<4 {
                     group.addTask {
-                        let held = try await Self.exec(daemon, id, #"{"command":["sleep","3\#(index)"],"timeoutSeconds":5}"#)
-                        #expect(held.status == 200 && held.object["timedOut"] as? Bool == true, "\(held)")
+                        let held = try await Self.exec(
+                            daemon, id, #"{"command":["sh","-c","until [ -e release ]; do sleep 0.05; done"],"timeoutSeconds":120}"#)
+                        #expect(held.status == 200 && held.object["exitCode"] as? Int == 0, "\(held)")
                     }
                 }
                 try await eventually("four execs to start") {
@@ -143,6 +147,7 @@ struct ExecTests {
                 // The limit is per session.
                 let elsewhere = try await Self.exec(daemon, other, #"{"command":["true"]}"#)
                 #expect(elsewhere.status == 200, "\(elsewhere)")
+                try Data().write(to: URL(fileURLWithPath: release))
                 try await group.waitForAll()
             }
             let after = try await Self.exec(daemon, id, #"{"command":["true"]}"#)
