@@ -37,11 +37,13 @@ final class GroupCommit: Sendable {
     private struct TransactionAborted: Error {}
 
     private let writer: DatabasePool
+    private let accesses: AccessGate
     private let maximumBatch: Int
     private let queue = Mutex(Queue())
 
-    init(writer: DatabasePool, maximumBatch: Int = 64) {
+    init(writer: DatabasePool, accesses: AccessGate, maximumBatch: Int = 64) {
         self.writer = writer
+        self.accesses = accesses
         self.maximumBatch = max(1, maximumBatch)
     }
 
@@ -70,6 +72,17 @@ final class GroupCommit: Sendable {
 
     /// Commits batches until nothing is pending. Runs on the writer queue.
     private func drain(_ db: Database) {
+        // Once the store is closing, the connection may be closed: what is pending fails.
+        guard accesses.enter() else {
+            let pending = queue.withLock { queue in
+                queue.draining = false
+                defer { queue.pending.removeAll() }
+                return queue.pending
+            }
+            for write in pending { write.fail(AccessGate.Closed()) }
+            return
+        }
+        defer { accesses.leave() }
         while true {
             let batch: [Write] = queue.withLock { queue in
                 let count = min(maximumBatch, queue.pending.count)

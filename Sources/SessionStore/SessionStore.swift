@@ -84,6 +84,8 @@ public final class SessionStore: Sendable {
     let dbPool: DatabasePool
     let groupCommit: GroupCommit
     let readLanes: ReadLanes
+    /// Every read and write passes it: `close()` waits for them, and none starts after.
+    let accesses = AccessGate()
     let eventSignal: EventSignal
     /// The sessions written last, to skip decoding their rows when a transition reads them back.
     let writtenSessions = WrittenSessions()
@@ -152,7 +154,7 @@ public final class SessionStore: Sendable {
             throw wrap(error, "reading the event log")
         }
         eventSignal = EventSignal(latest: latest)
-        groupCommit = GroupCommit(writer: dbPool)
+        groupCommit = GroupCommit(writer: dbPool, accesses: accesses)
         readLanes = ReadLanes(count: grdb.maximumReaderCount, label: "sandcastle.session-store")
         let ran = Schema.migrator.migrations.filter { !applied.contains($0) }
         configuration.logger.info(
@@ -167,6 +169,7 @@ public final class SessionStore: Sendable {
     /// are woken to fail the same way. Blocks until running accesses finish.
     public func close() throws {
         eventSignal.close()
+        accesses.close()
         do {
             try dbPool.close()
         } catch {
@@ -228,14 +231,16 @@ public final class SessionStore: Sendable {
         do {
             try StateDirectory.makePrivate(temporary, flags: O_CREAT | O_EXCL)
             let dbPool = self.dbPool
-            try await readLanes.run {
-                try dbPool.read { source in
-                    let copy = try DatabaseQueue(path: temporary)
-                    try copy.writeWithoutTransaction { target in
-                        try source.backup(to: target)
-                        _ = try String.fetchOne(target, sql: "PRAGMA journal_mode = DELETE")
+            try await readLanes.run { [accesses] in
+                try accesses.run {
+                    try dbPool.read { source in
+                        let copy = try DatabaseQueue(path: temporary)
+                        try copy.writeWithoutTransaction { target in
+                            try source.backup(to: target)
+                            _ = try String.fetchOne(target, sql: "PRAGMA journal_mode = DELETE")
+                        }
+                        try copy.close()
                     }
-                    try copy.close()
                 }
             }
             guard rename(temporary, destination) == 0 else {
@@ -275,7 +280,7 @@ public final class SessionStore: Sendable {
     ) async throws -> T {
         let dbPool = self.dbPool
         return try await mappingErrors(operation, session: sessionID) {
-            try await readLanes.run { try dbPool.read(body) }
+            try await readLanes.run { [accesses] in try accesses.run { try dbPool.read(body) } }
         }
     }
 
@@ -292,7 +297,8 @@ public final class SessionStore: Sendable {
     }
 
     func wrapping(_ error: any Error, _ operation: String, session sessionID: String? = nil) -> any Error {
-        SessionStoreError.wrapping(
+        if error is AccessGate.Closed { return SessionStoreError.closed(operation) }
+        return SessionStoreError.wrapping(
             error, operation: operation, sessionID: sessionID, path: path,
             busyTimeout: configuration.busyTimeout.seconds)
     }

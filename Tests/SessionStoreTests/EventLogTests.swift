@@ -128,6 +128,44 @@ struct EventLogTests {
         #expect(await storeErrorCode { try await store.backup(to: directory.path + "/late-backup") } == .closed)
     }
 
+    @Test("reads and writes racing with close either finish or fail with closed, never on a closed connection")
+    func closeWhileReadingAndWriting() async throws {
+        for round in 0..<20 {
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let store = try SessionStore(
+                SessionStore.Configuration(directory: directory.stateDirectory, logger: quietLogger))
+            _ = try await insertNew(store, makeSession(id: "s\(round)"))
+            let outcomes = try await withThrowingTaskGroup(of: [SessionStoreError.Code?].self) { group in
+                for worker in 0..<6 {
+                    group.addTask {
+                        var codes: [SessionStoreError.Code?] = []
+                        for _ in 0..<50 {
+                            do {
+                                if worker % 2 == 0 {
+                                    _ = try await store.session(id: "s\(round)")
+                                } else {
+                                    try await store.appendEvent(NewEvent(type: .ptyAttached))
+                                }
+                                codes.append(nil)
+                            } catch let error as SessionStoreError {
+                                codes.append(error.code)
+                                if error.code == .closed { break }
+                            }
+                        }
+                        return codes
+                    }
+                }
+                // Close while the workers are at it (a read or write may be between its lane and
+                // its connection).
+                try await Task.sleep(for: .milliseconds(round % 5))
+                try store.close()
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(outcomes.allSatisfy { $0 == nil || $0 == .closed }, "\(Set(outcomes.compactMap { $0 }))")
+        }
+    }
+
     @Test("after everything was pruned, a waiter waits for the next id instead of spinning")
     func waitAfterPruneDoesNotSpin() async throws {
         try await withStore { store, _ in
