@@ -81,7 +81,7 @@ struct StreamTests {
                 try await collected.waitFor("the end of the exec") { _ in collected.ended }
             }
             var inspect = try await client.inspectExec(exec)
-            for _ in 0..<100 where inspect.running {
+            for _ in 0..<500 where inspect.running {
                 try await Task.sleep(for: .milliseconds(20))
                 inspect = try await client.inspectExec(exec)
             }

@@ -38,7 +38,7 @@ struct DockerCallObserverTests {
             case let path where path.contains("/containers/missing/"):
                 StubEngine.json(fd, status: 404, #"{"message":"No such container: missing"}"#)
             case let path where path.contains("/containers/slow/"):
-                Thread.sleep(forTimeInterval: 5)
+                Thread.sleep(forTimeInterval: 10)
             default:
                 StubEngine.write(fd, "HTTP/1.1 204 No Content\r\nApi-Version: 1.41\r\n\r\n")
             }
@@ -47,7 +47,7 @@ struct DockerCallObserverTests {
         let recorder = Recorder()
         let client = try await DockerClient.connect(
             .init(
-                endpoint: .unix(path: stub.socketPath), requestTimeout: .milliseconds(500), connectTimeout: .seconds(2),
+                endpoint: .unix(path: stub.socketPath), requestTimeout: .seconds(3), connectTimeout: .seconds(3),
                 observer: recorder))
         try await client.startContainer("present")
         await #expect(throws: DockerError.self) { try await client.startContainer("missing") }
@@ -56,6 +56,6 @@ struct DockerCallObserverTests {
         let calls = recorder.recorded
         #expect(calls.map(\.operation) == ["GET /_ping", "GET /version"] + Array(repeating: "POST /containers/{id}/start", count: 3))
         #expect(calls.map(\.outcome) == ["ok", "ok", "ok", "notFound", "timeout"])
-        #expect(calls.last.map { $0.duration >= .milliseconds(400) } == true, "the timed-out call's duration: \(calls.last?.duration as Any)")
+        #expect(calls.last.map { $0.duration >= .milliseconds(2_500) } == true, "the timed-out call's duration: \(calls.last?.duration as Any)")
     }
 }

@@ -50,7 +50,8 @@ import Testing
             // A silent server: the idle cap closes the tunnel with an error, not a stall.
             let silent = try await world.exec(session, ["curl", "-sS", "--max-time", "30", "https://silent.test:9999/"])
             #expect(silent.status != 0 && silent.status != 28, "closed by the idle cap before curl's own timeout: \(silent.output)")
-            // The connection cap: more tunnels than allowed at once get 429 at once.
+            // The connection cap: more tunnels than allowed at once get 429 at once. (The idle cap,
+            // 5 s, leaves the six curls time to start on a slow host while the first three hold.)
             let burst = try await world.exec(
                 session,
                 ["bash", "-c", "for i in 1 2 3 4 5 6; do curl -sS --max-time 20 https://silent.test:9999/ 2>&1 & done; wait"])
@@ -181,7 +182,7 @@ final class EgressWorld: Sendable {
             [egress]
             forwarder = "\(forwarder)"
             hosts_file = "\(directory)/world/hosts"
-            idle_timeout_seconds = 2
+            idle_timeout_seconds = 5
             connect_timeout_seconds = 2
             max_connections = 3
             """ + (pool ?? "")

@@ -18,8 +18,10 @@ struct AttachTests {
             try await terminal.waitFor("HELLO-42")
             // Raw mode: Ctrl-C reaches the session's shell (it interrupts the sleep) instead of
             // killing the CLI.
-            terminal.type("sleep 30\r")
-            try await Task.sleep(for: .milliseconds(300))
+            // (Sent once the line runs: a Ctrl-C that reached the shell's line editor with the
+            // line would wait in the input behind the sleep, not interrupt it.)
+            terminal.type("echo SLEEP''ING; sleep 30\r")
+            try await terminal.waitFor("SLEEPING")
             terminal.type("\u{03}")
             terminal.type("echo AFTER''-INT\r")
             try await terminal.waitFor("AFTER-INT")

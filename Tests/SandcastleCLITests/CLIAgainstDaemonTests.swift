@@ -187,10 +187,10 @@ struct CLIAgainstDaemonTests {
     @Test func followsEventsAndLogs() async throws {
         try await LiveDaemon.with { daemon in
             let id = daemon.tag + "-follow"
-            // `events -f` prints what happens after it starts; it runs until killed, so the
-            // harness reads its output as it comes through a pseudo-terminal.
-            let follower = try PseudoTerminal(arguments: ["events", "-f"] + daemon.connection)
-            try await Task.sleep(for: .milliseconds(500))
+            // `events -f` runs until killed, so the harness reads its output as it comes through a
+            // pseudo-terminal. From the first event on (`--since 0`: however late it connects, it
+            // misses nothing of this daemon's).
+            let follower = try PseudoTerminal(arguments: ["events", "-f", "--since", "0"] + daemon.connection)
             let created = try await daemon.sandcastle([
                 "create", "--image", Binaries.testImage, "-w", daemon.tag, "--id", id, "--", "sh", "-c", "echo one; sleep 1; echo two-\(daemon.tag)",
             ])
@@ -200,6 +200,9 @@ struct CLIAgainstDaemonTests {
             // `logs -f` on a session that ended prints its log and returns.
             let logs = try await daemon.sandcastle(["logs", "-f", id])
             #expect(logs.status == 0 && logs.stdout.contains("two-\(daemon.tag)"), "\(logs)")
+            // The follower has printed, so it is connected: this event comes through the follow.
+            #expect(try await daemon.sandcastle(["rm", id]).status == 0)
+            try await follower.waitFor("session.removed")
         }
     }
 

@@ -18,7 +18,7 @@ struct EgressEventLogTests {
 
         for index in 0..<5 { log.append(NewEvent(type: .egressConnected, sessionID: "s\(index)")) }
         var appended: [Event] = []
-        for _ in 0..<100 where appended.count < 5 {
+        for _ in 0..<500 where appended.count < 5 {
             try await Task.sleep(for: .milliseconds(20))
             appended = try await store.events(after: 0)
         }

@@ -30,7 +30,7 @@ struct ProcessTreeTests {
         defer { _ = ProcessTree.descendants(of: tree.processIdentifier, parents: ProcessTree.parents()).map { kill($0, SIGKILL) } }
         let root = tree.processIdentifier
         var found: [Int32] = []
-        for _ in 0..<200 where found.count < 3 {
+        for _ in 0..<1000 where found.count < 3 {
             found = await ProcessTree.namespacePIDs(root: root)
             try await Task.sleep(for: .milliseconds(10))
         }

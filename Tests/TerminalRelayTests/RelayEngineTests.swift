@@ -7,7 +7,7 @@ import Testing
 @testable import TerminalRelay
 
 /// The relay against the real engine: TTY containers of the test image.
-@Suite("TerminalRelay against the real engine", .timeLimit(.minutes(1)), .requiresEngine)
+@Suite("TerminalRelay against the real engine", .timeLimit(.minutes(3)), .requiresEngine)
 struct RelayEngineTests {
     static let configuration = TerminalRelay.Configuration(exitGrace: .milliseconds(500))
 

@@ -148,7 +148,9 @@ struct SessionTerminalTests {
 
     @Test func resizesAreClampedAndBurstsCoalesce() async throws {
         let engine = FakeEngine()
-        engine.resizeDelay = .milliseconds(100)
+        // Long enough that the ten resizes below all arrive while the first is in flight, however
+        // late this task is scheduled.
+        engine.resizeDelay = .seconds(1)
         try await withRunningRelay(relay(engine)) { relay in
             let terminal = try relay.terminal(session: "s1", containerID: "c1")
             let viewer = terminal.attach(role: .readWrite)
@@ -171,7 +173,11 @@ struct SessionTerminalTests {
 
     @Test func theCallersExitComesAfterTheLastBytes() async throws {
         let engine = FakeEngine()
-        try await withRunningRelay(relay(engine)) { relay in
+        // The stream ends right after the exit is known: a long grace only makes sure a slow host
+        // still delivers the last bytes through the stream, not by luck within 200 ms.
+        var configuration = Self.fast
+        configuration.exitGrace = .seconds(10)
+        try await withRunningRelay(relay(engine, configuration)) { relay in
             let terminal = try relay.terminal(session: "s1", containerID: "c1")
             let attachment = try await engine.attachment(1)
             try await eventually("attached") { terminal.isAttached }
@@ -435,7 +441,6 @@ struct SessionTerminalTests {
     @Test func idleTerminalsStaySmall() async throws {
         let engine = FakeEngine()
         let sessions = 500
-        let before = residentBytes()
         try await withRunningRelay(relay(engine, TerminalRelay.Configuration())) { relay in
             var terminals: [SessionTerminal] = []
             var viewers: [TerminalViewer] = []
@@ -447,12 +452,10 @@ struct SessionTerminalTests {
             try await eventually("all attached", timeout: .seconds(20)) { engine.attachments.count == sessions }
             for attachment in engine.attachments { attachment.send("sandbox@session:/workspace$ ") }
             try await eventually("all prompts", timeout: .seconds(20)) { terminals.allSatisfy { $0.endOffset == 28 } }
+            // What each terminal holds, not the process's resident set: suites running beside this
+            // one move that. The daemon's memory with 500 idle sessions is the bench's to measure
+            // (its idle section), and RelayMemoryTests' against real attachments.
             #expect(terminals.allSatisfy { $0.scrollbackAllocatedBytes == ScrollbackRing.minimumAllocation })
-            let grown = residentBytes() - before
-            // Measured about 10 MB for 500 (scripted attachments included); the bound leaves room
-            // for the allocator. The engine connections' own cost is measured against the real
-            // engine, not here.
-            #expect(grown < 40 << 20, "500 idle terminals grew the process by \(grown >> 10) KiB")
             withExtendedLifetime(viewers) {}
         }
     }
