@@ -66,16 +66,40 @@ enum ProcessCPU {
         return threadMicroseconds(pid: pid).reduce(0) { $0 + $1.value - (before[$1.key] ?? 0) }
     }
 
-    /// A process's threads alive now, read once: their run time in total and per group (a
-    /// thread's name, `comm`, with its digits dropped, so that `NIO-ELT-0-#1` and `NIO-ELT-0-#0`
-    /// count as one `NIO-ELT--#`), and how many times the scheduler put one of them on a CPU
-    /// (`schedstat`'s third field: each a wake-up or a preemption; a count, which does not move
-    /// with the machine's speed).
+    /// A process's threads alive now, read once: each one's run time, group (its name, `comm`,
+    /// with the digits dropped, so that `NIO-ELT-0-#1` and `NIO-ELT-0-#0` count as one
+    /// `NIO-ELT--#`) and how many times the scheduler put it on a CPU (`schedstat`'s third field:
+    /// each a wake-up or a preemption; a count, which does not move with the machine's speed).
     struct Threads {
-        var microseconds = 0.0
-        var groups: [String: Double] = [:]
-        var slices = 0.0
-        var groupSlices: [String: Double] = [:]
+        struct Thread {
+            var group: String
+            var microseconds: Double
+            var slices: Double
+        }
+
+        /// By thread id.
+        var byID: [String: Thread] = [:]
+
+        var microseconds: Double { byID.values.reduce(0) { $0 + $1.microseconds } }
+        var slices: Double { byID.values.reduce(0) { $0 + $1.slices } }
+        var groups: [String: Double] { byID.values.reduce(into: [:]) { $0[$1.group, default: 0] += $1.microseconds } }
+        var groupSlices: [String: Double] { byID.values.reduce(into: [:]) { $0[$1.group, default: 0] += $1.slices } }
+
+        /// What the threads alive now did since `before`: each one's figures less its figures
+        /// then (all of them for a thread started since). A thread that ended in between is on
+        /// neither side, so its earlier life never comes off the others' time, as a difference
+        /// of the two totals would make it (down to less than zero when dispatch retires an
+        /// idle worker thread inside the window).
+        func since(_ before: Threads) -> Threads {
+            var spent = Threads()
+            for (id, thread) in byID {
+                let earlier = before.byID[id]
+                spent.byID[id] = Thread(
+                    group: thread.group, microseconds: thread.microseconds - (earlier?.microseconds ?? 0),
+                    slices: thread.slices - (earlier?.slices ?? 0))
+            }
+            return spent
+        }
     }
 
     /// `/proc/PID/task/*/schedstat` and `comm`; nil when there are no threads to read.
@@ -91,10 +115,7 @@ enum ProcessCPU {
             guard fields.count >= 3 else { continue }
             let name = ((try? String(contentsOfFile: directory + "comm", encoding: .utf8)) ?? "")
                 .trimmingCharacters(in: .whitespacesAndNewlines).filter { !$0.isNumber }
-            threads.microseconds += fields[0] / 1000
-            threads.groups[name, default: 0] += fields[0] / 1000
-            threads.slices += fields[2]
-            threads.groupSlices[name, default: 0] += fields[2]
+            threads.byID[tid] = Threads.Thread(group: name, microseconds: fields[0] / 1000, slices: fields[2])
         }
         return threads
     }
@@ -157,15 +178,16 @@ struct CPUMeter {
         if let machineBefore, let after = ProcessCPU.machineMicroseconds() { machineMicroseconds += after - machineBefore }
         if let daemonBefore, let pid = daemonPID {
             let threadsAfter = ProcessCPU.threads(pid: pid)
-            if let after = daemonTime(pid, threadsAfter) { daemonMicroseconds += after - daemonBefore }
-            if let threadsBefore, let threadsAfter {
-                for (group, time) in threadsAfter.groups {
-                    threadGroupMicroseconds[group, default: 0] += time - (threadsBefore.groups[group] ?? 0)
-                }
-                daemonSlices += threadsAfter.slices - threadsBefore.slices
-                for (group, slices) in threadsAfter.groupSlices {
-                    groupSlices[group, default: 0] += slices - (threadsBefore.groupSlices[group] ?? 0)
-                }
+            let spent = threadsBefore.flatMap { threadsAfter?.since($0) }
+            if daemonClock == nil, let spent {
+                daemonMicroseconds += spent.microseconds
+            } else if let after = daemonTime(pid, threadsAfter) {
+                daemonMicroseconds += after - daemonBefore
+            }
+            if let spent {
+                threadGroupMicroseconds.merge(spent.groups, uniquingKeysWith: +)
+                daemonSlices += spent.slices
+                groupSlices.merge(spent.groupSlices, uniquingKeysWith: +)
             }
         }
         if let clientBefore, let after = ProcessCPU.ownMicroseconds() { clientMicroseconds += after - clientBefore }

@@ -60,8 +60,23 @@ struct ProcessCPUTests {
         #expect((after.groupSlices["bench-test-"] ?? 0) >= 20, "\(after.groupSlices)")
     }
 
-    @Test func aThreadThatExitsInsideTheIdleWindowTakesOnlyItsTimeInItWithIt() async throws {
-        // A thread that has run for 40 ms ends inside the window; the caller spins 20 ms in it.
+    @Test func aThreadThatExitsInsideAWindowTakesOnlyItsTimeInItWithIt() async throws {
+        // Read as the threads alive at each end, the ended thread's 40 ms would come off the 20.
+        let spent = await Self.withAThreadEndingInside { window in
+            await ProcessCPU.spentByThreads(pid: getpid()) { window() }
+        }
+        #expect(spent >= 15_000, "idle window: \(spent) us")
+        let metered = await Self.withAThreadEndingInside { window in
+            var meter = CPUMeter(daemonPID: getpid(), profiled: false)
+            await meter.measure { window() }
+            return meter.daemonMicroseconds
+        }
+        #expect(metered >= 15_000, "an operation's window: \(metered) us")
+    }
+
+    /// Starts a thread that runs for 40 ms and waits; `measure` gets a window to run, inside which
+    /// that thread ends and the caller spins 20 ms.
+    static func withAThreadEndingInside(_ measure: (() -> Void) async -> Double) async -> Double {
         let ran = DispatchSemaphore(value: 0)
         let end = DispatchSemaphore(value: 0)
         let ended = DispatchSemaphore(value: 0)
@@ -72,14 +87,12 @@ struct ProcessCPUTests {
             ended.signal()
         }.start()
         ran.wait()
-        let spent = await ProcessCPU.spentByThreads(pid: getpid()) {
+        return await measure {
             end.signal()
             ended.wait()
             usleep(20_000)
             Self.spin(milliseconds: 20)
         }
-        // Read as the threads alive at each end, the ended thread's 40 ms would come off the 20.
-        #expect(spent >= 15_000, "\(spent) us")
     }
 
     /// Runs until this thread has used `milliseconds` of CPU (not of the wall clock: on a loaded
