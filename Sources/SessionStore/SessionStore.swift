@@ -230,18 +230,13 @@ public final class SessionStore: Sendable {
         if eventSignal.isClosed { throw SessionStoreError.closed("backing up the session database") }
         do {
             try StateDirectory.makePrivate(temporary, flags: O_CREAT | O_EXCL)
-            let dbPool = self.dbPool
-            try await readLanes.run { [accesses] in
-                try accesses.run {
-                    try dbPool.read { source in
-                        let copy = try DatabaseQueue(path: temporary)
-                        try copy.writeWithoutTransaction { target in
-                            try source.backup(to: target)
-                            _ = try String.fetchOne(target, sql: "PRAGMA journal_mode = DELETE")
-                        }
-                        try copy.close()
-                    }
+            try await readOnLane { source in
+                let copy = try DatabaseQueue(path: temporary)
+                try copy.writeWithoutTransaction { target in
+                    try source.backup(to: target)
+                    _ = try String.fetchOne(target, sql: "PRAGMA journal_mode = DELETE")
                 }
+                try copy.close()
             }
             guard rename(temporary, destination) == 0 else {
                 throw StateDirectory.systemError("rename the backup into", path: destination)
@@ -278,10 +273,14 @@ public final class SessionStore: Sendable {
     func read<T: Sendable>(
         _ operation: String, session sessionID: String? = nil, _ body: @escaping @Sendable (Database) throws -> T
     ) async throws -> T {
-        let dbPool = self.dbPool
-        return try await mappingErrors(operation, session: sessionID) {
-            try await readLanes.run { [accesses] in try accesses.run { try dbPool.read(body) } }
-        }
+        try await mappingErrors(operation, session: sessionID) { try await readOnLane(body) }
+    }
+
+    /// `body` in a read transaction of a reader connection, on a read lane, unless the store is
+    /// closing (then ``AccessGate/Closed``).
+    private func readOnLane<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let (dbPool, accesses) = (self.dbPool, self.accesses)
+        return try await readLanes.run { try accesses.run { try dbPool.read(body) } }
     }
 
     private func mappingErrors<T>(
