@@ -61,9 +61,10 @@ enum ProcessCPU {
     /// end would lose an exited thread's whole life; a thread that exits inside the window takes
     /// only its time in the window with it.
     static func spentByThreads(pid: Int32, _ body: () async throws -> Void) async rethrows -> Double {
-        let before = threadMicroseconds(pid: pid)
+        let before = threads(pid: pid)
         try await body()
-        return threadMicroseconds(pid: pid).reduce(0) { $0 + $1.value - (before[$1.key] ?? 0) }
+        guard let before, let after = threads(pid: pid) else { return 0 }
+        return after.since(before).microseconds
     }
 
     /// A process's threads alive now, read once: each one's run time, group (its name, `comm`,
