@@ -21,6 +21,13 @@ enum ProcessCPU {
         microseconds(pid: getpid())
     }
 
+    /// The calling thread's CPU time so far (`CLOCK_THREAD_CPUTIME_ID`).
+    static func callingThreadMicroseconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return Double(now.tv_sec) * 1e6 + Double(now.tv_nsec) / 1e3
+    }
+
     /// The whole machine's busy CPU time (every core): `/proc/stat`'s first line, all but idle
     /// and iowait, in clock ticks.
     static func machineMicroseconds() -> Double? {

@@ -74,7 +74,7 @@ extension BenchReport {
         /// One walk's CPU time in this thread, microseconds: no suspension point inside, so the
         /// thread is the same at both ends.
         private static func walk(_ buffer: inout [UInt8]) -> Double {
-            let start = threadMicroseconds()
+            let start = ProcessCPU.callingThreadMicroseconds()
             buffer.withUnsafeMutableBufferPointer { bytes in
                 var sum: UInt8 = 0
                 for index in stride(from: 0, to: bytes.count, by: 64) {
@@ -82,13 +82,7 @@ extension BenchReport {
                     bytes[index] = sum
                 }
             }
-            return threadMicroseconds() - start
-        }
-
-        private static func threadMicroseconds() -> Double {
-            var now = timespec()
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
-            return Double(now.tv_sec) * 1e6 + Double(now.tv_nsec) / 1e3
+            return ProcessCPU.callingThreadMicroseconds() - start
         }
 
         private static func median(_ values: [Double]) -> Double {

@@ -98,12 +98,7 @@ struct ProcessCPUTests {
     /// Runs until this thread has used `milliseconds` of CPU (not of the wall clock: on a loaded
     /// host a thread may get only part of a core).
     static func spin(milliseconds: Int) {
-        func used() -> Int {
-            var now = timespec()
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
-            return now.tv_sec * 1_000_000_000 + now.tv_nsec
-        }
-        let end = used() + milliseconds * 1_000_000
-        while used() < end {}
+        let end = ProcessCPU.callingThreadMicroseconds() + Double(milliseconds) * 1000
+        while ProcessCPU.callingThreadMicroseconds() < end {}
     }
 }
