@@ -61,7 +61,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// the daemon's crash, not a power cut). See README, "Durability".
     public var storeSynchronous = "full"
     /// `[threads] event_loops`: how many NIO event loops carry the daemon's sockets (the API and
-    /// terminal connections, the engine's attach streams, the pool's gates, the egress proxy).
+    /// terminal connections, the engine's attach streams, the pool's gates, the egress proxy) and
+    /// run its Swift tasks.
     public var eventLoops = 1
 
     public struct APIKeyEntry: Sendable, Equatable {

@@ -2,6 +2,7 @@ import Foundation
 import HostHardening
 import Logging
 import NIOCore
+import NIOPosix
 import SandcastleAPI
 import SandcastleConfig
 import ServiceLifecycle
@@ -67,18 +68,35 @@ public enum Daemon {
         try await run(configuration: configuration, file: file, hardening: nil, notifier: try SystemdNotifier(), logger: logger)
     }
 
-    /// Sizes the event-loop group that every socket of the daemon uses (NIO's shared one, which
-    /// Hummingbird, the engine client, the gates and the egress proxy all take): `[threads]
-    /// event_loops`, one by default. With more than one, a session's sockets land on different
-    /// loops (the API connection, the terminal's, the engine's attach stream, the gate's), and
-    /// every hand-over between them is a wake-up of another thread. On the bench's two cores, one
-    /// loop took 2 to 10% off a lone warm launch's CPU and 5 to 23% off one in a burst of 8
-    /// (bursts of 32 within their noise), and moved as many bytes as two.
+    /// Sets up the event-loop group that every socket of the daemon uses (NIO's shared one, which
+    /// Hummingbird, the engine client, the gates and the egress proxy all take), and makes it the
+    /// executor of every Swift task that has no executor of its own.
     ///
-    /// Call once, before anything uses NIO (NIO stops the process if the size is set after its
-    /// group exists).
-    public static func sizeEventLoops(_ configuration: DaemonConfiguration) {
+    /// - Its size is `[threads] event_loops`, one by default. With more than one, a session's
+    ///   sockets land on different loops (the API connection, the terminal's, the engine's attach
+    ///   stream, the gate's), and every hand-over between them is a wake-up of another thread. On
+    ///   the bench's two cores, one loop took 2 to 10% off a lone warm launch's CPU and 5 to 23%
+    ///   off one in a burst of 8 (bursts of 32 within their noise), and moved as many bytes as two.
+    /// - Swift's tasks (the controllers, the session manager, the pool) then run on the loop whose
+    ///   sockets they read and write: a request handed from its connection to its handler, from
+    ///   one actor to another and back is a job queued on the same thread, not a wake-up of one of
+    ///   Swift's pool threads and then of the loop again. On the bench's two cores this halved the
+    ///   wake-ups of the daemon's threads per warm launch and took about a sixth off a lone
+    ///   launch's CPU (PERFORMANCE.md).
+    /// - What that asks of the code: a task never blocks (SQLite, libcurl, mounts and workspace
+    ///   file I/O already run on threads of their own, as they must off Swift's pool too), and
+    ///   long computations stay off tasks, since one holds up the loop's sockets while it runs.
+    ///
+    /// Call once, on the main thread, before anything uses NIO or starts a task (NIO stops the
+    /// process if the size is set after its group exists). No thread starts here: the loops start
+    /// with the first task, after the start-up hardening that requires a single thread.
+    public static func setUpEventLoops(_ configuration: DaemonConfiguration, logger: Logger) {
         NIOSingletons.groupLoopCountSuggestion = configuration.eventLoops
+        if !NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() {
+            // A Swift runtime without the hook, or a hook already taken, refuses it. The daemon
+            // works the same on Swift's own pool, with more wake-ups per request.
+            logger.warning("Swift's tasks stay on its own thread pool: the runtime refused NIO's executor hook")
+        }
     }
 
     /// Runs the daemon on a loaded configuration (`file`: where it came from, re-read on SIGHUP);

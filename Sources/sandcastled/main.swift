@@ -16,7 +16,7 @@ do {
     // capabilities are per thread, and no other thread may exist yet (HostHardening.apply checks).
     let options = try Daemon.Options(arguments: CommandLine.arguments)
     let (configuration, file) = try Daemon.loadConfiguration(options: options, logger: logger)
-    Daemon.sizeEventLoops(configuration)
+    Daemon.setUpEventLoops(configuration, logger: logger)
     // Read, then hidden from the tools the daemon runs (mount, mkfs), while no thread can race setenv.
     let notifier = try SystemdNotifier()
     unsetenv("NOTIFY_SOCKET")
