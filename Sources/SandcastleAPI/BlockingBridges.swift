@@ -7,8 +7,11 @@ import Synchronization
 /// slow client could hold): for archive streams, which block on the file system and on the peer.
 func onDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.name = "sandcastle-archive"
+        let thread = Thread {
+            // Named from inside, as the engine client's thread is (at most 15 bytes: the kernel's limit).
+            Thread.current.name = "sandcastle-arch"
+            continuation.resume(with: Result { try body() })
+        }
         thread.start()
     }
 }

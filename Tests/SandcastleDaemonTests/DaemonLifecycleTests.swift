@@ -147,6 +147,8 @@ struct DaemonLifecycleTests {
             let threads = HostHardening.threads(of: String(daemon.process.processIdentifier))
             #expect(threads.count > 4, "NIO, libcurl and the Swift pool run by now: \(threads)")
             #expect(Self.eventLoops(of: daemon) == 1, "[threads] event_loops is one by default")
+            // Threads of the daemon's own carry their names, not their creator's (the loop's).
+            #expect(threads.contains { $0.name == "sandcastle-curl" }, "\(threads.map(\.name))")
             for thread in threads {
                 #expect(thread.seccomp == 2, "\(thread)")
                 #expect(thread.noNewPrivileges, "\(thread)")

@@ -34,8 +34,12 @@ final class CurlLoop: Sendable {
             fatalError("curl_multi_init failed: out of memory")
         }
         self.multi = MultiHandle(pointer: multi)
-        let thread = Thread { [self] in self.run() }
-        thread.name = name
+        let thread = Thread { [self] in
+            // Named from inside: Foundation on Linux gives the kernel a name set before `start()`
+            // to no thread, and an unnamed thread shows its creator's name in `top -H`.
+            Thread.current.name = name
+            self.run()
+        }
         thread.start()
     }
 
