@@ -7,13 +7,18 @@ import Synchronization
 /// slow client could hold): for archive streams, which block on the file system and on the peer.
 func onDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            // Named from inside, as the engine client's thread is (at most 15 bytes: the kernel's limit).
-            Thread.current.name = "sandcastle-arch"
-            continuation.resume(with: Result { try body() })
-        }
-        thread.start()
+        startArchiveThread { continuation.resume(with: Result { try body() }) }
     }
+}
+
+/// Starts `body` on a new thread named `sandcastle-arch`. The thread names itself: Foundation on
+/// Linux gives the kernel a name set before `start()` to no thread, and an unnamed thread shows its
+/// creator's name (the event loop's) in `top -H`. At most 15 bytes: the kernel's limit.
+func startArchiveThread(_ body: @escaping @Sendable () -> Void) {
+    Thread {
+        Thread.current.name = "sandcastle-arch"
+        body()
+    }.start()
 }
 
 /// At most `limit` archive streams at once, each on a thread of its own: a client cannot pile

@@ -242,7 +242,7 @@ struct WorkspaceFilesController {
         let produced = ProducedBytes()
         let files = files
         let logger = context.logger
-        Thread {
+        startArchiveThread {
             defer { Self.archiveThreads.release() }
             do {
                 _ = try files.workspace(name).writeArchive(of: path, compression: compression, emit: produced.emit)
@@ -251,7 +251,7 @@ struct WorkspaceFilesController {
                 logger.debug("archive download ended", metadata: ["error": "\(error)"])
                 produced.finish(error)
             }
-        }.start()
+        }
         // Wait for the first chunk (or the end) so a refusal before any byte is a proper error.
         let iterator = IteratorBox(produced.stream.makeAsyncIterator())
         let first: ByteBuffer?

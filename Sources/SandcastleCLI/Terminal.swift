@@ -60,6 +60,9 @@ enum LocalInputReader {
         let signalRead = fds[0]
         let (stream, continuation) = AsyncStream.makeStream(of: LocalInput.self, bufferingPolicy: .bufferingNewest(256))
         let thread = Thread {
+            // Named from inside (Foundation on Linux passes a name set before `start()` to no
+            // thread), within the kernel's 15 bytes.
+            Thread.current.name = "sandcastle-tty"
             var inputOpen = true
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
@@ -86,7 +89,6 @@ enum LocalInputReader {
             }
             continuation.finish()
         }
-        thread.name = "sandcastle-input"
         thread.start()
         return stream
     }
