@@ -158,7 +158,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
         }
     }
 
-    /// One byte in, the same byte out: through the daemon's WebSocket and through a raw attach.
+    /// One byte in, the same byte out: through the daemon's WebSocket, through a raw attach, and
+    /// through the same raw attach behind a bare relay (`socat`, TCP to the engine's socket).
     public struct Echo: Sendable, Codable, Equatable {
         public var daemon: LatencySummary
         public var raw: LatencySummary
@@ -166,17 +167,28 @@ public struct BenchReport: Sendable, Codable, Equatable {
         /// the bench client and the rest of the machine). Nil in reports from before it was measured.
         public var cpu: CPUPerOperation?
         public var rawCPU: CPUPerOperation?
+        /// Through the bare relay, and its CPU (the relay's own is the rest of the machine's).
+        /// Nil in reports from before it was measured.
+        public var relay: LatencySummary?
+        public var relayCPU: CPUPerOperation?
         /// What the daemon adds at p50, in microseconds.
         public var addedP50: Double { daemon.p50 - raw.p50 }
+        /// What the bare relay adds at p50: any hop's share of ``addedP50``.
+        public var relayAddedP50: Double? { relay.map { $0.p50 - raw.p50 } }
 
-        public init(daemon: LatencySummary, raw: LatencySummary, cpu: CPUPerOperation? = nil, rawCPU: CPUPerOperation? = nil) {
+        public init(
+            daemon: LatencySummary, raw: LatencySummary, cpu: CPUPerOperation? = nil, rawCPU: CPUPerOperation? = nil,
+            relay: LatencySummary? = nil, relayCPU: CPUPerOperation? = nil
+        ) {
             self.daemon = daemon
             self.raw = raw
             self.cpu = cpu
             self.rawCPU = rawCPU
+            self.relay = relay
+            self.relayCPU = relayCPU
         }
 
-        enum CodingKeys: String, CodingKey { case daemon, raw, cpu, rawCPU, addedP50 }
+        enum CodingKeys: String, CodingKey { case daemon, raw, cpu, rawCPU, relay, relayCPU, addedP50, relayAddedP50 }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -184,6 +196,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
             raw = try container.decode(LatencySummary.self, forKey: .raw)
             cpu = try container.decodeIfPresent(CPUPerOperation.self, forKey: .cpu)
             rawCPU = try container.decodeIfPresent(CPUPerOperation.self, forKey: .rawCPU)
+            relay = try container.decodeIfPresent(LatencySummary.self, forKey: .relay)
+            relayCPU = try container.decodeIfPresent(CPUPerOperation.self, forKey: .relayCPU)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -192,7 +206,10 @@ public struct BenchReport: Sendable, Codable, Equatable {
             try container.encode(raw, forKey: .raw)
             try container.encodeIfPresent(cpu, forKey: .cpu)
             try container.encodeIfPresent(rawCPU, forKey: .rawCPU)
+            try container.encodeIfPresent(relay, forKey: .relay)
+            try container.encodeIfPresent(relayCPU, forKey: .relayCPU)
             try container.encode(addedP50, forKey: .addedP50)
+            try container.encodeIfPresent(relayAddedP50, forKey: .relayAddedP50)
         }
     }
 

@@ -292,30 +292,65 @@ public struct Benchmark: Sendable {
     func echo() async throws -> BenchReport.Echo {
         let samples = options.echoSamples
         let warmUp = min(50, samples)
-        // The CPU of each side's timed round trips: the raw side has no daemon, so its client and
-        // rest of the machine are what the daemon's path is compared with.
-        let (rawSamples, rawCPU) = try await raw.withAttachedContainer(command: BenchOptions.echoCommand, name: nextName("raw")) { terminal in
-            try await Self.meteredEcho(samples: samples, warmUp: warmUp, daemonPID: nil, on: &terminal)
-        }
+        let relay = try await BareRelay.start(to: raw.client.configuration.endpoint)
+        defer { relay.stop() }
+        let relayed = raw.through(relay.client)
+        let raw = self.raw
+        let (rawName, relayedName) = (nextName("raw"), nextName("relay"))
         let daemonPID = target.pid
-        let (daemonSamples, daemonCPU) = try await withSession(kind: "echo", command: BenchOptions.echoCommand) { terminal in
-            try await Self.meteredEcho(samples: samples, warmUp: warmUp, daemonPID: daemonPID, on: &terminal)
+        // The three paths are open at once and take turns, a tenth of the samples each time, so
+        // that a change in the machine's pace during the section falls on all three alike. Only
+        // the daemon's windows are profiled.
+        return try await withSession(kind: "echo", command: BenchOptions.echoCommand) { daemon in
+            try await raw.withAttachedContainer(command: BenchOptions.echoCommand, name: rawName) { direct in
+                try await relayed.withAttachedContainer(command: BenchOptions.echoCommand, name: relayedName) { through in
+                    for link in 0..<3 {
+                        try await Self.warmEcho(warmUp, on: link, daemon: &daemon, direct: &direct, through: &through)
+                    }
+                    var meters = [
+                        CPUMeter(daemonPID: nil, profiled: false), CPUMeter(daemonPID: nil, profiled: false),
+                        CPUMeter(daemonPID: daemonPID, profiled: daemonPID != nil),
+                    ]
+                    var durations: [[Duration]] = [[], [], []]
+                    let rounds = min(10, samples)
+                    for round in 0..<rounds {
+                        let count = samples / rounds + (round < samples % rounds ? 1 : 0)
+                        for link in 0..<3 {
+                            durations[link] += try await meters[link].measure(count: count) {
+                                try await Self.timeEcho(count, on: link, daemon: &daemon, direct: &direct, through: &through)
+                            }
+                        }
+                    }
+                    return try BenchReport.Echo(
+                        daemon: summary(durations[2], "echo"), raw: summary(durations[0], "raw echo"), cpu: meters[2].perOperation,
+                        rawCPU: meters[0].perOperation, relay: summary(durations[1], "relayed echo"), relayCPU: meters[1].perOperation)
+                }
+            }
         }
-        return .init(
-            daemon: try summary(daemonSamples, "echo"), raw: try summary(rawSamples, "raw echo"), cpu: daemonCPU, rawCPU: rawCPU)
     }
 
-    /// Waits for the echo command's `ready`, warms the path up, then times `samples` round trips
-    /// and meters their CPU. With no daemon (the raw side) only the client and the rest of the
-    /// machine are metered, and the profiler is left alone.
-    private static func meteredEcho(
-        samples: Int, warmUp: Int, daemonPID: Int32?, on terminal: inout some TerminalLink
-    ) async throws -> ([Duration], BenchReport.CPUPerOperation?) {
-        try await TerminalMeasurements.waitFor("ready", on: &terminal)
-        _ = try await TerminalMeasurements.echo(samples: warmUp, on: &terminal)
-        var cpu = CPUMeter(daemonPID: daemonPID, profiled: daemonPID != nil)
-        let durations = try await cpu.measure(count: samples) { try await TerminalMeasurements.echo(samples: samples, on: &terminal) }
-        return (durations, cpu.perOperation)
+    /// Waits for the echo command's `ready` on one of the echo section's links (0 the raw
+    /// attach, 1 the same through the bare relay, 2 the daemon's WebSocket) and warms it up.
+    private static func warmEcho(
+        _ samples: Int, on link: Int, daemon: inout WebSocketTerminal, direct: inout RawTerminal, through: inout RawTerminal
+    ) async throws {
+        switch link {
+        case 0: try await TerminalMeasurements.waitFor("ready", on: &direct)
+        case 1: try await TerminalMeasurements.waitFor("ready", on: &through)
+        default: try await TerminalMeasurements.waitFor("ready", on: &daemon)
+        }
+        _ = try await timeEcho(samples, on: link, daemon: &daemon, direct: &direct, through: &through)
+    }
+
+    /// `samples` round trips on one of the echo section's links (see ``warmEcho``).
+    private static func timeEcho(
+        _ samples: Int, on link: Int, daemon: inout WebSocketTerminal, direct: inout RawTerminal, through: inout RawTerminal
+    ) async throws -> [Duration] {
+        switch link {
+        case 0: try await TerminalMeasurements.echo(samples: samples, on: &direct)
+        case 1: try await TerminalMeasurements.echo(samples: samples, on: &through)
+        default: try await TerminalMeasurements.echo(samples: samples, on: &daemon)
+        }
     }
 
     /// Runs `body` over the terminal of a new session, then removes the session.

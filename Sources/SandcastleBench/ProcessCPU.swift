@@ -222,8 +222,7 @@ struct CPUMeter {
         return .init(
             daemonMicroseconds: daemonPID == nil ? nil : perOperation(daemonMicroseconds),
             clientMicroseconds: perOperation(clientMicroseconds),
-            restMicroseconds: daemonPID == nil
-                ? nil : max(0, perOperation(machineMicroseconds - daemonMicroseconds - clientMicroseconds)),
+            restMicroseconds: max(0, perOperation(machineMicroseconds - daemonMicroseconds - clientMicroseconds)),
             daemonThreads: threadGroupMicroseconds.isEmpty ? nil : threadGroupMicroseconds.mapValues(perOperation),
             daemonWakeups: daemonPID == nil || daemonSlices <= 0 ? nil : perOperation(daemonSlices),
             daemonThreadWakeups: groupSlices.isEmpty ? nil : groupSlices.mapValues(perOperation),

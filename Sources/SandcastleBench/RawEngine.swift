@@ -29,6 +29,11 @@ public struct RawEngine: Sendable {
         self.runID = runID
     }
 
+    /// The same engine reached through another client (the echo section's bare relay).
+    func through(_ other: DockerClient) -> RawEngine {
+        RawEngine(client: other, profile: profile, image: image, workspace: workspace, runID: runID)
+    }
+
     /// The create body the daemon would send for a session running `command`.
     public func config(command: [String], name: String) throws -> ContainerConfig {
         let request = SessionLaunchRequest(image: image, profile: profile.name, workspace: "bench", command: command)

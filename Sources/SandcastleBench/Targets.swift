@@ -76,7 +76,8 @@ public struct Targets: Sendable, Equatable {
         if let echo = report.echo {
             verdict(
                 "echo.added_p50", echo.addedP50, atMost: addedEchoMicroseconds, unit: "us",
-                String(format: "p50 %.0f us vs raw %.0f us", echo.daemon.p50, echo.raw.p50))
+                String(format: "p50 %.0f us vs raw %.0f us", echo.daemon.p50, echo.raw.p50)
+                    + (echo.relayAddedP50.map { String(format: "; a bare relay (socat) adds %.0f us", $0) } ?? ""))
         }
         if let screen = report.screen {
             verdict(
@@ -154,9 +155,11 @@ extension BenchReport {
         if let echo = echo {
             row("echo round trip (daemon)", echo.daemon, scale: 1, unit: "us")
             row("echo round trip (raw attach)", echo.raw, scale: 1, unit: "us")
+            if let relay = echo.relay { row("echo round trip (bare relay)", relay, scale: 1, unit: "us") }
         }
         cpuLine("echo CPU (daemon)", echo?.cpu, per: "round trip", plural: "round trips")
         cpuLine("echo CPU (raw attach)", echo?.rawCPU, per: "round trip", plural: "round trips")
+        cpuLine("echo CPU (bare relay)", echo?.relayCPU, per: "round trip", plural: "round trips")
         if let exec = exec {
             row("exec to first output (daemon)", exec.daemon)
             row("raw exec create+start+first byte", exec.raw)

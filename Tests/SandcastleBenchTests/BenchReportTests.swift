@@ -67,7 +67,9 @@ struct BenchReportTests {
         report.echo = .init(
             daemon: summary(p50: 340, p99: 900), raw: summary(p50: 260, p99: 700),
             cpu: .init(daemonMicroseconds: 60, clientMicroseconds: 40, daemonWakeups: 2, operations: 2000),
-            rawCPU: .init(daemonMicroseconds: nil, clientMicroseconds: 30, operations: 2000))
+            rawCPU: .init(daemonMicroseconds: nil, clientMicroseconds: 30, operations: 2000),
+            relay: summary(p50: 300, p99: 800),
+            relayCPU: .init(daemonMicroseconds: nil, clientMicroseconds: 31, restMicroseconds: 90, operations: 2000))
         report.idle = .init(sessions: 500, baselineRSSBytes: 40_000_000, rssBytes: 150_000_000)
         report.quietPenalty = .init(bytes: 4 << 20, backToBackMicroseconds: 50, afterQuietMicroseconds: 150, rounds: 16)
         report.verdicts = Targets().evaluate(report)
@@ -88,6 +90,8 @@ struct BenchReportTests {
         // 340 - 260 = 80 us added.
         #expect(verdicts["echo.added_p50"]?.status == .pass)
         #expect(verdicts["echo.added_p50"]?.measured == 80)
+        // The bare relay is a reference beside the target, not a target of its own.
+        #expect(verdicts["echo.added_p50"]?.detail.hasSuffix("a bare relay (socat) adds 40 us") == true)
         #expect(verdicts["idle.rss"]?.status == .pass)
         #expect(verdicts["idle.rss"]?.measured == 150)
         #expect(verdicts.count == 8)
@@ -154,6 +158,8 @@ struct BenchReportTests {
         #expect(echo["addedP50"] as? Double == 80)
         #expect((echo["cpu"] as? [String: Any])?["daemonMicroseconds"] as? Double == 60)
         #expect((echo["rawCPU"] as? [String: Any])?["clientMicroseconds"] as? Double == 30)
+        #expect(echo["relayAddedP50"] as? Double == 40)
+        #expect(report.table().contains("echo CPU (bare relay): client CPU 31 us, rest of the machine 90 us per round trip"))
         #expect(report.table().contains("echo CPU (daemon): daemon CPU 60 us, client CPU 40 us, 2 daemon thread wake-ups per round trip"))
         #expect((object["quietPenalty"] as? [String: Any])?["ratio"] as? Double == 3)
         #expect(report.table().contains("machine: a walk over 4096 KiB costs 50 us of CPU back to back, 150 us after"))

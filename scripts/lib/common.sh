@@ -49,6 +49,8 @@ sandcastle_packages=(
     chromium libjs-xterm node-xterm
     # the egress tests' outside world: a CA and certificates, and the servers (Tests/EgressIntegrationTests)
     openssl python3
+    # the bench's bare relay, the reference beside the daemon's terminal echo
+    socat
     # systemd-analyze verify/security on the units in systemd/ (no systemd needs to run)
     systemd
     # what the Swift toolchain in /opt/swift links with
