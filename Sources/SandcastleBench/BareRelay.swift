@@ -60,6 +60,15 @@ struct BareRelay {
         }
     }
 
+    /// The CPU time the relay's processes (the listener and its children, one per connection)
+    /// have spent, in microseconds; a child that has exited is no longer counted.
+    func cpuMicroseconds() -> Double {
+        let pid = process.processIdentifier
+        return MachineProcesses.readProcesses().reduce(0) { sum, entry in
+            entry.key == pid || entry.value.parent == pid ? sum + entry.value.microseconds : sum
+        }
+    }
+
     /// Stops the listener and the children still relaying a connection.
     func stop() { Self.stop(process) }
 

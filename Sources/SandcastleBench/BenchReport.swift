@@ -61,23 +61,42 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public struct Cold: Sendable, Codable, Equatable {
         public var daemon: LatencySummary
         public var raw: LatencySummary
-        /// CPU per daemon launch (the raw launches are not counted).
+        /// CPU per daemon launch, and per raw create+start (the client's and the rest of the
+        /// machine's, the engine's split out).
         public var cpu: CPUPerOperation?
+        public var rawCPU: CPUPerOperation?
+        /// The engine calls a launch makes (create, the read-back's inspect, the attach, start),
+        /// made directly, and their CPU: what the daemon must ask of the engine, without the
+        /// daemon. Nil in reports from before they were measured.
+        public var calls: LatencySummary?
+        public var callsCPU: CPUPerOperation?
         public var ratioP50: Double { daemon.p50 / raw.p50 }
+        /// The engine calls' p50 against create+start's: the part of ``ratioP50`` the calls
+        /// themselves take.
+        public var callsRatioP50: Double? { calls.map { $0.p50 / raw.p50 } }
 
-        public init(daemon: LatencySummary, raw: LatencySummary, cpu: CPUPerOperation? = nil) {
+        public init(
+            daemon: LatencySummary, raw: LatencySummary, cpu: CPUPerOperation? = nil, rawCPU: CPUPerOperation? = nil,
+            calls: LatencySummary? = nil, callsCPU: CPUPerOperation? = nil
+        ) {
             self.daemon = daemon
             self.raw = raw
             self.cpu = cpu
+            self.rawCPU = rawCPU
+            self.calls = calls
+            self.callsCPU = callsCPU
         }
 
-        enum CodingKeys: String, CodingKey { case daemon, raw, cpu, ratioP50 }
+        enum CodingKeys: String, CodingKey { case daemon, raw, cpu, rawCPU, calls, callsCPU, ratioP50, callsRatioP50 }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             daemon = try container.decode(LatencySummary.self, forKey: .daemon)
             raw = try container.decode(LatencySummary.self, forKey: .raw)
             cpu = try container.decodeIfPresent(CPUPerOperation.self, forKey: .cpu)
+            rawCPU = try container.decodeIfPresent(CPUPerOperation.self, forKey: .rawCPU)
+            calls = try container.decodeIfPresent(LatencySummary.self, forKey: .calls)
+            callsCPU = try container.decodeIfPresent(CPUPerOperation.self, forKey: .callsCPU)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -85,7 +104,11 @@ public struct BenchReport: Sendable, Codable, Equatable {
             try container.encode(daemon, forKey: .daemon)
             try container.encode(raw, forKey: .raw)
             try container.encodeIfPresent(cpu, forKey: .cpu)
+            try container.encodeIfPresent(rawCPU, forKey: .rawCPU)
+            try container.encodeIfPresent(calls, forKey: .calls)
+            try container.encodeIfPresent(callsCPU, forKey: .callsCPU)
             try container.encode(ratioP50, forKey: .ratioP50)
+            try container.encodeIfPresent(callsRatioP50, forKey: .callsRatioP50)
         }
     }
 
@@ -171,6 +194,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
         /// Nil in reports from before it was measured.
         public var relay: LatencySummary?
         public var relayCPU: CPUPerOperation?
+        /// The relay's own CPU per round trip (socat's processes), the counterpart of the daemon's.
+        public var relayMicroseconds: Double?
         /// What the daemon adds at p50, in microseconds.
         public var addedP50: Double { daemon.p50 - raw.p50 }
         /// What the bare relay adds at p50: any hop's share of ``addedP50``.
@@ -178,7 +203,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
 
         public init(
             daemon: LatencySummary, raw: LatencySummary, cpu: CPUPerOperation? = nil, rawCPU: CPUPerOperation? = nil,
-            relay: LatencySummary? = nil, relayCPU: CPUPerOperation? = nil
+            relay: LatencySummary? = nil, relayCPU: CPUPerOperation? = nil, relayMicroseconds: Double? = nil
         ) {
             self.daemon = daemon
             self.raw = raw
@@ -186,9 +211,10 @@ public struct BenchReport: Sendable, Codable, Equatable {
             self.rawCPU = rawCPU
             self.relay = relay
             self.relayCPU = relayCPU
+            self.relayMicroseconds = relayMicroseconds
         }
 
-        enum CodingKeys: String, CodingKey { case daemon, raw, cpu, rawCPU, relay, relayCPU, addedP50, relayAddedP50 }
+        enum CodingKeys: String, CodingKey { case daemon, raw, cpu, rawCPU, relay, relayCPU, relayMicroseconds, addedP50, relayAddedP50 }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -198,6 +224,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
             rawCPU = try container.decodeIfPresent(CPUPerOperation.self, forKey: .rawCPU)
             relay = try container.decodeIfPresent(LatencySummary.self, forKey: .relay)
             relayCPU = try container.decodeIfPresent(CPUPerOperation.self, forKey: .relayCPU)
+            relayMicroseconds = try container.decodeIfPresent(Double.self, forKey: .relayMicroseconds)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -208,6 +235,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
             try container.encodeIfPresent(rawCPU, forKey: .rawCPU)
             try container.encodeIfPresent(relay, forKey: .relay)
             try container.encodeIfPresent(relayCPU, forKey: .relayCPU)
+            try container.encodeIfPresent(relayMicroseconds, forKey: .relayMicroseconds)
             try container.encode(addedP50, forKey: .addedP50)
             try container.encodeIfPresent(relayAddedP50, forKey: .relayAddedP50)
         }

@@ -133,26 +133,40 @@ public struct Benchmark: Sendable {
     func cold() async throws -> BenchReport.Cold {
         var daemon: [Duration] = []
         var engine: [Duration] = []
+        var calls: [Duration] = []
         var cpu = CPUMeter(daemonPID: target.pid, splitsRest: true)
+        var rawCPU = CPUMeter(daemonPID: nil, profiled: false, splitsRest: true)
+        var callsCPU = CPUMeter(daemonPID: nil, profiled: false, splitsRest: true)
         for index in 0..<options.coldSamples {
-            // Interleaved, so that a drift of the engine or the machine touches both sides alike;
+            // Interleaved, so that a drift of the engine or the machine touches all three alike;
             // each after the last removal has settled.
             await settle()
             let launched = try await cpu.measure { try await launchToHello(kind: "cold", command: BenchOptions.idleCommand) }
             daemon.append(launched.elapsed)
             try await api.removeSession(launched.id)
             await settle()
-            let rawLaunch = try await raw.createAndStart(command: BenchOptions.idleCommand, name: nextName("raw"))
+            let rawLaunch = try await rawCPU.measure {
+                try await raw.createAndStart(command: BenchOptions.idleCommand, name: nextName("raw"))
+            }
             engine.append(rawLaunch.elapsed)
             await raw.remove(rawLaunch.id)
+            await settle()
+            let direct = try await callsCPU.measure {
+                try await raw.createCheckAttachStart(command: BenchOptions.idleCommand, name: nextName("calls"))
+            }
+            calls.append(direct.elapsed)
+            await raw.remove(direct.id)
             logger.info(
                 "cold launch",
                 metadata: [
                     "sample": "\(index + 1)/\(options.coldSamples)", "daemon.ms": "\(launched.elapsed.microseconds / 1000)",
-                    "raw.ms": "\(rawLaunch.elapsed.microseconds / 1000)",
+                    "raw.ms": "\(rawLaunch.elapsed.microseconds / 1000)", "calls.ms": "\(direct.elapsed.microseconds / 1000)",
                 ])
         }
-        return .init(daemon: try summary(daemon, "cold"), raw: try summary(engine, "raw create+start"), cpu: cpu.perOperation)
+        return .init(
+            daemon: try summary(daemon, "cold"), raw: try summary(engine, "raw create+start"), cpu: cpu.perOperation,
+            rawCPU: rawCPU.perOperation, calls: try summary(calls, "raw create, inspect, attach, start"),
+            callsCPU: callsCPU.perOperation)
     }
 
     func warm() async throws -> [BenchReport.WarmBurst] {
@@ -312,18 +326,22 @@ public struct Benchmark: Sendable {
                         CPUMeter(daemonPID: daemonPID, profiled: daemonPID != nil),
                     ]
                     var durations: [[Duration]] = [[], [], []]
+                    var relaySpent = 0.0
                     let rounds = min(10, samples)
                     for round in 0..<rounds {
                         let count = samples / rounds + (round < samples % rounds ? 1 : 0)
                         for link in 0..<3 {
+                            let relayBefore = link == 1 ? relay.cpuMicroseconds() : 0
                             durations[link] += try await meters[link].measure(count: count) {
                                 try await Self.timeEcho(count, on: link, daemon: &daemon, direct: &direct, through: &through)
                             }
+                            if link == 1 { relaySpent += relay.cpuMicroseconds() - relayBefore }
                         }
                     }
                     return try BenchReport.Echo(
                         daemon: summary(durations[2], "echo"), raw: summary(durations[0], "raw echo"), cpu: meters[2].perOperation,
-                        rawCPU: meters[0].perOperation, relay: summary(durations[1], "relayed echo"), relayCPU: meters[1].perOperation)
+                        rawCPU: meters[0].perOperation, relay: summary(durations[1], "relayed echo"), relayCPU: meters[1].perOperation,
+                        relayMicroseconds: relaySpent / Double(samples))
                 }
             }
         }

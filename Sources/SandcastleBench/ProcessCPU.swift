@@ -165,7 +165,7 @@ struct CPUMeter {
         self.daemonPID = daemonPID
         self.daemonClock = daemonClock
         self.profiled = profiled
-        self.splitsRest = splitsRest && daemonPID != nil
+        self.splitsRest = splitsRest
     }
 
     /// Runs `body` (which performs `count` operations) and adds the CPU both sides spent in it.
@@ -200,9 +200,9 @@ struct CPUMeter {
         }
         if let clientBefore, let after = ProcessCPU.ownMicroseconds() { clientMicroseconds += after - clientBefore }
         if profiled { ProfilerControl.send("disable") }
-        if splitsRest, let daemonPID {
+        if splitsRest {
             let spent = MachineProcesses.spent(
-                from: processesBefore, to: MachineProcesses.readProcesses(), excluding: [daemonPID, getpid()])
+                from: processesBefore, to: MachineProcesses.readProcesses(), excluding: Set([daemonPID, getpid()].compactMap { $0 }))
             others.engineMicroseconds += spent.engineMicroseconds
             others.containerMicroseconds += spent.containerMicroseconds
         }

@@ -54,6 +54,32 @@ public struct RawEngine: Sendable {
         return (created.id, clock.now - start)
     }
 
+    /// The engine calls a session's cold launch makes, made directly: create, the read-back
+    /// (inspect), the terminal's attach, start. Returns the container's id and the time until the
+    /// start answered; the attach is closed after.
+    public func createCheckAttachStart(command: [String], name: String) async throws -> (id: String, elapsed: Duration) {
+        let body = try config(command: command, name: name)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let created = try await client.createContainer(name: name, config: body)
+        do {
+            _ = try await client.inspectContainer(created.id)
+            let stream = try await client.attachContainer(created.id, tty: true)
+            do {
+                try await client.startContainer(created.id)
+            } catch {
+                await stream.close()
+                throw error
+            }
+            let elapsed = clock.now - start
+            await stream.close()
+            return (created.id, elapsed)
+        } catch {
+            await remove(created.id)
+            throw error
+        }
+    }
+
     /// Creates a container running `command`, attaches to its TTY, then starts it, so that no
     /// output is missed; runs `body` over the attachment, then removes the container.
     public func withAttachedContainer<Result: Sendable>(

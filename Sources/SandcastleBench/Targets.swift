@@ -50,6 +50,9 @@ public struct Targets: Sendable, Equatable {
             verdict(
                 "cold.ratio", cold.ratioP50, atMost: coldRatio, unit: "x raw",
                 String(format: "p50 %.1f ms vs raw create+start %.1f ms", cold.daemon.p50 / 1000, cold.raw.p50 / 1000)
+                    + (cold.calls.map {
+                        String(format: "; the launch's engine calls made directly %.1f ms (%.2fx)", $0.p50 / 1000, $0.p50 / cold.raw.p50)
+                    } ?? "")
                     + (cold.cpu.map { "; " + $0.describe("launch") } ?? ""))
         }
         func verdict(_ target: String, _ measured: Double, atLeast limit: Double, unit: String, _ detail: String) {
@@ -138,6 +141,7 @@ extension BenchReport {
         if let cold = cold {
             row("cold launch (API to hello)", cold.daemon)
             row("raw create+start", cold.raw)
+            if let calls = cold.calls { row("raw create+inspect+attach+start", calls) }
         }
         for burst in warm ?? [] {
             row("warm launch, burst \(burst.burst)", burst.launch)
@@ -147,6 +151,8 @@ extension BenchReport {
             lines.append(name + ": " + cpu.describe(noun) + " (\(cpu.operations) \(plural))")
         }
         cpuLine("cold launch CPU", cold?.cpu)
+        cpuLine("raw create+start CPU", cold?.rawCPU)
+        cpuLine("raw create+inspect+attach+start CPU", cold?.callsCPU)
         for burst in warm ?? [] { cpuLine("warm launch CPU, burst \(burst.burst)", burst.cpu) }
         for burst in warm ?? [] {
             cpuLine("pool refill CPU, burst \(burst.burst)", burst.refill, per: "slot", plural: "slots")
@@ -160,6 +166,7 @@ extension BenchReport {
         cpuLine("echo CPU (daemon)", echo?.cpu, per: "round trip", plural: "round trips")
         cpuLine("echo CPU (raw attach)", echo?.rawCPU, per: "round trip", plural: "round trips")
         cpuLine("echo CPU (bare relay)", echo?.relayCPU, per: "round trip", plural: "round trips")
+        if let relay = echo?.relayMicroseconds { lines.append(String(format: "echo CPU (socat itself): %.0f us per round trip", relay)) }
         if let exec = exec {
             row("exec to first output (daemon)", exec.daemon)
             row("raw exec create+start+first byte", exec.raw)

@@ -58,7 +58,9 @@ struct BenchReportTests {
 
     static func sampleReport() -> BenchReport {
         var report = BenchReport()
-        report.cold = .init(daemon: summary(p50: 190_000, p99: 250_000), raw: summary(p50: 180_000, p99: 240_000))
+        report.cold = .init(
+            daemon: summary(p50: 190_000, p99: 250_000), raw: summary(p50: 180_000, p99: 240_000),
+            calls: summary(p50: 184_500, p99: 245_000))
         report.warm = [
             .init(burst: 1, rounds: 32, coldFallbacks: 0, launch: summary(p50: 9_000, p99: 14_000)),
             .init(burst: 32, rounds: 1, coldFallbacks: 0, launch: summary(p50: 16_000, p99: 60_000)),
@@ -69,7 +71,8 @@ struct BenchReportTests {
             cpu: .init(daemonMicroseconds: 60, clientMicroseconds: 40, daemonWakeups: 2, operations: 2000),
             rawCPU: .init(daemonMicroseconds: nil, clientMicroseconds: 30, operations: 2000),
             relay: summary(p50: 300, p99: 800),
-            relayCPU: .init(daemonMicroseconds: nil, clientMicroseconds: 31, restMicroseconds: 90, operations: 2000))
+            relayCPU: .init(daemonMicroseconds: nil, clientMicroseconds: 31, restMicroseconds: 90, operations: 2000),
+            relayMicroseconds: 55)
         report.idle = .init(sessions: 500, baselineRSSBytes: 40_000_000, rssBytes: 150_000_000)
         report.quietPenalty = .init(bytes: 4 << 20, backToBackMicroseconds: 50, afterQuietMicroseconds: 150, rounds: 16)
         report.verdicts = Targets().evaluate(report)
@@ -85,6 +88,8 @@ struct BenchReportTests {
         // 190 / 180 = 1.056 > 1.05.
         #expect(verdicts["cold.ratio"]?.status == .fail)
         #expect(abs((verdicts["cold.ratio"]?.measured ?? 0) - 190.0 / 180.0) < 1e-9)
+        // The engine calls made directly are a reference in the detail, not a target.
+        #expect(verdicts["cold.ratio"]?.detail.contains("the launch's engine calls made directly 184.5 ms (1.02x)") == true)
         // 10 / 11 = 0.909 < 0.95.
         #expect(verdicts["throughput.ratio"]?.status == .fail)
         // 340 - 260 = 80 us added.
@@ -149,6 +154,7 @@ struct BenchReportTests {
         #expect(object["format"] as? Int == 1)
         let cold = try #require(object["cold"] as? [String: Any])
         #expect((cold["ratioP50"] as? Double).map { abs($0 - 190.0 / 180.0) < 1e-9 } == true)
+        #expect((cold["callsRatioP50"] as? Double).map { abs($0 - 184.5 / 180.0) < 1e-9 } == true)
         let daemon = try #require(cold["daemon"] as? [String: Any])
         #expect(Set(daemon.keys) == ["count", "p50", "p99", "min", "max", "mean"])
         let throughput = try #require(object["throughput"] as? [String: Any])
@@ -159,6 +165,7 @@ struct BenchReportTests {
         #expect((echo["cpu"] as? [String: Any])?["daemonMicroseconds"] as? Double == 60)
         #expect((echo["rawCPU"] as? [String: Any])?["clientMicroseconds"] as? Double == 30)
         #expect(echo["relayAddedP50"] as? Double == 40)
+        #expect(report.table().contains("echo CPU (socat itself): 55 us per round trip"))
         #expect(report.table().contains("echo CPU (bare relay): client CPU 31 us, rest of the machine 90 us per round trip"))
         #expect(report.table().contains("echo CPU (daemon): daemon CPU 60 us, client CPU 40 us, 2 daemon thread wake-ups per round trip"))
         #expect((object["quietPenalty"] as? [String: Any])?["ratio"] as? Double == 3)
