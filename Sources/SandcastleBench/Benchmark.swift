@@ -319,7 +319,8 @@ public struct Benchmark: Sendable {
             try await raw.withAttachedContainer(command: BenchOptions.echoCommand, name: rawName) { direct in
                 try await relayed.withAttachedContainer(command: BenchOptions.echoCommand, name: relayedName) { through in
                     for link in 0..<3 {
-                        try await Self.warmEcho(warmUp, on: link, daemon: &daemon, direct: &direct, through: &through)
+                        _ = try await Self.roundTrips(
+                            warmUp, on: link, afterReady: true, daemon: &daemon, direct: &direct, through: &through)
                     }
                     var meters = [
                         CPUMeter(daemonPID: nil, profiled: false), CPUMeter(daemonPID: nil, profiled: false),
@@ -333,7 +334,7 @@ public struct Benchmark: Sendable {
                         for link in 0..<3 {
                             let relayBefore = link == 1 ? relay.cpuMicroseconds() : 0
                             durations[link] += try await meters[link].measure(count: count) {
-                                try await Self.timeEcho(count, on: link, daemon: &daemon, direct: &direct, through: &through)
+                                try await Self.roundTrips(count, on: link, daemon: &daemon, direct: &direct, through: &through)
                             }
                             if link == 1 { relaySpent += relay.cpuMicroseconds() - relayBefore }
                         }
@@ -347,27 +348,21 @@ public struct Benchmark: Sendable {
         }
     }
 
-    /// Waits for the echo command's `ready` on one of the echo section's links (0 the raw
-    /// attach, 1 the same through the bare relay, 2 the daemon's WebSocket) and warms it up.
-    private static func warmEcho(
-        _ samples: Int, on link: Int, daemon: inout WebSocketTerminal, direct: inout RawTerminal, through: inout RawTerminal
-    ) async throws {
-        switch link {
-        case 0: try await TerminalMeasurements.waitFor("ready", on: &direct)
-        case 1: try await TerminalMeasurements.waitFor("ready", on: &through)
-        default: try await TerminalMeasurements.waitFor("ready", on: &daemon)
-        }
-        _ = try await timeEcho(samples, on: link, daemon: &daemon, direct: &direct, through: &through)
-    }
-
-    /// `samples` round trips on one of the echo section's links (see ``warmEcho``).
-    private static func timeEcho(
-        _ samples: Int, on link: Int, daemon: inout WebSocketTerminal, direct: inout RawTerminal, through: inout RawTerminal
+    /// `samples` round trips on one of the echo section's links (0 the raw attach, 1 the same
+    /// through the bare relay, 2 the daemon's WebSocket); first, with `afterReady`, waits for the
+    /// echo command's `ready` on it.
+    private static func roundTrips(
+        _ samples: Int, on link: Int, afterReady: Bool = false, daemon: inout WebSocketTerminal, direct: inout RawTerminal,
+        through: inout RawTerminal
     ) async throws -> [Duration] {
+        func run(_ terminal: inout some TerminalLink) async throws -> [Duration] {
+            if afterReady { try await TerminalMeasurements.waitFor("ready", on: &terminal) }
+            return try await TerminalMeasurements.echo(samples: samples, on: &terminal)
+        }
         switch link {
-        case 0: try await TerminalMeasurements.echo(samples: samples, on: &direct)
-        case 1: try await TerminalMeasurements.echo(samples: samples, on: &through)
-        default: try await TerminalMeasurements.echo(samples: samples, on: &daemon)
+        case 0: return try await run(&direct)
+        case 1: return try await run(&through)
+        default: return try await run(&daemon)
         }
     }
 
