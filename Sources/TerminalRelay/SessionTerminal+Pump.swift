@@ -199,41 +199,21 @@ extension SessionTerminal {
             let offset = state.ring.endOffset
             state.feedScreenBeforeAppending(chunk)
             state.ring.append(chunk)
+            let keepsScreens = state.makeScreen != nil
             var done: [UInt64] = []
             // Walks indices by hand: `viewers.indices` would keep the storage alive and make every
             // mutation below copy the dictionary.
             var index = state.viewers.startIndex
             while index != state.viewers.endIndex {
                 defer { state.viewers.formIndex(after: &index) }
-                guard state.viewers.values[index].isLive else { continue }
-                if let since = state.viewers.values[index].awaitingRepaint {
-                    // Its repaint, built when it reads again, will show this chunk.
-                    now = now ?? .now
-                    guard now! - since > repaintDeadline else { continue }
-                    closeOverflowing(&state.viewers.values[index], effects: &effects)
-                } else if !state.viewers.values[index].queue.enqueueLive(chunk, offset: offset) {
-                    effects.overflowed()
-                    if state.makeScreen != nil {
-                        state.viewers.values[index].queue.dropOutput()
-                        state.viewers.values[index].awaitingRepaint = .now
-                    } else {
-                        closeOverflowing(&state.viewers.values[index], effects: &effects)
-                    }
-                }
-                state.viewers.values[index].wake(maximumBytes: maximumBytes, effects: &effects)
-                if state.viewers.values[index].isDone { done.append(state.viewers.keys[index]) }
+                let finished = state.viewers.values[index].offer(
+                    chunk, offset: offset, keepsScreens: keepsScreens, repaintDeadline: repaintDeadline, now: &now,
+                    maximumBytes: maximumBytes, effects: &effects)
+                if finished { done.append(state.viewers.keys[index]) }
             }
             for id in done { state.viewers[id] = nil }
         }
         effects.perform(self)
-    }
-
-    /// Closes a viewer that cannot keep up with `overflow`, dropping what it has not taken.
-    private func closeOverflowing(_ slot: inout ViewerSlot, effects: inout Effects) {
-        slot.isLive = false
-        slot.awaitingRepaint = nil
-        slot.queue.close(with: .closed(.overflow), dropPending: true)
-        effects.viewerLeft(slot.role)
     }
 
     // MARK: - Input

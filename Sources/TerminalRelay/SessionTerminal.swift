@@ -103,6 +103,60 @@ public final class SessionTerminal: Sendable {
             self.waiter = nil
             effects.resume(waiter, with: event)
         }
+
+        // The two steps below run on a slot in place, as a mutating call through the viewers'
+        // dictionary (`viewers.values[index].offer(...)`): reading a slot out of the dictionary
+        // copies it, and a copy shares its queue's storage, so the next change to the queue
+        // would copy that too. These run for every chunk of output and every event taken.
+
+        /// Queues live output `chunk` (at `offset`) for this viewer and wakes its consumer;
+        /// returns whether the viewer is done and can be forgotten. See
+        /// ``SessionTerminal/deliver(_:)`` for what happens to a viewer that falls behind.
+        mutating func offer(
+            _ chunk: ByteBuffer, offset: UInt64, keepsScreens: Bool, repaintDeadline: Duration,
+            now: inout ContinuousClock.Instant?, maximumBytes: Int, effects: inout Effects
+        ) -> Bool {
+            guard isLive else { return false }
+            if let since = awaitingRepaint {
+                // Its repaint, built when it reads again, will show this chunk.
+                let current = now ?? .now
+                now = current
+                guard current - since > repaintDeadline else { return false }
+                closeOverflowing(effects: &effects)
+            } else if !queue.enqueueLive(chunk, offset: offset) {
+                effects.overflowed()
+                if keepsScreens {
+                    queue.dropOutput()
+                    awaitingRepaint = .now
+                } else {
+                    closeOverflowing(effects: &effects)
+                }
+            }
+            wake(maximumBytes: maximumBytes, effects: &effects)
+            return isDone
+        }
+
+        /// Closes a viewer that cannot keep up with the output, dropping what it has not taken.
+        mutating func closeOverflowing(effects: inout Effects) {
+            isLive = false
+            awaitingRepaint = nil
+            queue.close(with: .closed(.overflow), dropPending: true)
+            effects.viewerLeft(role)
+        }
+
+        enum Next {
+            case event(TerminalEvent, done: Bool)
+            case wait
+            /// Its backlog was dropped and it has read all the rest: a repaint comes first.
+            case repaintFirst
+        }
+
+        /// Takes the next event off the queue (the terminal's ``State/take(_:maximumBytes:effects:)``).
+        mutating func next(maximumBytes: Int) -> Next {
+            if awaitingRepaint != nil, isLive, queue.isEmpty { return .repaintFirst }
+            guard let event = queue.dequeue(maximumBytes: maximumBytes) else { return .wait }
+            return .event(event, done: isDone)
+        }
     }
 
     struct State {
@@ -386,11 +440,19 @@ public final class SessionTerminal: Sendable {
 extension SessionTerminal.State {
     /// Takes the next event of viewer `id`: a repaint first if its backlog was dropped.
     mutating func take(_ id: UInt64, maximumBytes: Int, effects: inout Effects) -> SessionTerminal.Take {
-        guard var slot = viewers[id] else { return .end }
-        if slot.awaitingRepaint != nil, slot.isLive, slot.queue.isEmpty { queueRepaint(into: &slot) }
-        guard let event = slot.queue.dequeue(maximumBytes: maximumBytes) else { return .wait }
+        guard let index = viewers.index(forKey: id) else { return .end }
+        var next = viewers.values[index].next(maximumBytes: maximumBytes)
+        if case .repaintFirst = next {
+            // Rare (a viewer that fell behind): the repaint needs the whole state, so the slot
+            // comes out of the dictionary for it.
+            var slot = viewers.values[index]
+            queueRepaint(into: &slot)
+            viewers.values[index] = slot
+            next = viewers.values[index].next(maximumBytes: maximumBytes)
+        }
+        guard case .event(let event, let done) = next else { return .wait }
         effects.taken(event)
-        viewers[id] = slot.isDone ? nil : slot
+        if done { viewers.remove(at: index) }
         return .event(event)
     }
 
