@@ -122,25 +122,26 @@ public final class SessionTerminal: Sendable {
                 let current = now ?? .now
                 now = current
                 guard current - since > repaintDeadline else { return false }
-                closeOverflowing(effects: &effects)
+                close(with: .closed(.overflow), dropPending: true, effects: &effects)
             } else if !queue.enqueueLive(chunk, offset: offset) {
                 effects.overflowed()
                 if keepsScreens {
                     queue.dropOutput()
                     awaitingRepaint = .now
                 } else {
-                    closeOverflowing(effects: &effects)
+                    close(with: .closed(.overflow), dropPending: true, effects: &effects)
                 }
             }
             wake(maximumBytes: maximumBytes, effects: &effects)
             return isDone
         }
 
-        /// Closes a viewer that cannot keep up with the output, dropping what it has not taken.
-        mutating func closeOverflowing(effects: inout Effects) {
+        /// Stops feeding this viewer: queues `event` as its last (with `dropPending`, after dropping
+        /// what it has not taken; a viewer that cannot keep up is closed so with `overflow`).
+        mutating func close(with event: TerminalEvent, dropPending: Bool, effects: inout Effects) {
             isLive = false
             awaitingRepaint = nil
-            queue.close(with: .closed(.overflow), dropPending: true)
+            queue.close(with: event, dropPending: dropPending)
             effects.viewerLeft(role)
         }
 
@@ -201,9 +202,7 @@ public final class SessionTerminal: Sendable {
         ) {
             guard var slot = viewers[id], slot.isLive else { return }
             if slot.awaitingRepaint != nil, !dropPending { queueRepaint(into: &slot) }
-            slot.isLive = false
-            slot.queue.close(with: event, dropPending: dropPending)
-            effects.viewerLeft(slot.role)
+            slot.close(with: event, dropPending: dropPending, effects: &effects)
             slot.wake(maximumBytes: maximumBytes, effects: &effects)
             viewers[id] = slot.isDone ? nil : slot
         }
