@@ -53,6 +53,8 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var messagesInTask = 0
     /// Reading stopped because the container is not reading its input.
     private var inputPaused = false
+    /// A frame of the current read cycle went on to the async channel.
+    private var passedReadOn = false
 
     init(session: String, roleName: String, eventLoop: any EventLoop) {
         self.session = session
@@ -175,7 +177,18 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
         default:
             break
         }
+        passedReadOn = true
         context.fireChannelRead(data)
+    }
+
+    /// The end of a read cycle matters past this handler only when a frame went on: the async
+    /// channel hands what it buffered in the cycle to its task then. A cycle of input frames alone
+    /// (every keystroke) stops here. Reading goes on regardless: the channel asks for the next read
+    /// itself.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard passedReadOn else { return }
+        passedReadOn = false
+        context.fireChannelReadComplete()
     }
 
     /// Stops reading the client until the container reads its input again (checked every 10 ms:
