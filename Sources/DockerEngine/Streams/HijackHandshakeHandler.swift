@@ -88,6 +88,8 @@ final class HijackHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
                 if head.readableBytes > 0 {
                     context.fireChannelRead(wrapInboundOut(head))
                 }
+                // From here on it would only pass every chunk along: the stream's bytes skip it.
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             } else {
                 state = .readingErrorBody(status: status, body: head, expected: parsed.contentLength)
                 finishErrorBodyIfComplete(context: context)
