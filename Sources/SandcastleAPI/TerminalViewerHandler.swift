@@ -26,11 +26,12 @@ import TerminalRelay
 ///
 /// Closing stays with swift-websocket (its close handshake): the last event completes
 /// ``ended``, on which the controller's task closes the WebSocket with the right code.
-final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler {
+///
+/// It handles inbound events only: its frames start here towards the socket, and the reads and
+/// writes the async channel sends down do not pass through it.
+final class TerminalViewerHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
-    typealias OutboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
 
     /// How a viewer's connection ends, for the controller to close it.
     enum End: Sendable {
@@ -133,7 +134,7 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .reset(let offset):
             writeText(TerminalController.control(["type": "reset", "offset": .number(offset)]), context)
         case .output(let bytes, _), .repaint(let bytes, _):
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: bytes)), promise: nil)
+            context.write(NIOAny(WebSocketFrame(fin: true, opcode: .binary, data: bytes)), promise: nil)
         case .exit(let code, let reason):
             writeText(TerminalController.control(["type": "exit", "code": .number(code), "reason": .string(reason)]), context)
             finish(.exit)
@@ -144,7 +145,7 @@ final class TerminalViewerHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     private func writeText(_ text: String, _ context: ChannelHandlerContext) {
         let data = context.channel.allocator.buffer(string: text)
-        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: data)), promise: nil)
+        context.write(NIOAny(WebSocketFrame(fin: true, opcode: .text, data: data)), promise: nil)
     }
 
     private func finish(_ end: End) {
