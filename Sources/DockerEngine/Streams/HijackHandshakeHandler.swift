@@ -5,8 +5,9 @@ import NIOCore
 ///
 /// The engine answers `101 UPGRADED` (or, on old engines, `200 OK`) and then the connection
 /// carries the container's stream; any other status comes with a JSON error body. Until the head
-/// has arrived this handler swallows inbound bytes; after a successful upgrade it passes every byte,
-/// including those that came in the same read as the head, to the next handler unchanged.
+/// has arrived this handler swallows inbound bytes; after a successful upgrade it passes on those
+/// that came in the same read as the head, unchanged, and leaves the pipeline, so that the rest of
+/// the stream reaches the next handler directly.
 final class HijackHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -88,7 +89,6 @@ final class HijackHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
                 if head.readableBytes > 0 {
                     context.fireChannelRead(wrapInboundOut(head))
                 }
-                // From here on it would only pass every chunk along: the stream's bytes skip it.
                 context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             } else {
                 state = .readingErrorBody(status: status, body: head, expected: parsed.contentLength)
