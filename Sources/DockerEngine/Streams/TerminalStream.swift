@@ -41,7 +41,11 @@ public struct TerminalStream: Sendable {
     /// Writes `bytes` to the TTY without waiting: the channel queues them, in order, ahead of
     /// anything written later. See ``isWritable`` for back-pressure.
     public func write(_ bytes: ByteBuffer) {
-        channel.writeAndFlush(bytes, promise: nil)
+        if channel.eventLoop.inEventLoop {
+            handler.value.writeInput(bytes)
+        } else {
+            channel.writeAndFlush(bytes, promise: nil)
+        }
     }
 
     /// Sends `bytes` before the stream is delivered and waits until they are written: the warm
@@ -147,6 +151,12 @@ final class TerminalStreamHandler: ChannelDuplexHandler {
         case .done:
             break
         }
+    }
+
+    /// Writes input from this handler's place, the pipeline's last: it goes towards the socket
+    /// without entering at the tail and passing through this handler as a write and a flush.
+    func writeInput(_ bytes: ByteBuffer) {
+        context?.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     }
 
     func read(context: ChannelHandlerContext) {
