@@ -78,7 +78,9 @@ final class WebSocketMaskGuard: ChannelInboundHandler, RemovableChannelHandler {
             }
         }
         var buffer = unwrapInboundIn(data)
-        switch scanner.scan(buffer.readableBytesView) {
+        // Over the raw bytes: a `ByteBufferView` checks exclusive access to the buffer's storage
+        // on every byte it hands out.
+        switch buffer.withUnsafeReadableBytes({ scanner.scan($0) }) {
         case .masked:
             context.fireChannelRead(data)
         case .unmasked(let frameStart):
