@@ -157,6 +157,9 @@ let package = Package(
             dependencies: [
                 "JSONText",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for what GRDB keeps internal: binding values the store already
+                // holds, and resetting a statement its own cursor steps (`Database+Cached.swift`).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

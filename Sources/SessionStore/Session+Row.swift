@@ -102,8 +102,9 @@ extension Session {
     }
 
     /// Reads a row of `selectSQL`.
-    init(row: Row) throws {
-        let reader = RowReader(row: row, what: "session")
+    /// Reads a row's values in `SessionColumn` order.
+    init(values: [DatabaseValue]) throws {
+        let reader = RowReader(values: values, what: "session")
         let id = try reader.sessionID(at: SessionColumn.id.rawValue)
         let stateText: String = try reader[SessionColumn.state]
         guard let state = SessionState(rawValue: stateText) else {
@@ -142,9 +143,9 @@ extension SessionDeadlines {
     /// The columns `SessionStore.runningSessionDeadlines()` selects, in this order.
     static let columns = "id, ttlSeconds, idleTimeoutSeconds, createdAt, startedAt, lastActivityAt"
 
-    /// Reads a row that selected ``columns``.
-    init(row: Row) throws {
-        let reader = RowReader(row: row, what: "session")
+    /// Reads the values of a row that selected ``columns``.
+    init(values: [DatabaseValue]) throws {
+        let reader = RowReader(values: values, what: "session")
         let id = try reader.sessionID(at: 0)
         self.init(
             id: id, ttlSeconds: try reader[1, "ttlSeconds"], idleTimeoutSeconds: try reader[2, "idleTimeoutSeconds"],
@@ -158,9 +159,9 @@ extension WorkspaceUse {
     /// The columns `SessionStore.liveWorkspaceUses()` selects, in this order.
     static let columns = "id, workspace, profile"
 
-    /// Reads a row that selected ``columns``.
-    init(row: Row) throws {
-        let reader = RowReader(row: row, what: "session")
+    /// Reads the values of a row that selected ``columns``.
+    init(values: [DatabaseValue]) throws {
+        let reader = RowReader(values: values, what: "session")
         let id = try reader.sessionID(at: 0)
         self.init(sessionID: id, workspace: try reader[1, "workspace"], profile: try reader[2, "profile"])
     }
@@ -206,21 +207,31 @@ struct Milliseconds: DatabaseValueConvertible, Hashable, Comparable {
 /// row and the column but never print values (a session row holds `env`).
 ///
 /// A session's columns are read at their `SessionColumn` positions, and the narrow reads' columns
-/// at the positions their queries select them in. Other rows' columns are found by their exact
-/// names, indexed once per row: GRDB's lookup by name compares lowercased copies of every column's
-/// name.
+/// at the positions their queries select them in, from the values the store's cursor read
+/// (`cachedColumnValues`). Other rows' columns (a GRDB `Row`) are found by their exact names,
+/// indexed once per row: GRDB's lookup by name compares lowercased copies of every column's name.
 private final class RowReader {
-    let row: Row
+    let values: [DatabaseValue]
+    private let names: [String]
     var subject: String
     private lazy var indexes: [String: Int] = {
         var indexes: [String: Int] = [:]
-        indexes.reserveCapacity(row.count)
-        for (index, name) in row.columnNames.enumerated() where indexes[name] == nil { indexes[name] = index }
+        indexes.reserveCapacity(names.count)
+        for (index, name) in names.enumerated() where indexes[name] == nil { indexes[name] = index }
         return indexes
     }()
 
+    /// A row read by position: its values in the order its query selects them.
+    init(values: [DatabaseValue], what: String) {
+        self.values = values
+        self.names = []
+        self.subject = "a stored \(what)"
+    }
+
+    /// A row read by column name.
     init(row: Row, what: String) {
-        self.row = row
+        self.values = Array(row.databaseValues)
+        self.names = Array(row.columnNames)
         self.subject = "a stored \(what)"
     }
 
@@ -234,7 +245,7 @@ private final class RowReader {
     /// The value at `index` of a row whose query selects `column` there: no lookup by name.
     subscript<Value: StoredColumn>(_ index: Int, _ column: String) -> Value {
         get throws {
-            guard index < row.count else { throw failure(column, because: "the row has no such column") }
+            guard index < values.count else { throw failure(column, because: "the row has no such column") }
             return try value(at: index, column)
         }
     }
@@ -252,7 +263,7 @@ private final class RowReader {
 
     /// The value as stored, taken from the row's values by position, converted as `Value`.
     private func value<Value: StoredColumn>(at index: Int, _ column: String) throws -> Value {
-        guard let value = Value.read(row[row.index(row.startIndex, offsetBy: index)].1) else {
+        guard let value = Value.read(values[index]) else {
             throw failure(column, because: "expected \(Value.self)")
         }
         return value

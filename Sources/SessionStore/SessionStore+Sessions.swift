@@ -161,7 +161,7 @@ extension SessionStore {
     private static func insert(
         _ db: Database, _ session: Session, _ values: [DatabaseValue], _ event: NewEvent, _ written: WrittenSessions
     ) throws -> (InsertResult, Event?) {
-        try db.cachedExecute(Session.insertSQL, StatementArguments(positional: values))
+        try db.cachedExecute(Session.insertSQL, positional: values)
         guard db.changesCount == 1 else { return (.existing(try fetchSession(db, id: session.id, operation: "inserting")), nil) }
         let appended = try insertEvent(db, event, sessionID: session.id)
         let stored = session.asStored
@@ -254,8 +254,8 @@ extension SessionStore {
     /// The session whose container has this id, or `nil`.
     public func session(containerID: String) async throws -> Session? {
         try await read("finding the session of container \(containerID.prefix(12))") { db in
-            try db.cachedRow(Session.selectSQL + " WHERE containerID = ?", [containerID])
-                .map(Session.init(row:))
+            try db.cachedColumnValues(Session.selectSQL + " WHERE containerID = ?", [containerID])
+                .map(Session.init(values:))
         }
     }
 
@@ -282,7 +282,7 @@ extension SessionStore {
         query.add("(ttlSeconds IS NOT NULL OR idleTimeoutSeconds IS NOT NULL)", [])
         let request = query
         return try await read("listing the running sessions' deadlines") { db in
-            try request.fetch(db, columns: SessionDeadlines.columns, limit: nil, SessionDeadlines.init(row:))
+            try request.fetch(db, columns: SessionDeadlines.columns, limit: nil, SessionDeadlines.init(values:))
         }
     }
 
@@ -294,7 +294,7 @@ extension SessionStore {
         query.restrict(states: SessionState.live)
         let request = query
         return try await read("listing the live sessions' workspaces") { db in
-            try request.fetch(db, columns: WorkspaceUse.columns, limit: nil, WorkspaceUse.init(row:))
+            try request.fetch(db, columns: WorkspaceUse.columns, limit: nil, WorkspaceUse.init(values:))
         }
     }
 
@@ -402,16 +402,15 @@ extension SessionStore {
 
     /// Session `id`, or nil when there is none.
     static func findSession(_ db: Database, id: String) throws -> Session? {
-        try db.cachedRow(Self.selectByID, [id]).map(Session.init(row:))
+        try db.cachedColumnValues(Self.selectByID, [id]).map(Session.init(values:))
     }
 
     /// Session `id` with its row's values, or nil when there is none; the session `written` last
     /// wrote when the row still holds exactly its values, else decoded from the row.
     static func findStoredSession(_ db: Database, id: String, written: WrittenSessions) throws -> StoredSession? {
-        guard let row = try db.cachedRow(Self.selectByID, [id]) else { return nil }
-        let values = Array(row.databaseValues)
+        guard let values = try db.cachedColumnValues(Self.selectByID, [id]) else { return nil }
         if let session = written.session(id: id, values: values) { return StoredSession(session: session, values: values) }
-        return StoredSession(session: try Session(row: row), values: values)
+        return StoredSession(session: try Session(values: values), values: values)
     }
 
     private static let selectByID = Session.selectSQL + " WHERE id = ?"
@@ -433,7 +432,7 @@ extension SessionStore {
         guard !assignments.isEmpty else { return values }
         arguments.append(id.databaseValue)
         try db.cachedExecute(
-            "UPDATE session SET \(assignments.joined(separator: ", ")) WHERE id = ?", StatementArguments(positional: arguments))
+            "UPDATE session SET \(assignments.joined(separator: ", ")) WHERE id = ?", positional: arguments)
         return values
     }
 }
@@ -459,13 +458,13 @@ struct SessionQuery: Sendable {
     }
 
     func fetch(_ db: Database, limit: Int?) throws -> [Session] {
-        try fetch(db, columns: Session.columns, limit: limit, Session.init(row:))
+        try fetch(db, columns: Session.columns, limit: limit, Session.init(values:))
     }
 
     /// The matching rows in creation order, `columns` of each (a narrow read names fewer than a
-    /// session's), each read by `read`.
+    /// session's), each read by `read` from its values in the order of `columns`.
     func fetch<Value>(
-        _ db: Database, columns: String, limit: Int?, _ read: (Row) throws -> Value
+        _ db: Database, columns: String, limit: Int?, _ read: ([DatabaseValue]) throws -> Value
     ) throws -> [Value] {
         if empty { return [] }
         var sql = "SELECT \(columns) FROM session"
@@ -478,6 +477,6 @@ struct SessionQuery: Sendable {
         }
         // Cached: the texts are few (the conditions' shapes, a placeholder per state, the limit's
         // presence; never a value), and preparing one costs more than reading a page of rows.
-        return try db.cachedRows(sql, arguments).map(read)
+        return try db.cachedColumnValueRows(sql, arguments).map(read)
     }
 }
