@@ -101,8 +101,7 @@ extension Session {
         return session
     }
 
-    /// Reads a row of `selectSQL`.
-    /// Reads a row's values in `SessionColumn` order.
+    /// Reads the values of a row of `selectSQL`, in `SessionColumn` order.
     init(values: [DatabaseValue]) throws {
         let reader = RowReader(values: values, what: "session")
         let id = try reader.sessionID(at: SessionColumn.id.rawValue)
