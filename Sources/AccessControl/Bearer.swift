@@ -28,33 +28,47 @@ public func parseBearer(authorizationHeader: String) -> String? {
 /// `bearer.` entry back as the selected subprotocol: it selects `sandcastle.tty.v1`.
 public func parseBearerSubprotocol(offered: [Substring]) -> String? {
     let prefix = "bearer.".utf8
-    let bearers = offered.filter { $0.utf8.starts(with: prefix) }
-    guard bearers.count == 1, let entry = bearers.first else { return nil }
-    return validatedCredential(entry.utf8.dropFirst(prefix.count))
+    var found: Substring?
+    for entry in offered where entry.utf8.starts(with: prefix) {
+        guard found == nil else { return nil }
+        found = entry
+    }
+    guard let found else { return nil }
+    return validatedCredential(found.utf8.dropFirst(prefix.count))
 }
 
 /// The entries of a `Sec-WebSocket-Protocol` value, in order: split at commas (empty entries
-/// dropped), with spaces and tabs around each trimmed. Read byte by byte: the header is ASCII, and
-/// Foundation's character sets cost more than the rest of a terminal's authorization.
+/// dropped), with spaces and tabs around each trimmed. Read byte by byte, in one pass over the
+/// value's UTF-8 (the header is ASCII, and it carries a token of some 400 bytes): Foundation's
+/// character sets, and even the standard library's generic `split`, cost more than the rest of a
+/// terminal's authorization.
 public func offeredSubprotocols(secWebSocketProtocol: String) -> [Substring] {
-    secWebSocketProtocol.utf8.split(separator: UInt8(ascii: ",")).map { entry in
-        let start = entry.firstIndex { !isBlank($0) } ?? entry.endIndex
-        let end = entry[start...].lastIndex { !isBlank($0) }.map { entry.index(after: $0) } ?? start
-        return Substring(entry[start..<end])
+    let utf8 = secWebSocketProtocol.utf8
+    var entries: [Substring] = []
+    var start = utf8.startIndex
+    while start < utf8.endIndex {
+        let end = utf8[start...].firstIndex(of: UInt8(ascii: ",")) ?? utf8.endIndex
+        if start < end { entries.append(Substring(trimmingBlanks(utf8[start..<end]))) }
+        start = end < utf8.endIndex ? utf8.index(after: end) : end
     }
+    return entries
 }
 
 /// `bytes` with blanks trimmed, if what is left is a credential: 1 to `maxBearerCredentialBytes`
 /// of visible ASCII.
-private func validatedCredential(_ bytes: some Collection<UInt8>) -> String? {
-    let all = Array(bytes)
-    guard let first = all.firstIndex(where: { !isBlank($0) }), let last = all.lastIndex(where: { !isBlank($0) })
-    else { return nil }
-    let credential = all[first...last]
-    guard credential.count <= maxBearerCredentialBytes,
+private func validatedCredential(_ bytes: Substring.UTF8View) -> String? {
+    let credential = trimmingBlanks(bytes)
+    guard !credential.isEmpty, credential.count <= maxBearerCredentialBytes,
         credential.allSatisfy({ (0x21...0x7E).contains($0) })
     else { return nil }
-    return String(decoding: credential, as: UTF8.self)
+    return String(Substring(credential))
+}
+
+/// `bytes` without the spaces and tabs at either end.
+private func trimmingBlanks(_ bytes: Substring.UTF8View) -> Substring.UTF8View {
+    guard let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) })
+    else { return bytes[bytes.endIndex...] }
+    return bytes[first...last]
 }
 
 private func isBlank(_ byte: UInt8) -> Bool {

@@ -69,10 +69,11 @@ public enum ByteEncoding {
     /// a length that some byte string encodes to, and zero unused bits in the last character.
     /// So `base64URL(decoded) == text` whenever this returns non-nil.
     public static func bytes(fromBase64URL text: Substring) -> [UInt8]? {
-        let chars = Array(text.utf8)
-        guard chars.count % 4 != 1 else { return nil }
+        let chars = text.utf8
+        let count = chars.count
+        guard count % 4 != 1 else { return nil }
         var out: [UInt8] = []
-        out.reserveCapacity(chars.count * 3 / 4)
+        out.reserveCapacity(count * 3 / 4)
         var accumulator: UInt32 = 0
         var bits = 0
         for char in chars {
