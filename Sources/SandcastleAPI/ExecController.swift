@@ -103,14 +103,14 @@ struct ExecController {
     /// Checks the API key (`Authorization: Bearer` or subprotocol `bearer.<key>`), its permission,
     /// the rate limits and the session id before the upgrade.
     func authorize(_ request: Request, context: SandcastleRequestContext) throws -> Grant {
-        let id = request.uri.path.split(separator: "/").dropLast().last.map(String.init) ?? ""
+        let id = sessionID(inSubresourcePath: request.uri.path)
         try SessionsController.checkID(id)
-        if let origin = request.headers[.origin], !dependencies.settings.allowedOrigins.contains(origin) {
+        if let origin = request.headers.value(.origin), !dependencies.settings.allowedOrigins.contains(origin) {
             dependencies.metrics.rejections("origin")
             throw APIError.forbidden("origin \(origin) is not allowed to run commands")
         }
-        let offered = request.headers[.secWebSocketProtocol].map(offeredSubprotocols(secWebSocketProtocol:)) ?? []
-        let key = request.headers[.authorization].flatMap(parseBearer(authorizationHeader:))
+        let offered = request.headers.value(.secWebSocketProtocol).map(offeredSubprotocols(secWebSocketProtocol:)) ?? []
+        let key = request.headers.value(.authorization).flatMap(parseBearer(authorizationHeader:))
             ?? parseBearerSubprotocol(offered: offered)
         let principal = key.flatMap { dependencies.keyring.authenticate(presentedKey: $0) }
         if case .limited(_, let retryAfter) = dependencies.limits.take(apiKeyName: principal?.name, address: context.clientAddress) {

@@ -12,7 +12,7 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         -> Response
     {
         if request.uri.path.hasPrefix("/v1/workspaces/") { return try await next(request, context) }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBytes {
+        if let length = request.headers.value(.contentLength).flatMap(Int.init), length > maxBytes {
             throw APIError(.contentTooLarge, "body_too_large", "the body has \(length) bytes; the limit is \(maxBytes)")
         }
         return try await next(request, context)
@@ -49,7 +49,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         -> Response
     {
         var context = context
-        let principal = request.headers[.authorization].flatMap(parseBearer(authorizationHeader:)).flatMap {
+        let principal = request.headers.value(.authorization).flatMap(parseBearer(authorizationHeader:)).flatMap {
             keys.current.authenticate(presentedKey: $0)
         }
         switch limits.take(apiKeyName: principal?.name, address: context.clientAddress) {

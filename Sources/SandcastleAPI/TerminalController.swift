@@ -62,10 +62,9 @@ struct TerminalController {
 
     /// Checks origin, token and session; throws the API error to answer with.
     func authorize(_ request: Request, context: SandcastleRequestContext) async throws -> Grant {
-        // `/v1/sessions/{id}/terminal`, split by bytes (by `Character`, 17,000 instructions).
-        let id = request.uri.path.utf8.split(separator: UInt8(ascii: "/")).dropLast().last.map { String(Substring($0)) } ?? ""
+        let id = sessionID(inSubresourcePath: request.uri.path)
         try SessionsController.checkID(id)
-        if let origin = request.headers[.origin], !dependencies.settings.allowedOrigins.contains(origin) {
+        if let origin = request.headers.value(.origin), !dependencies.settings.allowedOrigins.contains(origin) {
             dependencies.metrics.rejections("origin")
             throw APIError.forbidden("origin \(origin) is not allowed to open terminals")
         }
@@ -75,9 +74,9 @@ struct TerminalController {
             error.headers[.retryAfter] = String(retryAfter)
             throw error
         }
-        let offered = request.headers[.secWebSocketProtocol].map(offeredSubprotocols(secWebSocketProtocol:)) ?? []
+        let offered = request.headers.value(.secWebSocketProtocol).map(offeredSubprotocols(secWebSocketProtocol:)) ?? []
         let token = parseBearerSubprotocol(offered: offered)
-            ?? request.headers[.authorization].flatMap(parseBearer(authorizationHeader:))
+            ?? request.headers.value(.authorization).flatMap(parseBearer(authorizationHeader:))
         guard let token else {
             dependencies.metrics.rejections("attach_token_missing")
             throw APIError(.unauthorized, "unauthenticated", "an attach token is required: subprotocol bearer.<token> or Authorization: Bearer")
