@@ -41,6 +41,29 @@ struct JSONTextTests {
         #expect(JSONText.stringMap([:]) == "{}")
     }
 
+    /// Every byte that takes an escape, at every position of the words the writer tests eight bytes
+    /// at a time and of the bytes left after them, among ASCII and among multi-byte characters
+    /// whose bytes differ from an escaped one only in their high bit.
+    @Test("an escape anywhere in a long string")
+    func escapesAtEveryPosition() throws {
+        let escaped = (0..<0x20).map { Character(Unicode.Scalar(UInt8($0))) } + ["\"", "\\", "/"]
+        var strings: [String] = []
+        for fill in ["a", "\u{A2}", "\u{DC}\u{AF}"] {
+            let base = Array(String(repeating: fill, count: 26).prefix(26))
+            for character in escaped {
+                for position in 0..<base.count {
+                    var characters = base
+                    characters[position] = character
+                    strings.append(String(characters))
+                }
+            }
+            strings.append(String(base))
+        }
+        for escaping in [false, true] {
+            #expect(JSONText.strings(strings, escapingSlashes: escaping) == (try Self.encoded(strings, escapingSlashes: escaping)))
+        }
+    }
+
     @Test("random strings, arrays and maps")
     func random() throws {
         var generator = SystemRandomNumberGenerator()
@@ -111,6 +134,31 @@ struct JSONTextTests {
         encoder.dateEncodingStrategy = .iso8601
         // The epoch, a moment with milliseconds (rounded down), single-digit fields, before 1970.
         let dates = [0, 1_796_500_800.999, 1_000_000_001, -86_400 * 365.0].map(Date.init(timeIntervalSince1970:))
+        var written = JSONText()
+        written.beginArray()
+        for date in dates { written.date(date) }
+        written.endArray()
+        #expect(written.text == String(decoding: try encoder.encode(dates), as: UTF8.self))
+    }
+
+    /// The calendar arithmetic against Foundation's: every 97th day from 1601 to 2498 at a moving
+    /// time of day, and the days around the leap days the rules of 4, 100 and 400 years decide.
+    @Test func datesAcrossCenturiesMatchFoundation() throws {
+        var seconds: [Double] = []
+        for day in stride(from: -134_500, to: 193_000, by: 97) {
+            let timeOfDay = (day * 7_919 % 86_400 + 86_400) % 86_400
+            seconds.append(Double(day * 86_400 + timeOfDay))
+        }
+        for (year, month) in [(1900, 2), (2000, 2), (2024, 2), (2100, 2), (1970, 1), (1969, 12)] {
+            var parts = DateComponents(timeZone: TimeZone(identifier: "UTC"), year: year, month: month, day: 28, hour: 23, minute: 59, second: 59)
+            for _ in 0..<3 {
+                seconds.append(Calendar(identifier: .gregorian).date(from: parts)!.timeIntervalSince1970)
+                parts.day! += 1
+            }
+        }
+        let dates = seconds.map(Date.init(timeIntervalSince1970:))
+        let encoder = Self.encoder(escapingSlashes: false)
+        encoder.dateEncodingStrategy = .iso8601
         var written = JSONText()
         written.beginArray()
         for date in dates { written.date(date) }
