@@ -45,6 +45,14 @@ struct StoreProjectIDs: WorkspaceProjectIDs {
     }
 
     func existingProjectID(forWorkspace name: String) async throws -> UInt32? {
-        try await store.workspaceRecords().first { $0.name == name }?.projectID
+        try await store.workspaceRecord(named: name)?.projectID
+    }
+
+    func existingProjectIDs() async throws -> [String: UInt32] {
+        var ids: [String: UInt32] = [:]
+        for record in try await store.workspaceRecords() {
+            if let id = record.projectID { ids[record.name] = id }
+        }
+        return ids
     }
 }

@@ -43,12 +43,20 @@ extension SessionStore {
     /// Every workspace the store knows, by name.
     public func workspaceRecords() async throws -> [WorkspaceRecord] {
         try await read("listing workspaces") { db in
-            try db.cachedRows("SELECT name, uid, projectID, createdAt FROM workspace ORDER BY name").map { row in
-                WorkspaceRecord(
-                    name: row["name"], uid: UInt32(row["uid"] as Int64),
-                    projectID: (row["projectID"] as Int64?).map { UInt32($0) },
-                    createdAt: Date(timeIntervalSince1970: Double(row["createdAt"] as Int64) / 1000))
-            }
+            try db.cachedRows("SELECT name, uid, projectID, createdAt FROM workspace ORDER BY name").map(Self.workspaceRecord)
         }
+    }
+
+    /// Workspace `name`'s record; nil when the store has none (no session ever used the name).
+    public func workspaceRecord(named name: String) async throws -> WorkspaceRecord? {
+        try await read("reading workspace \(name)") { db in
+            try db.cachedRow("SELECT name, uid, projectID, createdAt FROM workspace WHERE name = ?", [name]).map(Self.workspaceRecord)
+        }
+    }
+
+    private static func workspaceRecord(_ row: Row) -> WorkspaceRecord {
+        WorkspaceRecord(
+            name: row["name"], uid: UInt32(row["uid"] as Int64), projectID: (row["projectID"] as Int64?).map { UInt32($0) },
+            createdAt: Date(timeIntervalSince1970: Double(row["createdAt"] as Int64) / 1000))
     }
 }

@@ -45,26 +45,30 @@ extension SessionManager {
         } catch {
             throw SessionManagerError.store(error, "listing workspaces")
         }
-        var reports: [WorkspaceReport] = []
-        for record in records {
-            let uses = users[record.name] ?? []
-            reports.append(
-                WorkspaceReport(
-                    name: record.name, backend: workspaceBackend, usage: await sizeLimiter?.usage(of: record.name),
-                    sessions: uses.map(\.sessionID), profiles: Array(Set(uses.map(\.profile))).sorted(),
-                    createdAt: record.createdAt))
-        }
-        return reports
+        let usages = await sizeLimiter?.usages(of: records.map(\.name)) ?? [:]
+        return records.map { report($0, uses: users[$0.name] ?? [], usage: usages[$0.name]) }
     }
 
     /// Workspace `name`.
     ///
     /// - Throws: ``SessionManagerError`` `notFound` when no session ever used it.
     public nonisolated func workspaceReport(_ name: String) async throws -> WorkspaceReport {
-        guard let report = try await workspaceReports().first(where: { $0.name == name }) else {
-            throw SessionManagerError(.notFound, "no workspace named '\(name)'")
+        let record: WorkspaceRecord?
+        let uses: [WorkspaceUse]
+        do {
+            record = try await store.workspaceRecord(named: name)
+            uses = try await store.liveWorkspaceUses().filter { $0.workspace == name }
+        } catch {
+            throw SessionManagerError.store(error, "reading workspace \(name)")
         }
-        return report
+        guard let record else { throw SessionManagerError(.notFound, "no workspace named '\(name)'") }
+        return report(record, uses: uses, usage: await sizeLimiter?.usage(of: name))
+    }
+
+    private nonisolated func report(_ record: WorkspaceRecord, uses: [WorkspaceUse], usage: WorkspaceUsage?) -> WorkspaceReport {
+        WorkspaceReport(
+            name: record.name, backend: workspaceBackend, usage: usage, sessions: uses.map(\.sessionID),
+            profiles: Array(Set(uses.map(\.profile))).sorted(), createdAt: record.createdAt)
     }
 
     /// What workspace `name` uses of its limits, for a session's representation.

@@ -94,4 +94,13 @@ extension WorkspaceSizeLimiter {
 
     /// What workspace `name` uses of its limits; nil where the backend cannot tell.
     public func usage(of name: String) async -> WorkspaceUsage? { nil }
+
+    /// Each of `names`' usage, asked one by one.
+    public func usages(of names: [String]) async -> [String: WorkspaceUsage] {
+        var found: [String: WorkspaceUsage] = [:]
+        for name in names {
+            if let usage = await usage(of: name) { found[name] = usage }
+        }
+        return found
+    }
 }

@@ -28,4 +28,7 @@ public protocol WorkspaceSizeLimiter: Sendable {
         async throws(WorkspaceError) -> WorkspaceMount?
     /// What workspace `name` uses of its limits; nil where the backend cannot tell.
     func usage(of name: String) async -> WorkspaceUsage?
+    /// What each of `names` uses, by name (those the backend cannot tell about left out): for a
+    /// listing of every workspace, which asks once instead of once per workspace.
+    func usages(of names: [String]) async -> [String: WorkspaceUsage]
 }

@@ -20,6 +20,8 @@ struct WorkspaceProjectIDTests {
             let records = try await store.workspaceRecords()
             #expect(records.map(\.name) == ["b", "c", "d"])
             #expect(records.map(\.projectID) == [100_001, 100_002, 100_000])
+            #expect(try await store.workspaceRecord(named: "c") == records[1])
+            #expect(try await store.workspaceRecord(named: "a") == nil, "forgotten")
             // A workspace without a row (no uid yet) gets no id.
             let missing = await #expect(throws: SessionStoreError.self) {
                 try await store.workspaceProjectID(for: "nobody", first: 100_000)

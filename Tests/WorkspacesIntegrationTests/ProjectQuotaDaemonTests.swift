@@ -85,6 +85,7 @@ struct ProjectQuotaDaemonInsideTests {
     struct NoIDs: WorkspaceProjectIDs {
         func projectID(forWorkspace name: String) async throws -> UInt32 { 1 }
         func existingProjectID(forWorkspace name: String) async throws -> UInt32? { nil }
+        func existingProjectIDs() async throws -> [String: UInt32] { [:] }
     }
 
     func exercise(fileSystem: String) async throws {

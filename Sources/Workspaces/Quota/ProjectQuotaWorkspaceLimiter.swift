@@ -11,6 +11,8 @@ public protocol WorkspaceProjectIDs: Sendable {
     func projectID(forWorkspace name: String) async throws -> UInt32
     /// The workspace's id if it has one.
     func existingProjectID(forWorkspace name: String) async throws -> UInt32?
+    /// Every workspace's id, by name (those without one left out).
+    func existingProjectIDs() async throws -> [String: UInt32]
 }
 
 /// Limits workspaces with project quotas on the workspace root's own file system: each workspace
@@ -94,12 +96,29 @@ public struct ProjectQuotaWorkspaceLimiter: WorkspaceSizeLimiter {
 
     public func usage(of name: String) async -> WorkspaceUsage? {
         guard let id = try? await existingProjectID(name) else { return nil }
+        return await quotas(of: [name: id])[name]
+    }
+
+    /// All of `names`' ids in one read of the store and their quotas in one job: the workspace
+    /// monitor lists every workspace at each interval.
+    public func usages(of names: [String]) async -> [String: WorkspaceUsage] {
+        guard let ids = try? await ids.existingProjectIDs() else { return [:] }
+        var wanted: [String: UInt32] = [:]
+        for name in names {
+            if let id = ids[name] { wanted[name] = id }
+        }
+        return await quotas(of: wanted)
+    }
+
+    /// `Q_GETQUOTA` for each project id, by workspace name; those it fails for are left out.
+    private func quotas(of ids: [String: UInt32]) async -> [String: WorkspaceUsage] {
+        guard !ids.isEmpty else { return [:] }
         let root = workspaceRoot
-        return try? await queue.run { () throws(WorkspaceError) -> WorkspaceUsage? in
+        return (try? await queue.run { () throws(WorkspaceError) -> [String: WorkspaceUsage] in
             let fd = try Syscall.openDirectoryWalking(root)
             defer { close(fd) }
-            return ProjectQuota.quota(of: id, on: fd).0
-        }
+            return ids.compactMapValues { ProjectQuota.quota(of: $0, on: fd).0 }
+        }) ?? [:]
     }
 
     // MARK: -
