@@ -1,7 +1,7 @@
 /// What a run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Section: String, Sendable, CaseIterable, Codable {
-        case idle, http, cold, echo, throughput, warm, files, screen, exec, egress
+        case idle, http, terminal, cold, echo, throughput, warm, files, screen, exec, egress
     }
 
     /// The sections to run, in ``Section`` order.
@@ -24,6 +24,8 @@ public struct BenchOptions: Sendable {
     public var execSamples = 200
     /// Requests of each kind in the http section.
     public var httpRequests = 300
+    /// Viewers that join a running session's terminal, one after another, in the terminal section.
+    public var terminalConnections = 300
     public var idleSessions = 500
     /// Concurrent session creations while filling the idle section.
     public var createConcurrency = 16

@@ -22,6 +22,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var exec: Exec?
     public var egress: Egress?
     public var http: HTTPCost?
+    public var terminal: TerminalConnections?
     /// Measured with the warm section: how much more fixed work costs after the bench's quiet wait.
     public var quietPenalty: QuietPenalty?
     /// The performance targets checked against the sections present (see ``Targets``).
@@ -350,6 +351,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
         result.exec = other.exec ?? exec
         result.egress = other.egress ?? egress
         result.http = other.http ?? http
+        result.terminal = other.terminal ?? terminal
         result.quietPenalty = other.quietPenalty ?? quietPenalty
         result.verdicts = Targets().evaluate(result)
         return result

@@ -64,6 +64,7 @@ public struct Benchmark: Sendable {
             switch section {
             case .idle: report.idle = try await idle()
             case .http: report.http = try await http()
+            case .terminal: report.terminal = try await terminalConnections()
             case .screen: report.screen = ScreenBench.measure()
             case .cold: report.cold = try await cold()
             case .echo: report.echo = try await echo()

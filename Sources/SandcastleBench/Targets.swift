@@ -210,6 +210,7 @@ extension BenchReport {
         if let files { lines += files.tableLines(row) }
         if let egress { lines += egress.tableLines(row) }
         if let http { lines += http.tableLines() }
+        if let terminal { lines += terminal.tableLines(row) }
         if !verdicts.isEmpty {
             lines.append("")
             lines.append("target".padding(toLength: 26, withPad: " ", startingAt: 0) + "result  measured      limit")

@@ -16,8 +16,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
             Exit status: 0 when every measured target passed, 1 when one failed, 2 on an error.
             """)
 
-    @Option(help: "Sections to run, comma-separated: idle, http, cold, echo, throughput, warm, files, screen, exec, egress.")
-    var sections = "idle,http,cold,echo,throughput,warm,files,screen,exec,egress"
+    @Option(help: "Sections to run, comma-separated: idle, http, terminal, cold, echo, throughput, warm, files, screen, exec, egress.")
+    var sections = "idle,http,terminal,cold,echo,throughput,warm,files,screen,exec,egress"
     @Option(help: "Write the report as JSON to this file.")
     var json: String?
     @Option(help: "A running daemon's TCP API, http://HOST:PORT (its allowed_origins must include ws://HOST).")
@@ -60,6 +60,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
     var egressTunnels = 200
     @Option(help: "HTTP: requests per kind (new connection, kept alive, authenticated lookup).")
     var httpRequests = 300
+    @Option(help: "Terminal: viewers that join a running session's terminal, one after another.")
+    var terminalConnections = 300
     @Option(help: "Idle attached sessions.")
     var idleSessions = 500
     @Option(help: "Concurrent session creations and removals.")
@@ -132,6 +134,8 @@ struct SandcastleBenchCommand: AsyncParsableCommand {
         guard fileSamples > 0 else { throw BenchError.usage("--file-samples must be at least 1") }
         options.fileSamples = fileSamples
         options.httpRequests = httpRequests
+        guard terminalConnections > 0 else { throw BenchError.usage("--terminal-connections must be at least 1") }
+        options.terminalConnections = terminalConnections
         options.egressSamples = egressSamples
         options.egressDownloadBytes = egressMib << 20
         options.egressSessions = egressSessions

@@ -19,3 +19,20 @@ struct HTTPReportTests {
         #expect(report.table().contains("wake-ups per request: new connection 12.0, kept alive 4.5, authenticated lookup kept alive 7.0"))
     }
 }
+
+/// The terminal section's place in the report (no target either: it splits a warm launch's CPU
+/// into its terminal connection and its create).
+@Suite("Benchmark report: terminal connections")
+struct TerminalConnectionsReportTests {
+    @Test func theTerminalConnectionCostRoundTripsMergesAndPrints() throws {
+        var report = BenchReport()
+        let latency = try #require(LatencySummary(microseconds: [2_100, 2_400, 3_900]))
+        report.terminal = .init(connections: 300, daemonMicroseconds: 812, daemonWakeups: 3.6, latency: latency)
+        #expect(try BenchReport.decode(try report.jsonData()).terminal == report.terminal)
+        #expect(BenchReport().merged(with: report).terminal == report.terminal)
+        #expect(BenchReport().merged(with: report).http == nil)
+        let table = report.table()
+        #expect(table.contains("terminal: daemon CPU per connection (upgrade, hello, close), 300 of them: 812 us, 3.6 wake-ups"))
+        #expect(table.contains("terminal connection to hello"))
+    }
+}
