@@ -294,7 +294,7 @@ public struct Benchmark: Sendable {
             return try await TerminalMeasurements.drain(bytes, after: "\n", on: &terminal)
         }
         logger.info("raw attach throughput", metadata: ["seconds": "\(rawElapsed.microseconds / 1e6)"])
-        let daemonElapsed = try await withSession(kind: "tput", command: command) { terminal in
+        let daemonElapsed = try await withSession(kind: "tput", command: command) { terminal, _ in
             try await TerminalMeasurements.waitFor("ready", on: &terminal)
             return try await TerminalMeasurements.drain(bytes, after: "\n", on: &terminal)
         }
@@ -316,7 +316,7 @@ public struct Benchmark: Sendable {
         // The three paths are open at once and take turns, a tenth of the samples each time, so
         // that a change in the machine's pace during the section falls on all three alike. Only
         // the daemon's windows are profiled.
-        return try await withSession(kind: "echo", command: BenchOptions.echoCommand) { daemon in
+        return try await withSession(kind: "echo", command: BenchOptions.echoCommand) { daemon, _ in
             try await raw.withAttachedContainer(command: BenchOptions.echoCommand, name: rawName) { direct in
                 try await relayed.withAttachedContainer(command: BenchOptions.echoCommand, name: relayedName) { through in
                     for link in 0..<3 {
@@ -367,9 +367,17 @@ public struct Benchmark: Sendable {
         }
     }
 
-    /// Runs `body` over the terminal of a new session, then removes the session.
+    /// A session ``withSession(kind:command:_:)`` made: its id and its viewers' attach token.
+    struct BenchSession: Sendable {
+        let id: String
+        let token: String
+    }
+
+    /// Runs `body` over the terminal of a new session (a read-write viewer that has its `hello`),
+    /// then removes the session.
     func withSession<Result: Sendable>(
-        kind: String, command: [String], _ body: @escaping @Sendable (inout WebSocketTerminal) async throws -> Result
+        kind: String, command: [String],
+        _ body: @escaping @Sendable (inout WebSocketTerminal, BenchSession) async throws -> Result
     ) async throws -> Result {
         let id = try await api.createSession(
             id: nextName(kind), image: options.image, profile: options.profile, workspace: nextName(kind), command: command)
@@ -377,7 +385,7 @@ public struct Benchmark: Sendable {
             let token = try await api.mintToken(session: id)
             let result = try await WebSocketTerminal.with(host: api.host, port: api.port, session: id, token: token) { terminal in
                 _ = try await terminal.hello()
-                return try await body(&terminal)
+                return try await body(&terminal, BenchSession(id: id, token: token))
             }
             try await api.removeSession(id)
             return result

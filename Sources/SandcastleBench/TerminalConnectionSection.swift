@@ -33,37 +33,26 @@ extension Benchmark {
             throw BenchError.usage("the terminal section measures the daemon's CPU: it needs the daemon's pid")
         }
         let (api, count) = (self.api, options.terminalConnections)
-        let id = try await api.createSession(
-            id: nextName("terminal"), image: options.image, profile: options.profile, workspace: nextName("terminal"),
-            command: BenchOptions.idleCommand)
-        do {
-            let token = try await api.mintToken(session: id, ttlSeconds: 3600)
+        let (meter, durations) = try await withSession(kind: "terminal", command: BenchOptions.idleCommand) { _, session in
             @Sendable func join() async throws -> Duration {
                 let start = ContinuousClock.now
-                return try await WebSocketTerminal.with(host: api.host, port: api.port, session: id, token: token) { viewer in
+                return try await WebSocketTerminal.with(
+                    host: api.host, port: api.port, session: session.id, token: session.token
+                ) { viewer in
                     _ = try await viewer.hello()
                     return ContinuousClock.now - start
                 }
             }
-            let (meter, durations) = try await WebSocketTerminal.with(
-                host: api.host, port: api.port, session: id, token: token
-            ) { standing in
-                _ = try await standing.hello()
-                for _ in 0..<min(20, count) { _ = try await join() }
-                var meter = CPUMeter(daemonPID: daemonPID)
-                var durations: [Duration] = []
-                try await meter.measure(count: count) {
-                    for _ in 0..<count { durations.append(try await join()) }
-                }
-                return (meter, durations)
+            for _ in 0..<min(20, count) { _ = try await join() }
+            var meter = CPUMeter(daemonPID: daemonPID)
+            var durations: [Duration] = []
+            try await meter.measure(count: count) {
+                for _ in 0..<count { durations.append(try await join()) }
             }
-            try await api.removeSession(id)
-            return .init(
-                connections: count, daemonMicroseconds: meter.daemonMicroseconds / Double(count),
-                daemonWakeups: meter.perOperation?.daemonWakeups, latency: try summary(durations, "terminal connection"))
-        } catch {
-            try? await api.removeSession(id)
-            throw error
+            return (meter, durations)
         }
+        return .init(
+            connections: count, daemonMicroseconds: meter.daemonMicroseconds / Double(count),
+            daemonWakeups: meter.perOperation?.daemonWakeups, latency: try summary(durations, "terminal connection"))
     }
 }
