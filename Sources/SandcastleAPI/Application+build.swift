@@ -6,7 +6,7 @@ import HummingbirdWebSocket
 import Logging
 
 /// Builds the router every deployment and every test uses: REST, events, health and metrics.
-/// The terminal WebSocket is added by ``buildWebSocketRouter(_:)`` over the same context.
+/// The WebSocket upgrades are ``TerminalRoute``'s and ``buildWebSocketRouter(_:)``'s.
 public func buildRouter(_ dependencies: APIDependencies) -> Router<SandcastleRequestContext> {
     let router = Router(context: SandcastleRequestContext.self)
     router.addMiddleware {
@@ -36,16 +36,19 @@ public func buildApplication(
     logger: Logger, onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
     let router = buildRouter(dependencies)
+    let terminal = TerminalRoute(
+        controller: TerminalController(dependencies: dependencies), connections: dependencies.webSocketConnections,
+        viewer: .init(maxMessageBytes: dependencies.settings.maxFrameBytes, pingInterval: .seconds(30), closeTimeout: .seconds(5)))
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(
+        server: .sandcastle(
             webSocketRouter: buildWebSocketRouter(dependencies),
             configuration: .init(
                 http1: .init(idleTimeout: .seconds(60)),
                 ws: .init(
                     maxFrameSize: dependencies.settings.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),
                     closeTimeout: .seconds(5), validateUTF8: true)),
-            headerTimeout: .milliseconds(headerTimeout.milliseconds)),
+            terminal: terminal, headerTimeout: .milliseconds(headerTimeout.milliseconds)),
         configuration: .init(address: address, serverName: "sandcastled"),
         onServerRunning: { _ in await onServerRunning() },
         logger: logger)

@@ -13,9 +13,6 @@ public struct SandcastleRequestContext: RequestContext, WebSocketRequestContext 
     public var principal: Principal?
     /// The client's address for rate limiting: the IP of a TCP peer, `local` for the unix socket.
     public let clientAddress: String
-    /// The connection (nil outside a request): an upgraded WebSocket's, for handlers that join
-    /// its pipeline.
-    public let channel: (any Channel)?
     /// What a WebSocket route's check granted before the upgrade, for the upgraded connection's
     /// handler (see `addWebSocketRoute`).
     let upgradeGrant: UpgradeGrant
@@ -24,11 +21,15 @@ public struct SandcastleRequestContext: RequestContext, WebSocketRequestContext 
         coreContext = .init(source: source)
         webSocket = .init()
         upgradeGrant = UpgradeGrant()
-        channel = source.channel
-        switch source.channel.remoteAddress {
-        case .v4(let address): clientAddress = address.host
-        case .v6(let address): clientAddress = address.host
-        default: clientAddress = "local"
+        clientAddress = Self.clientAddress(of: source.channel)
+    }
+
+    /// The IP of a TCP peer, `local` for the unix socket.
+    static func clientAddress(of channel: any Channel) -> String {
+        switch channel.remoteAddress {
+        case .v4(let address): address.host
+        case .v6(let address): address.host
+        default: "local"
         }
     }
 

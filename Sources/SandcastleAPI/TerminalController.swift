@@ -2,10 +2,11 @@ import AccessControl
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
+import HummingbirdCore
 import JSONText
 import Logging
 import NIOCore
+import NIOHTTP1
 import SessionStore
 import Sessions
 import TerminalRelay
@@ -13,24 +14,14 @@ import TerminalRelay
 /// The subprotocol of the terminal WebSocket (README, "The terminal WebSocket").
 let terminalSubprotocol = "sandcastle.tty.v1"
 
-/// The router that decides WebSocket upgrades:
-/// `GET /v1/sessions/{id}/tty[?since=OFFSET][&replay=screen|bytes]`.
+/// The router that decides Hummingbird's WebSocket upgrades: `GET /v1/sessions/{id}/exec`. (The
+/// terminal's upgrade is taken before Hummingbird sees it: ``TerminalRoute``.)
 ///
-/// Everything is checked before the upgrade, in `shouldUpgrade`: the `Origin` against the
-/// allowlist, the attach token (subprotocol `bearer.<token>` or `Authorization: Bearer`), the
-/// session. A refused upgrade falls through to the HTTP router, whose route of the same path
-/// answers with the precise error (401, 403, 404, 409).
+/// Everything is checked before the upgrade, in `shouldUpgrade`: the attach token, the session,
+/// the command. A refused upgrade falls through to the HTTP router, whose route of the same path
+/// answers with the precise error.
 func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleRequestContext> {
     let router = Router(context: SandcastleRequestContext.self)
-    let terminal = TerminalController(dependencies: dependencies)
-    addWebSocketRoute(
-        to: router, "v1/sessions/{id}/tty", subprotocol: terminalSubprotocol, what: "terminal",
-        connections: dependencies.webSocketConnections,
-        authorize: { try await terminal.authorize($0, context: $1) },
-        serve: { inbound, outbound, grant, context in
-            guard let channel = context.channel else { return }
-            try await terminal.serve(inbound: inbound, outbound: outbound, grant: grant, channel: channel, logger: context.logger)
-        })
     let exec = ExecController(dependencies: dependencies)
     addWebSocketRoute(
         to: router, "v1/sessions/{id}/exec", subprotocol: execSubprotocol, what: "exec",
@@ -40,43 +31,79 @@ func buildWebSocketRouter(_ dependencies: APIDependencies) -> Router<SandcastleR
     return router
 }
 
+/// What the terminal's check reads from a request: Hummingbird's `Request` for a plain GET, NIO's
+/// request head for an upgrade.
+struct TerminalRequest {
+    var uri: URI
+    var origin: String?
+    var webSocketProtocol: String?
+    var authorization: String?
+    /// The client's address for the rate limit, as ``SandcastleRequestContext/clientAddress``.
+    var clientAddress: String
+
+    init(_ request: Request, context: SandcastleRequestContext) {
+        uri = request.uri
+        origin = request.headers.value(.origin)
+        webSocketProtocol = request.headers.value(.secWebSocketProtocol)
+        authorization = request.headers.value(.authorization)
+        clientAddress = context.clientAddress
+    }
+
+    init(_ head: HTTPRequestHead, channel: any Channel) {
+        func value(_ name: String) -> String? {
+            let values = head.headers[name]
+            return values.isEmpty ? nil : values.joined(separator: ", ")
+        }
+        uri = URI(head.uri)
+        origin = value("Origin")
+        webSocketProtocol = value("Sec-WebSocket-Protocol")
+        authorization = value("Authorization")
+        clientAddress = SandcastleRequestContext.clientAddress(of: channel)
+    }
+}
+
 struct TerminalController {
     let dependencies: APIDependencies
 
-    struct Grant: WebSocketGrant {
+    struct Grant: Sendable {
         var sessionID: String
-        var containerID: String
+        /// Nil until ``TerminalController/withContainer(_:)`` read it from the store.
+        var containerID: String?
         var role: AttachRole
         var since: UInt64?
         var replay: ViewerReplay
         var negotiatedSubprotocol: Bool
     }
 
-    /// The HTTP side of the route: reached when an upgrade was refused, or never asked for.
+    /// The HTTP side of the route: a plain GET, which gets the precise error of its check (an
+    /// upgrade is taken before Hummingbird, by ``TerminalRoute``).
     func addRoutes(to group: RouterGroup<SandcastleRequestContext>) {
         group.get("sessions/{id}/tty") { request, context -> Response in
-            _ = try await authorize(request, context: context)
+            let grant = try check(TerminalRequest(request, context: context), logger: context.logger)
+            if grant.containerID == nil { _ = try await withContainer(grant) }
             throw APIError(.upgradeRequired, "upgrade_required", "this is a WebSocket endpoint: connect with subprotocol \(terminalSubprotocol)")
         }
     }
 
-    /// Checks origin, token and session; throws the API error to answer with.
-    func authorize(_ request: Request, context: SandcastleRequestContext) async throws -> Grant {
+    /// Checks origin, rate limit, token and query without waiting; throws the API error to answer
+    /// with. The grant has the container when the session's terminal is live (every viewer after
+    /// the first, and the first of a session the pool launched); else ``withContainer(_:)`` reads
+    /// it from the store.
+    func check(_ request: TerminalRequest, logger: Logger) throws -> Grant {
         let id = sessionID(inSubresourcePath: request.uri.path)
         try SessionsController.checkID(id)
-        if let origin = request.headers.value(.origin), !dependencies.settings.allowedOrigins.contains(origin) {
+        if let origin = request.origin, !dependencies.settings.allowedOrigins.contains(origin) {
             dependencies.metrics.rejections("origin")
             throw APIError.forbidden("origin \(origin) is not allowed to open terminals")
         }
-        if case .limited(_, let retryAfter) = dependencies.limits.take(apiKeyName: nil, address: context.clientAddress) {
+        if case .limited(_, let retryAfter) = dependencies.limits.take(apiKeyName: nil, address: request.clientAddress) {
             dependencies.metrics.rejections("rate_limit_address")
             var error = APIError(.tooManyRequests, "rate_limited", "too many requests; retry after \(retryAfter) s")
             error.headers[.retryAfter] = String(retryAfter)
             throw error
         }
-        let offered = request.headers.value(.secWebSocketProtocol).map(offeredSubprotocols(secWebSocketProtocol:)) ?? []
-        let token = parseBearerSubprotocol(offered: offered)
-            ?? request.headers.value(.authorization).flatMap(parseBearer(authorizationHeader:))
+        let offered = request.webSocketProtocol.map(offeredSubprotocols(secWebSocketProtocol:)) ?? []
+        let token = parseBearerSubprotocol(offered: offered) ?? request.authorization.flatMap(parseBearer(authorizationHeader:))
         guard let token else {
             dependencies.metrics.rejections("attach_token_missing")
             throw APIError(.unauthorized, "unauthenticated", "an attach token is required: subprotocol bearer.<token> or Authorization: Bearer")
@@ -96,21 +123,9 @@ struct TerminalController {
             verified = try dependencies.tokens.current.verify(token: token, session: id, requiredRole: requested)
         } catch {
             // The client learns only that the token was refused; the log says why.
-            context.logger.info("attach token refused", metadata: ["session.id": "\(id)", "reason": "\(error)"])
+            logger.info("attach token refused", metadata: ["session.id": "\(id)", "reason": "\(error)"])
             dependencies.metrics.rejections("attach_token")
             throw APIError(.unauthorized, "invalid_token", "the attach token is missing, expired, or not for this session")
-        }
-        let containerID: String
-        if let live = dependencies.relay.existingTerminal(session: id) {
-            // A terminal that has not ended watches a container that runs (the relay's terminal
-            // ends with its session): no store read on the way to every terminal.
-            containerID = live.containerID
-        } else {
-            let session = try await dependencies.manager.session(id)
-            guard session.state == .running, let found = session.containerID else {
-                throw APIError(.conflict, "conflict", "session \(id) is \(session.state.rawValue); only a running session has a terminal")
-            }
-            containerID = found
         }
         var since: UInt64?
         if let text = query["since"].map(String.init) {
@@ -122,94 +137,23 @@ struct TerminalController {
             guard let value = ViewerReplay(rawValue: text) else { throw APIError.invalid("replay must be screen or bytes") }
             replay = value
         }
+        // A terminal that has not ended watches a container that runs (the relay's terminal ends
+        // with its session): no store read on the way to every terminal.
         return Grant(
-            sessionID: id, containerID: containerID, role: requested ?? verified.role, since: since, replay: replay,
-            negotiatedSubprotocol: negotiated)
+            sessionID: id, containerID: dependencies.relay.existingTerminal(session: id)?.containerID,
+            role: requested ?? verified.role, since: since, replay: replay, negotiatedSubprotocol: negotiated)
     }
 
-    /// Relays one viewer until either side ends. The byte path (output, and input in whole binary
-    /// frames) runs in a ``TerminalViewerHandler`` on the connection's event loop; this task waits
-    /// for the viewer's end to close the WebSocket with its code, and handles what swift-websocket
-    /// assembles (control messages, fragmented input). The relay never waits for this viewer; if it
-    /// falls behind, its backlog is replaced by a reset and a repaint, and only if it does not take
-    /// even that in time it is closed (1008).
-    ///
-    /// - Throws: what reading the client's frames threw: swift-websocket's close errors (a message
-    ///   over the size limit, invalid UTF-8 in a text message, a frame out of sequence), from which
-    ///   the WebSocket handler sends the close code the client must see (1009, 1007, 1002)
-    ///   instead of a normal closure.
-    func serve(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, grant: Grant, channel: any Channel,
-        logger: Logger
-    ) async throws {
-        let terminal: SessionTerminal
-        do {
-            terminal = try dependencies.relay.terminal(session: grant.sessionID, containerID: grant.containerID)
-        } catch {
-            try? await outbound.close(.goingAway, reason: "the daemon is shutting down")
-            return
+    /// The grant with its session's container, read from the store; 404, or 409 for a session
+    /// that is not running.
+    func withContainer(_ grant: Grant) async throws -> Grant {
+        let session = try await dependencies.manager.session(grant.sessionID)
+        guard session.state == .running, let found = session.containerID else {
+            throw APIError(.conflict, "conflict", "session \(grant.sessionID) is \(session.state.rawValue); only a running session has a terminal")
         }
-        let sessionID = grant.sessionID
-        let (viewer, ended, handled) = try await TerminalViewerHandler.install(
-            on: channel, terminal: terminal, role: grant.role == .readWrite ? .readWrite : .readOnly, since: grant.since,
-            replay: grant.replay, session: sessionID, roleName: grant.role.rawValue)
-        defer { viewer.detach() }
-        let maxFrame = dependencies.settings.maxFrameBytes
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                switch try await ended.get() {
-                case .exit:
-                    try? await outbound.close(.normalClosure, reason: "session ended")
-                case .closed(.overflow):
-                    try? await outbound.close(.policyViolation, reason: "viewer too slow: output overflowed its queue")
-                case .closed(.shutdown):
-                    try? await outbound.close(.goingAway, reason: "the daemon is shutting down")
-                case .closed(.detached), .disconnected:
-                    break
-                }
-            }
-            group.addTask {
-                do {
-                    try await Self.forwardInput(
-                        from: inbound, to: viewer, outbound: outbound, maxFrame: maxFrame, handled: handled)
-                } catch is CancellationError {
-                } catch {
-                    logger.info("terminal input refused", metadata: ["session.id": "\(sessionID)", "error": "\(error)"])
-                    throw error
-                }
-            }
-            // Whichever side ends first ends the connection (its error, if any, is what the
-            // client's close code reports). Detaching ends the other: the handler's end follows.
-            defer {
-                viewer.detach()
-                group.cancelAll()
-            }
-            try await group.next()
-        }
-    }
-
-    /// The messages the handler passed on, in order; `handled` tells it each one is done (until
-    /// then, later input waits behind it: typed keys after a resize see the new size).
-    static func forwardInput(
-        from inbound: WebSocketInboundStream, to viewer: TerminalViewer, outbound: WebSocketOutboundWriter, maxFrame: Int,
-        handled: @escaping @Sendable () -> Void
-    ) async throws {
-        for try await message in inbound.messages(maxSize: maxFrame) {
-            defer { handled() }
-            switch message {
-            case .binary(let bytes):
-                await viewer.write(bytes)
-            case .text(let text):
-                switch TerminalControl.parse(text) {
-                case .resize(let columns, let rows):
-                    await viewer.resize(columns: columns, rows: rows)
-                case .signal(let signal):
-                    await viewer.signal(signal)
-                case .invalid(let why):
-                    try await outbound.write(.text(control(["type": "error", "message": .string(why)])))
-                }
-            }
-        }
+        var grant = grant
+        grant.containerID = found
+        return grant
     }
 
     /// A control message as JSON text, keys sorted. (Written with `JSONText`: `JSONEncoder` cost a

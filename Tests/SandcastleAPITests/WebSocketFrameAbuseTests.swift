@@ -50,6 +50,16 @@ struct WebSocketFrameAbuseTests {
         Abuse(description: "a ping longer than 125 bytes", expectedClose: 1002) { socket in
             socket.send(opcode: 0x9, Array(repeating: 0x70, count: 200))
         },
+        Abuse(description: "a close with a code no endpoint may send", expectedClose: 1002) { socket in
+            socket.send(opcode: 0x8, [0x03, 0xED])  // 1005: "no status received", never on the wire
+        },
+        Abuse(description: "a close whose reason is not UTF-8", expectedClose: 1002) { socket in
+            socket.send(opcode: 0x8, [0x03, 0xE8, 0xC3, 0x28])
+        },
+        Abuse(description: "a new message inside a fragmented one", expectedClose: 1002) { socket in
+            socket.send(opcode: 0x2, Array("par".utf8), fin: false)
+            socket.send(opcode: 0x2, Array("tial".utf8))
+        },
     ]
 
     /// Connects a raw client and reads up to its `hello`.
@@ -103,7 +113,7 @@ struct WebSocketFrameAbuseTests {
         try await LiveServerTests.withLiveServer { fixture, port in
             _ = try await fixture.manager.manager.create(id: "abuse-2", request: fixture.manager.request("abuse2", command: ["sh"]), owner: "t").session
             let token = try TerminalWebSocketTests.token(fixture, session: "abuse-2")
-            let (errors, echoed, close) = try await offPool { () throws -> ([String], Bool, Int?) in
+            let (errors, ponged, echoed, close) = try await offPool { () throws -> ([String], Bool, Bool, Int?) in
                 let socket = try Self.open(port: port, session: "abuse-2", token: token)
                 defer { socket.close() }
                 var errors: [String] = []
@@ -119,6 +129,9 @@ struct WebSocketFrameAbuseTests {
                         errors.append(answer.text)
                     }
                 }
+                // A ping is answered with its payload.
+                socket.send(opcode: 0x9, Array("are you there".utf8))
+                let pong = try socket.readUntil(timeout: 10) { $0.opcode == 0xA }
                 // Still a working terminal.
                 socket.sendText(#"{"type":"resize","cols":100,"rows":30}"#)
                 socket.sendBinary("echo AFTER-$((40+2))\n")
@@ -129,13 +142,14 @@ struct WebSocketFrameAbuseTests {
                 } != nil
                 socket.send(opcode: 0x8, [0x03, 0xE8])
                 let close = try socket.readUntil(timeout: 10) { $0.opcode == 0x8 }
-                return (errors, echoed, close?.closeCode)
+                return (errors, pong?.text == "are you there", echoed, close?.closeCode)
             }
             #expect(errors.count == 5)
             for error in errors {
                 #expect(error.contains(#""type":"error""#), "\(error)")
                 #expect(error.contains(#""message":"#), "\(error)")
             }
+            #expect(ponged, "the ping was not answered with its payload")
             #expect(echoed, "the terminal stopped working after the wrong frames")
             #expect(close == 1000)
         }
