@@ -4,12 +4,11 @@ import Synchronization
 /// The terminal and exec WebSockets being served, counted so that a shutdown can end each with
 /// 1001 ("going away": reconnect, or run it again) before the listeners stop.
 ///
-/// Once the listeners stop, swift-websocket closes every connection still open with 1000, which a
-/// browser takes for "the session ended" and an exec's client for a normal end. So, as a service
-/// placed to stop between the relay and the listeners, at graceful shutdown this fires
-/// ``goingAway`` (an exec in flight ends its command and closes with 1001; the relay has already
-/// closed every terminal viewer) and then waits until every connection has sent its close, or
-/// `drainLimit` passed. On a busy machine a connection's task may not have run yet when the
+/// Once the listeners stop, swift-websocket closes every exec connection still open with 1000,
+/// which its client takes for a normal end. So, as a service placed to stop between the relay and
+/// the listeners, at graceful shutdown this fires ``goingAway`` (an exec in flight ends its
+/// command and closes with 1001; the relay has already closed every terminal viewer, 1001 too)
+/// and then waits until every connection has sent its close, or `drainLimit` passed. On a busy machine a connection's task may not have run yet when the
 /// listeners' turn would come.
 public final class WebSocketConnections: Service, Sendable {
     private let open = Atomic<Int>(0)
