@@ -36,9 +36,12 @@ public func buildApplication(
     logger: Logger, onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
     let router = buildRouter(dependencies)
+    // The terminal's WebSockets and the exec's (Hummingbird's) ping and close alike.
+    let pingInterval = Duration.seconds(30)
+    let closeTimeout = Duration.seconds(5)
     let terminal = TerminalRoute(
         controller: TerminalController(dependencies: dependencies), connections: dependencies.webSocketConnections,
-        viewer: .init(maxMessageBytes: dependencies.settings.maxFrameBytes, pingInterval: .seconds(30), closeTimeout: .seconds(5)))
+        viewer: .init(maxMessageBytes: dependencies.settings.maxFrameBytes, pingInterval: pingInterval, closeTimeout: closeTimeout))
     return Application(
         router: router,
         server: .sandcastle(
@@ -46,8 +49,8 @@ public func buildApplication(
             configuration: .init(
                 http1: .init(idleTimeout: .seconds(60)),
                 ws: .init(
-                    maxFrameSize: dependencies.settings.maxFrameBytes, autoPing: .enabled(timePeriod: .seconds(30)),
-                    closeTimeout: .seconds(5), validateUTF8: true)),
+                    maxFrameSize: dependencies.settings.maxFrameBytes, autoPing: .enabled(timePeriod: pingInterval),
+                    closeTimeout: closeTimeout, validateUTF8: true)),
             terminal: terminal, headerTimeout: .milliseconds(headerTimeout.milliseconds)),
         configuration: .init(address: address, serverName: "sandcastled"),
         onServerRunning: { _ in await onServerRunning() },

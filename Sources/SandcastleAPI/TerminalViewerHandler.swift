@@ -38,7 +38,7 @@ final class TerminalViewerHandler: ChannelInboundHandler, RemovableChannelHandle
         var maxMessageBytes: Int
         /// How often the client is pinged (timed by a task's sleep, off the event loop).
         var pingInterval: Duration
-        var closeTimeout: TimeAmount
+        var closeTimeout: Duration
     }
 
     private enum State {
@@ -324,7 +324,7 @@ final class TerminalViewerHandler: ChannelInboundHandler, RemovableChannelHandle
         stopViewing()
         context.writeAndFlush(wrapOutboundOut(Self.closeFrame(code, reason: reason, allocator: context.channel.allocator)), promise: nil)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        closeTimer = context.eventLoop.scheduleTask(in: configuration.closeTimeout) { bound.value.finishClosing() }
+        closeTimer = context.eventLoop.scheduleTask(in: TimeAmount(configuration.closeTimeout)) { bound.value.finishClosing() }
     }
 
     /// The client's close: answered with the same code when it is one a client may send (1002
